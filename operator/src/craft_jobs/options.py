@@ -1,0 +1,104 @@
+"""JobOptions: the seed's options, read from `CRAFT_JOBS_*` variables, a file or arguments.
+
+An out-of-range value stops start-up with a message naming the option and its
+range (`OptionsError`), never a silent clamp.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from craft_jobs.errors import OptionsError
+
+SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+ENV_PREFIX = "CRAFT_JOBS_"
+
+
+class Mode(str, Enum):
+    LOCAL = "local"
+    CLUSTER = "cluster"
+
+
+class JobOptions(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    mode: Mode = Mode.LOCAL
+    connection_string: str | None = None
+    enable_dashboard: bool = True
+    dashboard_path: str = "/jobs"
+    worker_count: int = Field(20, ge=1, le=100)
+    max_retry_attempts: int = Field(3, ge=0, le=10)
+    enable_automatic_retry: bool = True
+    job_expiration_days: int = Field(7, ge=1, le=365)
+    enable_multi_tenancy: bool = False
+    schema_name: str = "craft_jobs"
+    polling_interval_seconds: float = Field(15, ge=1, le=60)
+    enable_detailed_logging: bool = False
+    # Beyond the seed's list: what the engine needs to find jobs and bound input.
+    job_modules: list[str] = Field(default_factory=list)
+    max_parameters_bytes: int = Field(65536, ge=1024, le=1048576)
+    heartbeat_interval_seconds: float = Field(5, ge=1, le=60)
+    server_timeout_seconds: float = Field(30, ge=5, le=600)
+    cancel_grace_seconds: float = Field(10, ge=0, le=600)
+    data_dir: Path = Path(".craft-jobs")
+
+    @field_validator("schema_name")
+    @classmethod
+    def _schema_is_identifier(cls, value: str) -> str:
+        if not SQL_IDENTIFIER.match(value):
+            raise ValueError("must be a lower-case SQL identifier: letters, digits and _, at most 63")
+        return value
+
+    @field_validator("dashboard_path")
+    @classmethod
+    def _path_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/") or (len(value) > 1 and value.endswith("/")):
+            raise ValueError("must start with / and not end with /")
+        return value
+
+    @field_validator("job_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def notify_channel(self) -> str:
+        return f"craft_jobs_{self.schema_name}"
+
+
+def load_options(**overrides: Any) -> JobOptions:
+    """Build options from the environment plus explicit overrides; errors name the option."""
+    try:
+        options = JobOptions(**{k: v for k, v in overrides.items() if v is not None})
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or "options"
+        raise OptionsError(f"{ENV_PREFIX}{name.upper()} ({name})", _describe(first)) from exc
+    if options.mode is Mode.CLUSTER and not options.connection_string:
+        raise OptionsError(
+            f"{ENV_PREFIX}CONNECTION_STRING (connection_string)",
+            "is required in cluster mode: a PostgreSQL URL such as postgresql://user@host/db",
+        )
+    return options
+
+
+def _describe(error: dict[str, Any]) -> str:
+    ctx = error.get("ctx") or {}
+    if error["type"] in ("greater_than_equal", "less_than_equal"):
+        field = JobOptions.model_fields[str(error["loc"][0])]
+        low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)
+        high = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
+        return f"{error['input']!r} is out of range {low}-{high}"
+    if error["type"] == "extra_forbidden":
+        return "is not a known option"
+    message = str(ctx.get("error", error["msg"]))
+    return f"{error.get('input')!r}: {message}"

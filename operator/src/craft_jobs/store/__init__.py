@@ -1,0 +1,1 @@
+"""The only code of Craft Jobs that talks SQL."""

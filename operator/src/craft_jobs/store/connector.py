@@ -1,0 +1,101 @@
+"""A small async connector over a psycopg 3 pool: execute / fetch_one / fetch_all.
+
+Driver errors are translated here, and only here, into Craft Jobs errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg.rows import dict_row
+
+from craft_jobs.errors import DatabaseUnavailableError, StoreError
+
+Params = Mapping[str, Any] | None
+
+
+@contextlib.contextmanager
+def translated_errors():
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+        raise DatabaseUnavailableError(f"PostgreSQL is unavailable: {exc}".strip()) from exc
+    except psycopg.errors.CheckViolation as exc:
+        raise StoreError(f"the database refused a value: {exc.diag.message_primary}") from exc
+    except psycopg.Error as exc:
+        raise StoreError(f"database error: {exc}") from exc
+
+
+class Session:
+    """Runs queries on one connection (inside a transaction, or the caller's own)."""
+
+    def __init__(self, connection: psycopg.AsyncConnection):
+        self.connection = connection
+
+    async def execute(self, query: str, params: Params = None) -> None:
+        with translated_errors():
+            await self.connection.execute(query, params)
+
+    async def fetch_one(self, query: str, params: Params = None) -> dict[str, Any] | None:
+        with translated_errors():
+            async with self.connection.cursor(row_factory=dict_row) as cursor:
+                await cursor.execute(query, params)
+                return await cursor.fetchone()
+
+    async def fetch_all(self, query: str, params: Params = None) -> list[dict[str, Any]]:
+        with translated_errors():
+            async with self.connection.cursor(row_factory=dict_row) as cursor:
+                await cursor.execute(query, params)
+                return await cursor.fetchall()
+
+
+class Connector:
+    def __init__(self, conninfo: str, *, min_size: int = 1, max_size: int = 10, name: str = "craft-jobs"):
+        self.conninfo = conninfo
+        self._pool = psycopg_pool.AsyncConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            name=name,
+            timeout=10,
+            kwargs={"autocommit": True, "application_name": name},
+            check=psycopg_pool.AsyncConnectionPool.check_connection,
+        )
+
+    async def open(self, wait_seconds: float = 10) -> None:
+        with translated_errors():
+            await self._pool.open(wait=True, timeout=wait_seconds)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        """One pooled connection in autocommit mode."""
+        with translated_errors():
+            async with self._pool.connection() as connection:
+                yield Session(connection)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Session]:
+        with translated_errors():
+            async with self._pool.connection() as connection:
+                async with connection.transaction():
+                    yield Session(connection)
+
+    async def execute(self, query: str, params: Params = None) -> None:
+        async with self.session() as session:
+            await session.execute(query, params)
+
+    async def fetch_one(self, query: str, params: Params = None) -> dict[str, Any] | None:
+        async with self.session() as session:
+            return await session.fetch_one(query, params)
+
+    async def fetch_all(self, query: str, params: Params = None) -> list[dict[str, Any]]:
+        async with self.session() as session:
+            return await session.fetch_all(query, params)

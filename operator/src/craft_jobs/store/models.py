@@ -1,0 +1,173 @@
+"""Typed rows: what the store hands to the engine, the SDK and the dashboard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition, JobState
+
+
+@dataclass(slots=True)
+class NewJob:
+    """A job about to be stored; every surface (SDK, API, CR, recurring fire) builds one."""
+
+    job_type: str
+    parameters: dict[str, Any]
+    state: JobState
+    scheduled_for: datetime
+    max_attempts: int
+    queue: str = "default"
+    run_at: datetime | None = None
+    tenant_id: str = ""
+    user_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    retry_policy: dict[str, Any] | None = None
+    timeout_seconds: int | None = None
+    image: str | None = None
+    recurring_id: str | None = None
+    parent_id: int | None = None
+    continuation_on: ContinuationCondition | None = None
+    cr_uid: str | None = None
+    cr_namespace: str | None = None
+    cr_name: str | None = None
+    reason: str = "created"
+
+
+@dataclass(slots=True)
+class ClaimedJob:
+    """A job this server now holds in Processing; handed to an executor."""
+
+    id: int
+    job_type: str
+    queue: str
+    parameters: dict[str, Any]
+    tenant_id: str
+    user_id: str | None
+    metadata: dict[str, Any]
+    attempt: int
+    runs: int
+    max_attempts: int
+    retry_policy: dict[str, Any] | None
+    timeout_seconds: int | None
+    image: str | None
+    scheduled_for: datetime
+    created_at: datetime
+    started_at: datetime
+    recurring_id: str | None
+    cr_namespace: str | None
+    cr_name: str | None
+    cr_uid: str | None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the engine decided after a run: the next state and why."""
+
+    job_id: int
+    state: JobState
+    attempt: int
+    reason: str
+    run_at: datetime | None = None
+    error: dict[str, Any] | None = None
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    job_type: str
+    queue: str
+    state: JobState
+    parameters: dict[str, Any]
+    tenant_id: str
+    user_id: str | None
+    metadata: dict[str, Any]
+    attempt: int
+    runs: int
+    max_attempts: int
+    retry_policy: dict[str, Any] | None
+    timeout_seconds: int | None
+    image: str | None
+    run_at: datetime | None
+    scheduled_for: datetime
+    created_at: datetime
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    state_changed_at: datetime
+    expires_at: datetime | None
+    server_id: str | None
+    executor_ref: str | None
+    recurring_id: str | None
+    parent_id: int | None
+    continuation_on: ContinuationCondition | None
+    batch_id: Any | None
+    cr_uid: str | None
+    cr_namespace: str | None
+    cr_name: str | None
+    last_error: dict[str, Any] | None
+
+
+class JobStateEntry(BaseModel):
+    id: int
+    job_id: int
+    state: JobState
+    reason: str | None
+    data: dict[str, Any] | None
+    server_id: str | None
+    created_at: datetime
+
+
+class RecurringJob(BaseModel):
+    id: str
+    job_type: str
+    queue: str
+    parameters: dict[str, Any]
+    tenant_id: str
+    user_id: str | None
+    metadata: dict[str, Any]
+    max_attempts: int
+    retry_policy: dict[str, Any] | None
+    timeout_seconds: int | None
+    image: str | None
+    cron: str | None
+    interval_minutes: int | None
+    time_zone: str
+    concurrency_policy: ConcurrencyPolicy
+    starting_deadline_seconds: int | None
+    paused: bool
+    anchor_at: datetime
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_job_id: int | None
+    schedule_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    cr_uid: str | None
+    cr_namespace: str | None
+    cr_name: str | None
+    last_job_state: JobState | None = None
+
+
+class Server(BaseModel):
+    id: str
+    kind: str
+    hostname: str
+    pid: int
+    worker_count: int
+    queues: list[str] | None
+    in_flight: int
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+class JobType(BaseModel):
+    name: str
+    parameters_schema: dict[str, Any]
+    max_attempts: int | None
+    timeout_seconds: int | None
+    updated_at: datetime

@@ -1,0 +1,53 @@
+"""Loads the named SQL blocks (`-- name: x`) once per schema name."""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+
+from psycopg import sql
+
+from craft_jobs.options import SQL_IDENTIFIER
+
+SCHEMA_TOKEN = "__schema__"
+QUERY_FILES = ("jobs.sql", "recurring.sql", "servers.sql", "stats.sql")
+_NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+def quoted_schema(schema: str) -> str:
+    if not SQL_IDENTIFIER.match(schema):
+        raise ValueError(f"schema name {schema!r} is not a valid SQL identifier")
+    return sql.Identifier(schema).as_string(None)
+
+
+def render(text: str, schema: str) -> str:
+    return text.replace(SCHEMA_TOKEN, quoted_schema(schema))
+
+
+def parse_named_blocks(text: str) -> dict[str, str]:
+    parts = _NAME_LINE.split(text)
+    blocks: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2]):
+        if name in blocks:
+            raise ValueError(f"query {name!r} is defined twice")
+        blocks[name] = body.strip().rstrip(";")
+    return blocks
+
+
+def sql_file(name: str) -> str:
+    return resources.files("craft_jobs.store").joinpath("sql").joinpath(name).read_text()
+
+
+@functools.cache
+def load_queries(schema: str) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for file_name in QUERY_FILES:
+        path = resources.files("craft_jobs.store").joinpath("sql").joinpath(file_name)
+        if not path.is_file():
+            continue
+        for name, body in parse_named_blocks(path.read_text()).items():
+            if name in queries:
+                raise ValueError(f"query {name!r} is defined in two files")
+            queries[name] = render(body, schema)
+    return queries

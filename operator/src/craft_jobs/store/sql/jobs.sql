@@ -1,0 +1,282 @@
+-- Named queries on jobs. `__schema__` becomes the quoted schema name at load.
+-- Every state change writes its job_states row in the same statement.
+
+-- name: insert_job
+WITH job AS (
+    INSERT INTO __schema__.jobs (
+        job_type, queue, state, parameters, tenant_id, user_id, metadata,
+        max_attempts, retry_policy, timeout_seconds, image, run_at, scheduled_for,
+        created_at, enqueued_at, state_changed_at, recurring_id, parent_id,
+        continuation_on, batch_id, cr_uid, cr_namespace, cr_name)
+    VALUES (
+        %(job_type)s, %(queue)s, %(state)s::__schema__.job_state, %(parameters)s, %(tenant_id)s, %(user_id)s,
+        %(metadata)s, %(max_attempts)s, %(retry_policy)s, %(timeout_seconds)s, %(image)s,
+        %(run_at)s, %(scheduled_for)s, %(now)s,
+        CASE WHEN %(state)s::__schema__.job_state = 'Enqueued' THEN %(now)s::timestamptz END, %(now)s,
+        %(recurring_id)s, %(parent_id)s, %(continuation_on)s, %(batch_id)s,
+        %(cr_uid)s, %(cr_namespace)s, %(cr_name)s)
+    ON CONFLICT (cr_uid) WHERE cr_uid IS NOT NULL DO NOTHING
+    RETURNING id, state, created_at
+), history AS (
+    INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
+    SELECT id, state, %(reason)s, created_at FROM job
+)
+SELECT job.id, job.state::text, pg_notify(%(channel)s, job.state::text) AS notified FROM job;
+
+-- name: insert_jobs_batch
+-- One statement for a whole batch: arrays in, one NOTIFY out.
+WITH input AS (
+    SELECT * FROM unnest(
+        %(job_types)s::text[], %(queues)s::text[], %(states)s::__schema__.job_state[],
+        %(parameters)s::jsonb[], %(tenant_ids)s::text[], %(user_ids)s::text[],
+        %(metadata)s::jsonb[], %(max_attempts)s::int[], %(retry_policies)s::jsonb[],
+        %(timeouts)s::int[], %(images)s::text[], %(run_ats)s::timestamptz[],
+        %(scheduled_fors)s::timestamptz[])
+        AS t(job_type, queue, state, parameters, tenant_id, user_id, metadata,
+             max_attempts, retry_policy, timeout_seconds, image, run_at, scheduled_for)
+), job AS (
+    INSERT INTO __schema__.jobs (
+        job_type, queue, state, parameters, tenant_id, user_id, metadata, max_attempts,
+        retry_policy, timeout_seconds, image, run_at, scheduled_for, created_at,
+        enqueued_at, state_changed_at, batch_id)
+    SELECT job_type, queue, state, parameters, tenant_id, user_id, metadata, max_attempts,
+           retry_policy, timeout_seconds, image, run_at, scheduled_for, %(now)s,
+           CASE WHEN state = 'Enqueued' THEN %(now)s::timestamptz END, %(now)s, %(batch_id)s
+    FROM input
+    RETURNING id, state
+), history AS (
+    INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
+    SELECT id, state, %(reason)s, %(now)s FROM job
+), notified AS (
+    SELECT pg_notify(%(channel)s, 'Enqueued') FROM (SELECT 1 FROM job LIMIT 1) AS any_job
+)
+SELECT job.id FROM job, (SELECT count(*) FROM notified) AS n ORDER BY job.id;
+
+-- name: get_job
+SELECT * FROM __schema__.jobs WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s);
+
+-- name: get_job_by_cr_uid
+SELECT * FROM __schema__.jobs WHERE cr_uid = %(cr_uid)s;
+
+-- name: job_history
+SELECT * FROM __schema__.job_states WHERE job_id = %(id)s ORDER BY id;
+
+-- name: list_jobs
+-- Keyset pagination, newest first.
+SELECT * FROM __schema__.jobs
+WHERE (%(state)s::__schema__.job_state IS NULL OR state = %(state)s::__schema__.job_state)
+  AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s)
+  AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: claim_jobs
+-- Fair across tenants: the oldest jobs of every tenant are ranked by their
+-- place in that tenant's line, so one tenant's backlog cannot starve another.
+-- The tenants are found by a loose index scan over jobs_enqueued_idx.
+WITH RECURSIVE tenants AS (
+    (SELECT tenant_id FROM __schema__.jobs WHERE state = 'Enqueued' ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.tenant_id FROM __schema__.jobs j
+            WHERE j.state = 'Enqueued' AND j.tenant_id > t.tenant_id
+            ORDER BY j.tenant_id LIMIT 1)
+    FROM tenants t WHERE t.tenant_id IS NOT NULL
+), candidates AS (
+    SELECT c.id, row_number() OVER (PARTITION BY t.tenant_id ORDER BY c.id) AS place
+    FROM tenants t
+    CROSS JOIN LATERAL (
+        SELECT j.id FROM __schema__.jobs j
+        WHERE j.state = 'Enqueued' AND j.tenant_id = t.tenant_id
+          AND (%(queues)s::text[] IS NULL OR j.queue = ANY(%(queues)s))
+        ORDER BY j.id LIMIT %(limit)s) c
+    WHERE t.tenant_id IS NOT NULL
+), picked AS (
+    SELECT j.id FROM __schema__.jobs j JOIN candidates c ON c.id = j.id
+    WHERE j.state = 'Enqueued'
+    ORDER BY c.place, j.id
+    LIMIT %(limit)s
+    FOR UPDATE OF j SKIP LOCKED
+), claimed AS (
+    UPDATE __schema__.jobs j
+    SET state = 'Processing', server_id = %(server_id)s, started_at = %(now)s,
+        state_changed_at = %(now)s, runs = j.runs + 1, executor_ref = NULL
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.id, j.job_type, j.queue, j.parameters, j.tenant_id, j.user_id, j.metadata,
+              j.attempt, j.runs, j.max_attempts, j.retry_policy, j.timeout_seconds, j.image,
+              j.scheduled_for, j.created_at, j.started_at, j.recurring_id,
+              j.cr_namespace, j.cr_name, j.cr_uid
+), history AS (
+    INSERT INTO __schema__.job_states (job_id, state, reason, server_id, created_at, data)
+    SELECT id, 'Processing', 'claimed', %(server_id)s, %(now)s,
+           jsonb_build_object('attempt', attempt, 'run', runs)
+    FROM claimed
+)
+SELECT * FROM claimed;
+
+-- name: finish_jobs
+-- Outcomes of a batch of runs. Only jobs this server still holds change:
+-- one deleted, requeued or rescued meanwhile keeps its new state.
+WITH input AS (
+    SELECT * FROM unnest(
+        %(ids)s::bigint[], %(states)s::__schema__.job_state[], %(run_ats)s::timestamptz[],
+        %(attempts)s::int[], %(errors)s::jsonb[], %(reasons)s::text[])
+        AS t(id, state, run_at, attempt, error, reason)
+), finished AS (
+    UPDATE __schema__.jobs j
+    SET state = input.state,
+        run_at = input.run_at,
+        attempt = input.attempt,
+        last_error = coalesce(input.error, j.last_error),
+        finished_at = CASE WHEN input.state IN ('Succeeded', 'Failed') THEN %(now)s::timestamptz END,
+        expires_at = CASE WHEN input.state = 'Succeeded' THEN %(expires_at)s::timestamptz END,
+        server_id = NULL,
+        state_changed_at = %(now)s
+    FROM input
+    WHERE j.id = input.id AND j.state = 'Processing' AND j.server_id = %(server_id)s
+    RETURNING j.id, j.state
+), history AS (
+    INSERT INTO __schema__.job_states (job_id, state, reason, data, server_id, created_at)
+    SELECT input.id, input.state, input.reason, input.error, %(server_id)s, %(now)s
+    FROM input JOIN finished ON finished.id = input.id
+), notified AS (
+    SELECT pg_notify(%(channel)s, 'finished')
+    FROM (SELECT 1 FROM finished WHERE state IN ('Succeeded', 'Scheduled') LIMIT 1) AS any_job
+)
+SELECT finished.id, finished.state::text FROM finished, (SELECT count(*) FROM notified) AS n;
+
+-- name: set_executor_ref
+UPDATE __schema__.jobs SET executor_ref = %(executor_ref)s
+WHERE id = %(id)s AND state = 'Processing' AND server_id = %(server_id)s;
+
+-- name: promote_due_jobs
+WITH due AS (
+    SELECT id FROM __schema__.jobs
+    WHERE state = 'Scheduled' AND run_at <= %(now)s
+    ORDER BY run_at LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), promoted AS (
+    UPDATE __schema__.jobs j
+    SET state = 'Enqueued', enqueued_at = %(now)s, state_changed_at = %(now)s
+    FROM due WHERE j.id = due.id
+    RETURNING j.id
+), history AS (
+    INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
+    SELECT id, 'Enqueued', 'due', %(now)s FROM promoted
+), notified AS (
+    SELECT pg_notify(%(channel)s, 'Enqueued') FROM (SELECT 1 FROM promoted LIMIT 1) AS any_job
+)
+SELECT count(*) AS promoted FROM promoted, (SELECT count(*) FROM notified) AS n;
+
+-- name: next_due_time
+SELECT least(
+    (SELECT min(run_at) FROM __schema__.jobs WHERE state = 'Scheduled'),
+    (SELECT min(next_run_at) FROM __schema__.recurring_jobs WHERE NOT paused)) AS due;
+
+-- name: release_continuations
+-- A continuation runs when its parent meets its condition; one whose
+-- condition can no longer be met (parent deleted, on=Succeeded) is deleted.
+WITH ready AS (
+    SELECT c.id,
+           CASE WHEN p.state = 'Succeeded' OR (c.continuation_on = 'Finished' AND p.state = 'Deleted')
+                THEN 'Enqueued' ELSE 'Deleted' END::__schema__.job_state AS target,
+           p.id AS parent_id, p.state AS parent_state
+    FROM __schema__.jobs c JOIN __schema__.jobs p ON p.id = c.parent_id
+    WHERE c.state = 'Awaiting' AND p.state IN ('Succeeded', 'Deleted')
+    ORDER BY c.id LIMIT %(limit)s
+    FOR UPDATE OF c SKIP LOCKED
+), released AS (
+    UPDATE __schema__.jobs j
+    SET state = ready.target, state_changed_at = %(now)s,
+        enqueued_at = CASE WHEN ready.target = 'Enqueued' THEN %(now)s::timestamptz END,
+        finished_at = CASE WHEN ready.target = 'Deleted' THEN %(now)s::timestamptz END,
+        expires_at = CASE WHEN ready.target = 'Deleted' THEN %(expires_at)s::timestamptz END
+    FROM ready WHERE j.id = ready.id
+    RETURNING j.id, j.state
+), history AS (
+    INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
+    SELECT ready.id, ready.target,
+           CASE WHEN ready.target = 'Enqueued'
+                THEN format('parent job %%s is %%s', ready.parent_id, ready.parent_state)
+                ELSE format('parent job %%s was deleted, so it can never succeed', ready.parent_id) END,
+           %(now)s
+    FROM ready JOIN released ON released.id = ready.id
+), notified AS (
+    SELECT pg_notify(%(channel)s, 'Enqueued')
+    FROM (SELECT 1 FROM released WHERE state = 'Enqueued' LIMIT 1) AS any_job
+)
+SELECT count(*) AS released FROM released, (SELECT count(*) FROM notified) AS n;
+
+-- name: change_state
+-- Delete or requeue one job from any state (Hangfire's semantics). A job
+-- taken away from a running execution gets a cancel notification.
+WITH target AS (
+    SELECT id, state, server_id FROM __schema__.jobs
+    WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s)
+    FOR UPDATE
+), changed AS (
+    UPDATE __schema__.jobs j
+    SET state = %(state)s::__schema__.job_state, state_changed_at = %(now)s, server_id = NULL, run_at = NULL,
+        attempt = CASE WHEN %(reset_attempts)s THEN 0 ELSE j.attempt END,
+        enqueued_at = CASE WHEN %(state)s::__schema__.job_state = 'Enqueued' THEN %(now)s::timestamptz ELSE j.enqueued_at END,
+        finished_at = CASE WHEN %(state)s::__schema__.job_state = 'Deleted' THEN %(now)s::timestamptz ELSE NULL END,
+        expires_at = CASE WHEN %(state)s::__schema__.job_state = 'Deleted' THEN %(expires_at)s::timestamptz END
+    FROM target WHERE j.id = target.id
+    RETURNING j.id, target.state::text AS previous_state, target.server_id AS previous_server
+), history AS (
+    INSERT INTO __schema__.job_states (job_id, state, reason, data, created_at)
+    SELECT id, %(state)s::__schema__.job_state, %(reason)s,
+           jsonb_build_object('previous_state', previous_state, 'by', %(actor)s::text), %(now)s
+    FROM changed
+), notified AS (
+    SELECT pg_notify(%(channel)s, CASE WHEN previous_state = 'Processing'
+                                       THEN 'cancel:' || id ELSE %(state)s::__schema__.job_state::text END)
+    FROM changed
+)
+SELECT changed.id, changed.previous_state FROM changed, (SELECT count(*) FROM notified) AS n;
+
+-- name: rescue_orphans
+-- Processing jobs whose server stopped heartbeating go back to the queue.
+WITH dead AS (
+    SELECT id FROM __schema__.servers WHERE heartbeat_at < %(deadline)s
+), orphans AS (
+    SELECT j.id, j.server_id FROM __schema__.jobs j
+    WHERE j.state = 'Processing'
+      AND (j.server_id IN (SELECT id FROM dead)
+           OR NOT EXISTS (SELECT 1 FROM __schema__.servers s WHERE s.id = j.server_id))
+    FOR UPDATE OF j SKIP LOCKED
+), rescued AS (
+    UPDATE __schema__.jobs j
+    SET state = 'Enqueued', server_id = NULL, enqueued_at = %(now)s, state_changed_at = %(now)s
+    FROM orphans WHERE j.id = orphans.id
+    RETURNING j.id, orphans.server_id AS lost_server
+), history AS (
+    INSERT INTO __schema__.job_states (job_id, state, reason, data, server_id, created_at)
+    SELECT id, 'Enqueued', 'rescued: its server stopped heartbeating',
+           jsonb_build_object('lost_server', lost_server), %(server_id)s, %(now)s
+    FROM rescued
+), gone AS (
+    DELETE FROM __schema__.servers WHERE id IN (SELECT id FROM dead)
+), notified AS (
+    SELECT pg_notify(%(channel)s, 'Enqueued') FROM (SELECT 1 FROM rescued LIMIT 1) AS any_job
+)
+SELECT count(*) AS rescued FROM rescued, (SELECT count(*) FROM notified) AS n;
+
+-- name: expire_jobs
+WITH doomed AS (
+    SELECT id FROM __schema__.jobs WHERE expires_at <= %(now)s
+    ORDER BY expires_at LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), history AS (
+    DELETE FROM __schema__.job_states WHERE job_id IN (SELECT id FROM doomed)
+), removed AS (
+    DELETE FROM __schema__.jobs WHERE id IN (SELECT id FROM doomed) RETURNING id
+)
+SELECT count(*) AS expired FROM removed;
+
+-- name: running_jobs_of_server
+SELECT id FROM __schema__.jobs WHERE state = 'Processing' AND server_id = %(server_id)s;
+
+-- name: job_exists
+SELECT state::text FROM __schema__.jobs
+WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s);

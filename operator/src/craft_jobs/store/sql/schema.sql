@@ -1,0 +1,124 @@
+-- Authoritative full schema of the current version. Migrations under
+-- migrations/ must build the same database (tests/integration/store/test_migrations.py).
+
+
+CREATE TYPE __schema__.job_state AS ENUM
+    ('Awaiting', 'Scheduled', 'Enqueued', 'Processing', 'Succeeded', 'Failed', 'Deleted');
+
+CREATE TABLE __schema__.jobs (
+    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_type          text NOT NULL CHECK (length(job_type) BETWEEN 1 AND 200),
+    queue             text NOT NULL DEFAULT 'default' CHECK (length(queue) BETWEEN 1 AND 100),
+    state             __schema__.job_state NOT NULL,
+    parameters        jsonb NOT NULL,
+    tenant_id         text NOT NULL DEFAULT '',
+    user_id           text,
+    metadata          jsonb NOT NULL DEFAULT '{}',
+    -- 0-based retry attempt of the current or next run; `runs` counts every
+    -- execution (requeues and rescues included) and names Kubernetes Jobs.
+    attempt           integer NOT NULL DEFAULT 0 CHECK (attempt >= 0),
+    runs              integer NOT NULL DEFAULT 0 CHECK (runs >= 0),
+    max_attempts      integer NOT NULL CHECK (max_attempts BETWEEN 0 AND 10),
+    retry_policy      jsonb,
+    timeout_seconds   integer CHECK (timeout_seconds > 0),
+    image             text,
+    run_at            timestamptz,
+    scheduled_for     timestamptz NOT NULL,
+    created_at        timestamptz NOT NULL,
+    enqueued_at       timestamptz,
+    started_at        timestamptz,
+    finished_at       timestamptz,
+    state_changed_at  timestamptz NOT NULL,
+    expires_at        timestamptz,
+    server_id         text,
+    executor_ref      text,
+    recurring_id      text,
+    parent_id         bigint REFERENCES __schema__.jobs (id) ON DELETE SET NULL,
+    continuation_on   text CHECK (continuation_on IN ('Succeeded', 'Finished')),
+    batch_id          uuid,
+    cr_uid            text,
+    cr_namespace      text,
+    cr_name           text,
+    last_error        jsonb,
+    CONSTRAINT processing_has_server CHECK (state <> 'Processing' OR server_id IS NOT NULL),
+    CONSTRAINT scheduled_has_run_at CHECK (state <> 'Scheduled' OR run_at IS NOT NULL),
+    CONSTRAINT only_final_states_expire CHECK (expires_at IS NULL OR state IN ('Succeeded', 'Deleted'))
+);
+
+CREATE UNIQUE INDEX jobs_cr_uid_idx ON __schema__.jobs (cr_uid) WHERE cr_uid IS NOT NULL;
+CREATE INDEX jobs_enqueued_idx ON __schema__.jobs (tenant_id, id) WHERE state = 'Enqueued';
+CREATE INDEX jobs_scheduled_idx ON __schema__.jobs (run_at) WHERE state = 'Scheduled';
+CREATE INDEX jobs_processing_idx ON __schema__.jobs (server_id) WHERE state = 'Processing';
+CREATE INDEX jobs_awaiting_idx ON __schema__.jobs (parent_id) WHERE state = 'Awaiting';
+CREATE INDEX jobs_expires_idx ON __schema__.jobs (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX jobs_state_id_idx ON __schema__.jobs (state, id DESC);
+CREATE INDEX jobs_recurring_idx ON __schema__.jobs (recurring_id, id DESC) WHERE recurring_id IS NOT NULL;
+CREATE INDEX jobs_parent_idx ON __schema__.jobs (parent_id) WHERE parent_id IS NOT NULL;
+
+-- Every transition, with who/why/when. No foreign key: the expiry removes a
+-- job's history with it, and the insert path stays cheap.
+CREATE TABLE __schema__.job_states (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_id      bigint NOT NULL,
+    state       __schema__.job_state NOT NULL,
+    reason      text,
+    data        jsonb,
+    server_id   text,
+    created_at  timestamptz NOT NULL
+);
+CREATE INDEX job_states_job_idx ON __schema__.job_states (job_id, id);
+
+CREATE TABLE __schema__.recurring_jobs (
+    id                         text PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 253),
+    job_type                   text NOT NULL,
+    queue                      text NOT NULL DEFAULT 'default',
+    parameters                 jsonb NOT NULL,
+    tenant_id                  text NOT NULL DEFAULT '',
+    user_id                    text,
+    metadata                   jsonb NOT NULL DEFAULT '{}',
+    max_attempts               integer NOT NULL CHECK (max_attempts BETWEEN 0 AND 10),
+    retry_policy               jsonb,
+    timeout_seconds            integer CHECK (timeout_seconds > 0),
+    image                      text,
+    cron                       text,
+    interval_minutes           integer CHECK (interval_minutes BETWEEN 1 AND 525600),
+    time_zone                  text NOT NULL DEFAULT 'UTC',
+    concurrency_policy         text NOT NULL DEFAULT 'Allow'
+                               CHECK (concurrency_policy IN ('Allow', 'Forbid', 'Replace')),
+    starting_deadline_seconds  integer CHECK (starting_deadline_seconds >= 0),
+    paused                     boolean NOT NULL DEFAULT false,
+    anchor_at                  timestamptz NOT NULL,
+    next_run_at                timestamptz,
+    last_run_at                timestamptz,
+    last_job_id                bigint,
+    schedule_error             text,
+    created_at                 timestamptz NOT NULL,
+    updated_at                 timestamptz NOT NULL,
+    cr_uid                     text UNIQUE,
+    cr_namespace               text,
+    cr_name                    text,
+    CONSTRAINT one_schedule CHECK ((cron IS NULL) <> (interval_minutes IS NULL))
+);
+CREATE INDEX recurring_due_idx ON __schema__.recurring_jobs (next_run_at) WHERE NOT paused;
+
+CREATE TABLE __schema__.servers (
+    id            text PRIMARY KEY,
+    kind          text NOT NULL,
+    hostname      text NOT NULL,
+    pid           integer NOT NULL,
+    worker_count  integer NOT NULL,
+    queues        text[],
+    in_flight     integer NOT NULL DEFAULT 0,
+    started_at    timestamptz NOT NULL,
+    heartbeat_at  timestamptz NOT NULL
+);
+
+-- What each job type accepts, registered by processes that import the job
+-- classes, so that a process without them (API, operator) can validate input.
+CREATE TABLE __schema__.job_types (
+    name               text PRIMARY KEY,
+    parameters_schema  jsonb NOT NULL,
+    max_attempts       integer CHECK (max_attempts BETWEEN 0 AND 10),
+    timeout_seconds    integer,
+    updated_at         timestamptz NOT NULL
+);

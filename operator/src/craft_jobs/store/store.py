@@ -1,0 +1,412 @@
+"""JobStore: every database operation of Craft Jobs, as typed methods.
+
+It owns the named queries; callers never see SQL. Methods that take a
+`session` run inside the caller's transaction (the SDK's "enqueue with my
+data" path); without one they use a pooled autocommit connection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from craft_jobs.clock import Clock, SystemClock
+from craft_jobs.options import JobOptions
+from craft_jobs.states import JobState
+from craft_jobs.store.connector import Connector, Session, translated_errors
+from craft_jobs.store.models import (
+    ClaimedJob,
+    Job,
+    JobStateEntry,
+    JobType,
+    NewJob,
+    Outcome,
+    RecurringJob,
+    Server,
+)
+from craft_jobs.store.queries import load_queries
+
+_CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedJob))
+
+
+def _jsonb(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
+class JobStore:
+    def __init__(self, connector: Connector, options: JobOptions, clock: Clock | None = None):
+        self.connector = connector
+        self.options = options
+        self.clock = clock or SystemClock()
+        self.queries = load_queries(options.schema_name)
+        self.channel = options.notify_channel
+
+    # -- helpers -------------------------------------------------------------
+
+    def _expires_at(self, now: datetime) -> datetime:
+        return now + timedelta(days=self.options.job_expiration_days)
+
+    def _runner(self, session: Session | None) -> Session | Connector:
+        return session if session is not None else self.connector
+
+    def job_insert_params(self, job: NewJob, now: datetime) -> dict[str, Any]:
+        return {
+            "job_type": job.job_type,
+            "queue": job.queue,
+            "state": job.state.value,
+            "parameters": Jsonb(job.parameters),
+            "tenant_id": job.tenant_id,
+            "user_id": job.user_id,
+            "metadata": Jsonb(job.metadata),
+            "max_attempts": job.max_attempts,
+            "retry_policy": _jsonb(job.retry_policy),
+            "timeout_seconds": job.timeout_seconds,
+            "image": job.image,
+            "run_at": job.run_at,
+            "scheduled_for": job.scheduled_for,
+            "recurring_id": job.recurring_id,
+            "parent_id": job.parent_id,
+            "continuation_on": job.continuation_on.value if job.continuation_on else None,
+            "batch_id": None,
+            "cr_uid": job.cr_uid,
+            "cr_namespace": job.cr_namespace,
+            "cr_name": job.cr_name,
+            "reason": job.reason,
+            "now": now,
+            "channel": self.channel,
+        }
+
+    # -- creating jobs -------------------------------------------------------
+
+    async def insert_job(self, job: NewJob, session: Session | None = None) -> int | None:
+        """Stores one job; returns its id, or None when its CR uid is already stored."""
+        row = await self._runner(session).fetch_one(
+            self.queries["insert_job"], self.job_insert_params(job, self.clock.now())
+        )
+        return None if row is None else row["id"]
+
+    def insert_job_sync(self, job: NewJob, connection: psycopg.Connection) -> int | None:
+        """The same insert on a caller's synchronous psycopg connection and transaction."""
+        with translated_errors():
+            row = connection.execute(
+                self.queries["insert_job"], self.job_insert_params(job, self.clock.now())
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def batch_insert_params(self, jobs: Sequence[NewJob], batch_id: Any, now: datetime) -> dict[str, Any]:
+        return {
+            "job_types": [j.job_type for j in jobs],
+            "queues": [j.queue for j in jobs],
+            "states": [j.state.value for j in jobs],
+            "parameters": [Jsonb(j.parameters) for j in jobs],
+            "tenant_ids": [j.tenant_id for j in jobs],
+            "user_ids": [j.user_id for j in jobs],
+            "metadata": [Jsonb(j.metadata) for j in jobs],
+            "max_attempts": [j.max_attempts for j in jobs],
+            "retry_policies": [_jsonb(j.retry_policy) for j in jobs],
+            "timeouts": [j.timeout_seconds for j in jobs],
+            "images": [j.image for j in jobs],
+            "run_ats": [j.run_at for j in jobs],
+            "scheduled_fors": [j.scheduled_for for j in jobs],
+            "batch_id": batch_id,
+            "reason": jobs[0].reason if jobs else "created",
+            "now": now,
+            "channel": self.channel,
+        }
+
+    async def insert_batch(self, jobs: Sequence[NewJob], batch_id: Any, session: Session | None = None) -> list[int]:
+        """Stores many jobs in one statement (one round trip, one NOTIFY)."""
+        if not jobs:
+            return []
+        rows = await self._runner(session).fetch_all(
+            self.queries["insert_jobs_batch"], self.batch_insert_params(jobs, batch_id, self.clock.now())
+        )
+        return [row["id"] for row in rows]
+
+    def insert_batch_sync(self, jobs: Sequence[NewJob], batch_id: Any, connection: psycopg.Connection) -> list[int]:
+        if not jobs:
+            return []
+        with translated_errors():
+            rows = connection.execute(
+                self.queries["insert_jobs_batch"], self.batch_insert_params(jobs, batch_id, self.clock.now())
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    # -- reading jobs --------------------------------------------------------
+
+    async def get_job(self, job_id: int, tenant_id: str | None = None) -> Job | None:
+        row = await self.connector.fetch_one(self.queries["get_job"], {"id": job_id, "tenant_id": tenant_id})
+        return None if row is None else Job.model_validate(row)
+
+    async def get_job_by_cr_uid(self, cr_uid: str) -> Job | None:
+        row = await self.connector.fetch_one(self.queries["get_job_by_cr_uid"], {"cr_uid": cr_uid})
+        return None if row is None else Job.model_validate(row)
+
+    async def job_state(self, job_id: int, tenant_id: str | None = None, session: Session | None = None) -> JobState | None:
+        row = await self._runner(session).fetch_one(
+            self.queries["job_exists"], {"id": job_id, "tenant_id": tenant_id}
+        )
+        return None if row is None else JobState(row["state"])
+
+    async def job_history(self, job_id: int) -> list[JobStateEntry]:
+        rows = await self.connector.fetch_all(self.queries["job_history"], {"id": job_id})
+        return [JobStateEntry.model_validate(row) for row in rows]
+
+    async def list_jobs(
+        self,
+        *,
+        state: JobState | None = None,
+        tenant_id: str | None = None,
+        job_type: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Job]:
+        rows = await self.connector.fetch_all(
+            self.queries["list_jobs"],
+            {
+                "state": state.value if state else None,
+                "tenant_id": tenant_id,
+                "job_type": job_type,
+                "before_id": before_id,
+                "limit": limit,
+            },
+        )
+        return [Job.model_validate(row) for row in rows]
+
+    # -- the dispatcher's path -------------------------------------------------
+
+    async def claim_jobs(self, server_id: str, limit: int, queues: list[str] | None = None) -> list[ClaimedJob]:
+        rows = await self.connector.fetch_all(
+            self.queries["claim_jobs"],
+            {"server_id": server_id, "limit": limit, "queues": queues, "now": self.clock.now()},
+        )
+        return [ClaimedJob(**{name: row[name] for name in _CLAIMED_FIELDS}) for row in rows]
+
+    async def finish_jobs(self, server_id: str, outcomes: Sequence[Outcome]) -> dict[int, JobState]:
+        """Records run outcomes in one statement; returns the jobs that changed."""
+        if not outcomes:
+            return {}
+        now = self.clock.now()
+        rows = await self.connector.fetch_all(
+            self.queries["finish_jobs"],
+            {
+                "ids": [o.job_id for o in outcomes],
+                "states": [o.state.value for o in outcomes],
+                "run_ats": [o.run_at for o in outcomes],
+                "attempts": [o.attempt for o in outcomes],
+                "errors": [_jsonb(o.error) for o in outcomes],
+                "reasons": [o.reason for o in outcomes],
+                "server_id": server_id,
+                "now": now,
+                "expires_at": self._expires_at(now),
+                "channel": self.channel,
+            },
+        )
+        return {row["id"]: JobState(row["state"]) for row in rows}
+
+    async def set_executor_ref(self, job_id: int, server_id: str, executor_ref: str) -> None:
+        await self.connector.execute(
+            self.queries["set_executor_ref"],
+            {"id": job_id, "server_id": server_id, "executor_ref": executor_ref},
+        )
+
+    async def running_jobs_of_server(self, server_id: str) -> list[int]:
+        rows = await self.connector.fetch_all(self.queries["running_jobs_of_server"], {"server_id": server_id})
+        return [row["id"] for row in rows]
+
+    # -- maintenance -----------------------------------------------------------
+
+    async def promote_due_jobs(self, limit: int = 1000) -> int:
+        row = await self.connector.fetch_one(
+            self.queries["promote_due_jobs"], {"now": self.clock.now(), "limit": limit, "channel": self.channel}
+        )
+        return row["promoted"]
+
+    async def next_due_time(self) -> datetime | None:
+        row = await self.connector.fetch_one(self.queries["next_due_time"])
+        return row["due"]
+
+    async def release_continuations(self, limit: int = 1000) -> int:
+        now = self.clock.now()
+        row = await self.connector.fetch_one(
+            self.queries["release_continuations"],
+            {"now": now, "limit": limit, "expires_at": self._expires_at(now), "channel": self.channel},
+        )
+        return row["released"]
+
+    async def rescue_orphans(self, server_id: str) -> int:
+        now = self.clock.now()
+        row = await self.connector.fetch_one(
+            self.queries["rescue_orphans"],
+            {
+                "now": now,
+                "deadline": now - timedelta(seconds=self.options.server_timeout_seconds),
+                "server_id": server_id,
+                "channel": self.channel,
+            },
+        )
+        return row["rescued"]
+
+    async def expire_jobs(self, limit: int = 1000) -> int:
+        row = await self.connector.fetch_one(self.queries["expire_jobs"], {"now": self.clock.now(), "limit": limit})
+        return row["expired"]
+
+    # -- changing one job ------------------------------------------------------
+
+    async def change_state(
+        self,
+        job_id: int,
+        state: JobState,
+        *,
+        reason: str,
+        actor: str | None = None,
+        tenant_id: str | None = None,
+        reset_attempts: bool = False,
+        session: Session | None = None,
+    ) -> JobState | None:
+        """Moves a job to Deleted or Enqueued from any state; returns its previous state,
+        or None when no such job exists (for this tenant)."""
+        now = self.clock.now()
+        row = await self._runner(session).fetch_one(
+            self.queries["change_state"],
+            {
+                "id": job_id,
+                "state": state.value,
+                "reason": reason,
+                "actor": actor,
+                "tenant_id": tenant_id,
+                "reset_attempts": reset_attempts,
+                "now": now,
+                "expires_at": self._expires_at(now),
+                "channel": self.channel,
+            },
+        )
+        return None if row is None else JobState(row["previous_state"])
+
+    # -- recurring jobs ----------------------------------------------------------
+
+    async def upsert_recurring(self, values: dict[str, Any], next_run_at: datetime | None) -> RecurringJob | None:
+        """Creates or updates a recurring job; None when the id belongs to another tenant."""
+        params = dict(values)
+        for key in ("parameters", "metadata", "retry_policy"):
+            params[key] = _jsonb(params.get(key))
+        params.update(now=self.clock.now(), next_run_at=next_run_at)
+        row = await self.connector.fetch_one(self.queries["upsert_recurring"], params)
+        return None if row is None else RecurringJob.model_validate(row)
+
+    async def get_recurring(self, recurring_id: str, tenant_id: str | None = None) -> RecurringJob | None:
+        row = await self.connector.fetch_one(
+            self.queries["get_recurring"], {"id": recurring_id, "tenant_id": tenant_id}
+        )
+        return None if row is None else RecurringJob.model_validate(row)
+
+    async def lock_recurring(self, session: Session, recurring_id: str, tenant_id: str | None = None) -> RecurringJob | None:
+        row = await session.fetch_one(self.queries["lock_recurring"], {"id": recurring_id, "tenant_id": tenant_id})
+        return None if row is None else RecurringJob.model_validate(row)
+
+    async def list_recurring(self, tenant_id: str | None = None) -> list[RecurringJob]:
+        rows = await self.connector.fetch_all(self.queries["list_recurring"], {"tenant_id": tenant_id})
+        return [RecurringJob.model_validate(row) for row in rows]
+
+    async def lock_due_recurring(self, session: Session, limit: int = 100) -> list[RecurringJob]:
+        rows = await session.fetch_all(
+            self.queries["lock_due_recurring"], {"now": self.clock.now(), "limit": limit}
+        )
+        return [RecurringJob.model_validate(row) for row in rows]
+
+    async def record_recurring_fire(
+        self,
+        session: Session,
+        recurring_id: str,
+        *,
+        next_run_at: datetime | None,
+        last_run_at: datetime | None = None,
+        last_job_id: int | None = None,
+        schedule_error: str | None = None,
+    ) -> None:
+        await session.execute(
+            self.queries["record_recurring_fire"],
+            {
+                "id": recurring_id,
+                "next_run_at": next_run_at,
+                "last_run_at": last_run_at,
+                "last_job_id": last_job_id,
+                "schedule_error": schedule_error,
+                "now": self.clock.now(),
+            },
+        )
+
+    async def set_recurring_paused(
+        self, recurring_id: str, paused: bool, next_run_at: datetime | None, tenant_id: str | None = None
+    ) -> bool:
+        row = await self.connector.fetch_one(
+            self.queries["set_recurring_paused"],
+            {"id": recurring_id, "paused": paused, "next_run_at": next_run_at, "tenant_id": tenant_id, "now": self.clock.now()},
+        )
+        return row is not None
+
+    async def delete_recurring(self, recurring_id: str, tenant_id: str | None = None) -> bool:
+        row = await self.connector.fetch_one(
+            self.queries["delete_recurring"], {"id": recurring_id, "tenant_id": tenant_id}
+        )
+        return row is not None
+
+    async def notify(self, payload: str, session: Session | None = None) -> None:
+        await self._runner(session).execute(self.queries["notify"], {"channel": self.channel, "payload": payload})
+
+    # -- servers and job types -------------------------------------------------
+
+    async def heartbeat(self, server: dict[str, Any]) -> None:
+        await self.connector.execute(self.queries["heartbeat_server"], {**server, "now": self.clock.now()})
+
+    async def remove_server(self, server_id: str) -> None:
+        await self.connector.execute(self.queries["remove_server"], {"id": server_id})
+
+    async def list_servers(self) -> list[Server]:
+        rows = await self.connector.fetch_all(self.queries["list_servers"])
+        return [Server.model_validate(row) for row in rows]
+
+    async def upsert_job_types(self, descriptors: Iterable[dict[str, Any]]) -> None:
+        now = self.clock.now()
+        async with self.connector.transaction() as session:
+            for descriptor in descriptors:
+                await session.execute(
+                    self.queries["upsert_job_type"],
+                    {
+                        "name": descriptor["job_type"],
+                        "parameters_schema": Jsonb(descriptor["parameters_schema"]),
+                        "max_attempts": descriptor.get("max_attempts"),
+                        "timeout_seconds": descriptor.get("timeout_seconds"),
+                        "now": now,
+                    },
+                )
+
+    async def get_job_type(self, name: str) -> JobType | None:
+        row = await self.connector.fetch_one(self.queries["get_job_type"], {"name": name})
+        return None if row is None else JobType.model_validate(row)
+
+    async def list_job_types(self) -> list[JobType]:
+        rows = await self.connector.fetch_all(self.queries["list_job_types"])
+        return [JobType.model_validate(row) for row in rows]
+
+    # -- notifications -----------------------------------------------------------
+
+    async def notifications(self) -> AsyncIterator[str]:
+        """Payloads on this schema's channel, over a dedicated connection.
+
+        Ends with DatabaseUnavailableError when the connection drops; the
+        engine then reconnects."""
+        with translated_errors():
+            conn = await psycopg.AsyncConnection.connect(self.connector.conninfo, autocommit=True)
+        try:
+            with translated_errors():
+                await conn.execute(f'LISTEN "{self.channel}"')
+                async for notify in conn.notifies():
+                    yield notify.payload
+        finally:
+            await conn.close()

@@ -1,0 +1,82 @@
+"""Fixtures shared by every test: a real PostgreSQL and a fresh database per test.
+
+The server is `CRAFT_JOBS_TEST_DATABASE_URL` when set, else an embedded one
+started once per session. A template database is migrated once; each test
+gets its own copy (`CREATE DATABASE ... TEMPLATE`).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = "craft_jobs"
+
+
+def _server_url(tmp_root: Path) -> tuple[str, object | None]:
+    url = os.environ.get("CRAFT_JOBS_TEST_DATABASE_URL")
+    if url:
+        return url, None
+    from craft_jobs.store.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres(tmp_root)
+    return server.start(), server
+
+
+def database_url(base_url: str, database: str) -> str:
+    params = conninfo_to_dict(base_url)
+    params["dbname"] = database
+    return make_conninfo(**params)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory) -> Iterator[str]:
+    url, server = _server_url(tmp_path_factory.mktemp("embedded-postgres"))
+    yield url
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def template_database(postgres_server) -> Iterator[str]:
+    import asyncio
+
+    from craft_jobs.store.migrations import migrate
+
+    name = f"craft_jobs_tpl_{os.getpid()}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    asyncio.run(migrate(database_url(postgres_server, name), SCHEMA))
+    yield name
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url_for_test(postgres_server, template_database) -> Iterator[str]:
+    """A migrated database of this test's own."""
+    name = f"craft_jobs_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    yield database_url(postgres_server, name)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_database_url(postgres_server) -> Iterator[str]:
+    """A database with nothing in it, for migration tests."""
+    name = f"craft_jobs_empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield database_url(postgres_server, name)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
