@@ -1,0 +1,109 @@
+"""Retry policy: how often a failed job is retried and how long it waits.
+
+Attempts are numbered from 0 (the first run), as `CRAFT_JOB_ATTEMPT` is.
+`max_attempts` counts retries, as Hangfire's `AutomaticRetry(Attempts = N)`
+does: 0 means a failure is final, 3 means up to 4 runs in all.
+
+The wait before retry k+1 (after attempt k failed) is `base * 2**k`, capped at
+`max_seconds`, then shortened by a random fraction up to `jitter` so that jobs
+failing together do not retry together. Jitter only ever shortens the wait, so
+the cap is a hard upper bound and jobs waiting at the cap still spread out.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Iterable
+
+from craft_jobs.errors import ValidationError
+
+MAX_ATTEMPTS = 10
+MAX_DELAY_SECONDS = 86_400  # a day: Hangfire-style waits of hours must fit
+_MAX_EXPONENT = 64  # beyond this every sane base is far past any cap
+
+
+def _number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ValidationError(name, f"must be a number, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    base_seconds: float = 10.0
+    max_seconds: float = 3600.0
+    jitter: float = 0.2
+    non_retryable_exit_codes: frozenset[int] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise ValidationError("max_attempts", f"must be a whole number, got {self.max_attempts!r}")
+        if not 0 <= self.max_attempts <= MAX_ATTEMPTS:
+            raise ValidationError("max_attempts", f"must be between 0 and {MAX_ATTEMPTS}, got {self.max_attempts}")
+        base = _number("base_seconds", self.base_seconds)
+        if not 0 < base <= MAX_DELAY_SECONDS:
+            raise ValidationError("base_seconds", f"must be above 0 and at most {MAX_DELAY_SECONDS}, got {base:g}")
+        cap = _number("max_seconds", self.max_seconds)
+        if not 1 <= cap <= MAX_DELAY_SECONDS:
+            raise ValidationError("max_seconds", f"must be between 1 and {MAX_DELAY_SECONDS}, got {cap:g}")
+        if cap < base:
+            raise ValidationError("max_seconds", f"must be at least base_seconds ({base:g}), got {cap:g}")
+        jitter = _number("jitter", self.jitter)
+        if not 0 <= jitter <= 1:
+            raise ValidationError("jitter", f"must be between 0 and 1, got {jitter:g}")
+        object.__setattr__(self, "base_seconds", base)
+        object.__setattr__(self, "max_seconds", cap)
+        object.__setattr__(self, "jitter", jitter)
+        object.__setattr__(self, "non_retryable_exit_codes", _exit_codes(self.non_retryable_exit_codes))
+
+
+def _exit_codes(codes: Iterable[int]) -> frozenset[int]:
+    if isinstance(codes, (str, bytes)) or not isinstance(codes, Iterable):
+        raise ValidationError("non_retryable_exit_codes", f"must be a collection of exit codes, got {codes!r}")
+    result = set()
+    for code in codes:
+        if isinstance(code, bool) or not isinstance(code, int) or not 1 <= code <= 255:
+            # 0 is success; Kubernetes podFailurePolicy refuses it in an "In" rule too.
+            raise ValidationError("non_retryable_exit_codes", f"{code!r} is not an exit code from 1 to 255")
+        result.add(code)
+    return frozenset(result)
+
+
+def _check_attempt(name: str, attempt: object) -> int:
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
+        raise ValidationError(name, f"must be a whole number >= 0, got {attempt!r}")
+    return attempt
+
+
+def next_delay(policy: RetryPolicy, attempt: int, rng: random.Random | None = None) -> timedelta:
+    """How long to wait after attempt `attempt` (0-based) failed, before the next one.
+
+    Deterministic for a given `rng`; the module's shared generator otherwise.
+    """
+    attempt = _check_attempt("attempt", attempt)
+    nominal = min(policy.base_seconds * 2 ** min(attempt, _MAX_EXPONENT), policy.max_seconds)
+    draw = rng.random() if rng is not None else random.random()
+    return timedelta(seconds=nominal * (1 - policy.jitter * draw))
+
+
+def should_retry(policy: RetryPolicy, attempt_just_failed: int, exit_code: int | None, non_retryable: bool) -> bool:
+    """Whether a job whose attempt `attempt_just_failed` failed gets another run.
+
+    `exit_code` is None when there is none (the pod vanished, the deadline
+    passed); `non_retryable` is the runner's own verdict (its exit code 3, or a
+    termination message saying so).
+    """
+    attempt = _check_attempt("attempt_just_failed", attempt_just_failed)
+    if exit_code is not None:
+        if isinstance(exit_code, bool) or not isinstance(exit_code, int):
+            raise ValidationError("exit_code", f"must be an integer or None, got {exit_code!r}")
+        if exit_code == 0:
+            raise ValidationError("exit_code", "0 means the attempt succeeded, so there is nothing to retry")
+        if exit_code in policy.non_retryable_exit_codes:
+            return False
+    if non_retryable:
+        return False
+    return attempt < policy.max_attempts
