@@ -101,8 +101,9 @@ async def execute(
 
     Setting `cancel_event` cancels the run: the job sees `context.cancelled`
     and has `cancel_grace_seconds` to stop by itself before its task is
-    cancelled. A job that returns normally has succeeded, even if cancellation
-    was requested meanwhile; one that raises after it is reported cancelled.
+    cancelled. Once cancellation is requested the run counts as cancelled
+    (EXIT_CANCELLED), however `run()` ends: a job that stopped early must not
+    pass for finished, and the engine requeues cancelled runs.
     """
     try:
         context = JobContext(
@@ -233,6 +234,8 @@ async def _run(
         )
         context.logger.error("job failed%s", " (non-retryable)" if non_retryable else "", exc_info=exc)
         return RunResult(EXIT_NON_RETRYABLE if non_retryable else EXIT_FAILED, ErrorInfo.from_exception(exc))
+    if context.cancelled:
+        return _cancelled(context, JobCancelledError("the job was cancelled while it ran"))
     return SUCCEEDED
 
 
