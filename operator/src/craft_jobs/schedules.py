@@ -555,7 +555,7 @@ def _check_int(name: str, value: object, low: int, high: int) -> int:
 
 
 def _check_divisor(name: str, value: object, whole: int, unit: str) -> int:
-    n = _check_int(name, value, 1, whole)
+    n = _check_int(name, value, 1, whole - 1)
     if whole % n:
         # "*/7" restarts every hour (…:49, :56, :00); that is not "every 7 minutes".
         raise ValidationError(
