@@ -127,7 +127,8 @@ WITH input AS (
     SET state = input.state,
         run_at = input.run_at,
         attempt = input.attempt,
-        last_error = coalesce(input.error, j.last_error),
+        last_error = CASE WHEN input.state = 'Succeeded' THEN j.last_error
+                          ELSE coalesce(input.error, j.last_error) END,
         finished_at = CASE WHEN input.state IN ('Succeeded', 'Failed') THEN %(now)s::timestamptz END,
         expires_at = CASE WHEN input.state = 'Succeeded' THEN %(expires_at)s::timestamptz END,
         server_id = NULL,

@@ -1,0 +1,395 @@
+"""JobScheduler: the seed's IJobScheduler, over the store.
+
+Every method validates before it stores anything, so a refused call leaves no
+trace; errors name the field at fault.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from craft_jobs_runner import Job
+
+from craft_jobs.backoff import RetryPolicy
+from craft_jobs.client.context import current_context
+from craft_jobs.client.filters import ClientFilter
+from craft_jobs.client.jobtypes import resolve_job
+from craft_jobs.clock import Clock
+from craft_jobs.engine.engine import connect_store
+from craft_jobs.engine.recurring import job_for_fire
+from craft_jobs.errors import JobNotFoundError, RecurringJobNotFoundError, ValidationError
+from craft_jobs.options import JobOptions
+from craft_jobs.schedules import parse_schedule
+from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition, JobState
+from craft_jobs.store.connector import Session
+from craft_jobs.store.models import Job as StoredJob
+from craft_jobs.store.models import NewJob, RecurringJob
+from craft_jobs.store.store import JobStore
+
+JobRef = type[Job] | str
+QUEUE_MAX_LENGTH = 100
+ID_MAX_LENGTH = 253
+
+
+def retry_policy_record(retry: RetryPolicy | None) -> dict[str, Any] | None:
+    if retry is None:
+        return None
+    return {
+        "base_seconds": retry.base_seconds,
+        "max_seconds": retry.max_seconds,
+        "jitter": retry.jitter,
+        "non_retryable_exit_codes": sorted(retry.non_retryable_exit_codes),
+    }
+
+
+class JobScheduler:
+    def __init__(self, store: JobStore, options: JobOptions, filters: Sequence[ClientFilter] = ()):
+        self.store = store
+        self.options = options
+        self.filters = list(filters)
+
+    @classmethod
+    async def connect(cls, options: JobOptions, clock: Clock | None = None, **kwargs: Any) -> JobScheduler:
+        from craft_jobs.clock import SystemClock
+
+        store = await connect_store(options, clock or SystemClock(), startup_timeout=10, pool_size=5)
+        return cls(store, options, **kwargs)
+
+    async def close(self) -> None:
+        await self.store.connector.close()
+
+    # -- building jobs -----------------------------------------------------------
+
+    def _caller(self, tenant_id: str | None, user_id: str | None, metadata: dict[str, Any] | None):
+        context = current_context()
+        tenant = tenant_id if tenant_id is not None else context.tenant_id
+        user = user_id if user_id is not None else context.user_id
+        merged = {**context.metadata, **(metadata or {})}
+        if self.options.enable_multi_tenancy and not tenant:
+            raise ValidationError("tenant_id", "is required when multi-tenancy is enabled")
+        if not isinstance(merged, dict):
+            raise ValidationError("metadata", "must be an object")
+        return tenant or "", user, merged
+
+    async def _new_job(
+        self,
+        job: JobRef,
+        params: Any,
+        *,
+        state: JobState,
+        scheduled_for: datetime,
+        run_at: datetime | None = None,
+        queue: str | None,
+        tenant_id: str | None,
+        user_id: str | None,
+        metadata: dict[str, Any] | None,
+        max_attempts: int | None,
+        retry: RetryPolicy | None,
+        timeout_seconds: int | None,
+        image: str | None,
+        reason: str,
+        **extra: Any,
+    ) -> NewJob:
+        resolved = await resolve_job(self.store, job, params)
+        tenant, user, merged = self._caller(tenant_id, user_id, metadata)
+        attempts = _first_set(max_attempts, retry.max_attempts if retry else None, resolved.max_attempts)
+        if attempts is None:
+            attempts = self.options.max_retry_attempts
+        RetryPolicy(max_attempts=attempts)  # validates the range, naming max_attempts
+        timeout = _first_set(timeout_seconds, resolved.timeout_seconds)
+        if timeout is not None and (not isinstance(timeout, int) or timeout < 1):
+            raise ValidationError("timeout_seconds", f"must be a whole number of seconds >= 1, got {timeout!r}")
+        queue = queue or "default"
+        if len(queue) > QUEUE_MAX_LENGTH:
+            raise ValidationError("queue", f"must be at most {QUEUE_MAX_LENGTH} characters")
+        return NewJob(
+            job_type=resolved.job_type,
+            parameters=resolved.parameters,
+            state=state,
+            scheduled_for=scheduled_for,
+            run_at=run_at,
+            max_attempts=attempts,
+            queue=queue,
+            tenant_id=tenant,
+            user_id=user,
+            metadata=merged,
+            retry_policy=retry_policy_record(retry),
+            timeout_seconds=timeout,
+            image=image,
+            reason=reason,
+            **extra,
+        )
+
+    async def _store(self, new_job: NewJob, connection: Any) -> int:
+        for client_filter in self.filters:
+            client_filter.on_creating(new_job)
+        if connection is None:
+            job_id = await self.store.insert_job(new_job)
+        elif isinstance(connection, psycopg.AsyncConnection):
+            job_id = await self.store.insert_job(new_job, Session(connection))
+        elif isinstance(connection, psycopg.Connection):
+            job_id = self.store.insert_job_sync(new_job, connection)
+        else:
+            raise ValidationError("connection", "must be a psycopg Connection or AsyncConnection")
+        if job_id is None:
+            existing = await self.store.get_job_by_cr_uid(new_job.cr_uid)
+            job_id = existing.id
+        for client_filter in self.filters:
+            client_filter.on_created(new_job, job_id)
+        return job_id
+
+    def _timing(self, delay: timedelta | None, at: datetime | None) -> tuple[JobState, datetime, datetime | None]:
+        now = self.store.clock.now()
+        if delay is not None and at is not None:
+            raise ValidationError("at", "give either delay or at, not both")
+        if delay is not None:
+            if not isinstance(delay, timedelta) or delay < timedelta(0):
+                raise ValidationError("delay", f"must be a timedelta of zero or more, got {delay!r}")
+            at = now + delay
+        if at is not None:
+            if not isinstance(at, datetime) or at.tzinfo is None:
+                raise ValidationError("at", "must be a timezone-aware datetime")
+            if at > now:
+                return JobState.SCHEDULED, at, at
+        return JobState.ENQUEUED, at or now, None
+
+    # -- scheduling ----------------------------------------------------------------
+
+    async def schedule(
+        self,
+        job: JobRef,
+        params: Any = None,
+        *,
+        delay: timedelta | None = None,
+        at: datetime | None = None,
+        queue: str | None = None,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        max_attempts: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout_seconds: int | None = None,
+        image: str | None = None,
+        connection: Any = None,
+        cr: tuple[str, str, str] | None = None,
+    ) -> int:
+        """Fire-and-forget, or delayed by `delay`, or at `at`; returns the job id.
+
+        `connection`: a psycopg connection whose open transaction the job joins.
+        `cr`: (uid, namespace, name) of the BackgroundJob resource it comes from.
+        """
+        state, scheduled_for, run_at = self._timing(delay, at)
+        cr_uid, cr_namespace, cr_name = cr or (None, None, None)
+        new_job = await self._new_job(
+            job, params, state=state, scheduled_for=scheduled_for, run_at=run_at, queue=queue,
+            tenant_id=tenant_id, user_id=user_id, metadata=metadata, max_attempts=max_attempts,
+            retry=retry, timeout_seconds=timeout_seconds, image=image,
+            reason="created" if state is JobState.ENQUEUED else f"delayed until {scheduled_for.isoformat()}",
+            cr_uid=cr_uid, cr_namespace=cr_namespace, cr_name=cr_name,
+        )
+        return await self._store(new_job, connection)
+
+    async def schedule_batch(
+        self,
+        items: Sequence[tuple[JobRef, Any]],
+        *,
+        queue: str | None = None,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        max_attempts: int | None = None,
+        connection: Any = None,
+    ) -> list[int]:
+        """Many fire-and-forget jobs at once, atomically: all are stored or none."""
+        now = self.store.clock.now()
+        new_jobs = [
+            await self._new_job(
+                job, params, state=JobState.ENQUEUED, scheduled_for=now, queue=queue, tenant_id=tenant_id,
+                user_id=user_id, metadata=metadata, max_attempts=max_attempts, retry=None,
+                timeout_seconds=None, image=None, reason="created in a batch",
+            )
+            for job, params in items
+        ]
+        for new_job in new_jobs:
+            for client_filter in self.filters:
+                client_filter.on_creating(new_job)
+        batch_id = uuid.uuid4()
+        if connection is None:
+            ids = await self.store.insert_batch(new_jobs, batch_id)
+        elif isinstance(connection, psycopg.AsyncConnection):
+            ids = await self.store.insert_batch(new_jobs, batch_id, Session(connection))
+        elif isinstance(connection, psycopg.Connection):
+            ids = self.store.insert_batch_sync(new_jobs, batch_id, connection)
+        else:
+            raise ValidationError("connection", "must be a psycopg Connection or AsyncConnection")
+        for new_job, job_id in zip(new_jobs, ids):
+            for client_filter in self.filters:
+                client_filter.on_created(new_job, job_id)
+        return ids
+
+    async def continue_with(
+        self,
+        parent_id: int,
+        job: JobRef,
+        params: Any = None,
+        *,
+        on: ContinuationCondition = ContinuationCondition.SUCCEEDED,
+        queue: str | None = None,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        max_attempts: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout_seconds: int | None = None,
+        image: str | None = None,
+        connection: Any = None,
+        cr: tuple[str, str, str] | None = None,
+    ) -> int:
+        """A job that waits (Awaiting) until `parent_id` meets `on`."""
+        on = ContinuationCondition(on)
+        tenant, _, _ = self._caller(tenant_id, user_id, metadata)
+        scope = tenant if self.options.enable_multi_tenancy else None
+        if await self.store.job_state(parent_id, scope) is None:
+            raise ValidationError("parent_id", f"job {parent_id} does not exist")
+        cr_uid, cr_namespace, cr_name = cr or (None, None, None)
+        new_job = await self._new_job(
+            job, params, state=JobState.AWAITING, scheduled_for=self.store.clock.now(), queue=queue,
+            tenant_id=tenant_id, user_id=user_id, metadata=metadata, max_attempts=max_attempts,
+            retry=retry, timeout_seconds=timeout_seconds, image=image,
+            reason=f"waits for job {parent_id} to be {on.value}",
+            parent_id=parent_id, continuation_on=on, cr_uid=cr_uid, cr_namespace=cr_namespace, cr_name=cr_name,
+        )
+        return await self._store(new_job, connection)
+
+    # -- managing jobs -----------------------------------------------------------------
+
+    def _scope(self, tenant_id: str | None) -> str | None:
+        tenant = tenant_id if tenant_id is not None else current_context().tenant_id
+        return tenant if self.options.enable_multi_tenancy else tenant_id
+
+    async def delete(self, job_id: int, *, tenant_id: str | None = None, actor: str | None = None, reason: str | None = None) -> bool:
+        """Deletes from any state (a running job is stopped); False when no such job."""
+        previous = await self.store.change_state(
+            job_id, JobState.DELETED, reason=reason or "deleted", actor=actor or current_context().user_id,
+            tenant_id=self._scope(tenant_id),
+        )
+        return previous is not None
+
+    async def requeue(self, job_id: int, *, tenant_id: str | None = None, actor: str | None = None) -> bool:
+        """Enqueues again from any state, with a fresh set of retries; False when no such job."""
+        previous = await self.store.change_state(
+            job_id, JobState.ENQUEUED, reason="requeued", actor=actor or current_context().user_id,
+            tenant_id=self._scope(tenant_id), reset_attempts=True,
+        )
+        return previous is not None
+
+    async def get_job(self, job_id: int, *, tenant_id: str | None = None) -> StoredJob:
+        job = await self.store.get_job(job_id, self._scope(tenant_id))
+        if job is None:
+            raise JobNotFoundError(job_id)
+        return job
+
+    # -- recurring jobs ------------------------------------------------------------------
+
+    async def schedule_recurring(
+        self,
+        recurring_id: str,
+        cron: str | None = None,
+        job: JobRef | None = None,
+        params: Any = None,
+        *,
+        interval_minutes: int | None = None,
+        time_zone: str = "UTC",
+        concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW,
+        starting_deadline_seconds: int | None = None,
+        paused: bool = False,
+        queue: str | None = None,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        max_attempts: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout_seconds: int | None = None,
+        image: str | None = None,
+        cr: tuple[str, str, str] | None = None,
+    ) -> RecurringJob:
+        """Creates or updates a recurring job (cron or every N minutes)."""
+        if not isinstance(recurring_id, str) or not 1 <= len(recurring_id) <= ID_MAX_LENGTH:
+            raise ValidationError("recurring_id", f"must be 1 to {ID_MAX_LENGTH} characters")
+        if job is None:
+            raise ValidationError("job", "is required")
+        try:
+            policy = ConcurrencyPolicy(concurrency_policy)
+        except ValueError:
+            raise ValidationError("concurrency_policy", f"must be Allow, Forbid or Replace, got {concurrency_policy!r}") from None
+        if starting_deadline_seconds is not None and (not isinstance(starting_deadline_seconds, int) or starting_deadline_seconds < 0):
+            raise ValidationError("starting_deadline_seconds", "must be a whole number >= 0")
+        now = self.store.clock.now()
+        schedule = parse_schedule(cron, interval_minutes, time_zone, anchor=now)
+        template = await self._new_job(
+            job, params, state=JobState.ENQUEUED, scheduled_for=now, queue=queue, tenant_id=tenant_id,
+            user_id=user_id, metadata=metadata, max_attempts=max_attempts, retry=retry,
+            timeout_seconds=timeout_seconds, image=image, reason="",
+        )
+        cr_uid, cr_namespace, cr_name = cr or (None, None, None)
+        values = {
+            "id": recurring_id, "job_type": template.job_type, "queue": template.queue,
+            "parameters": template.parameters, "tenant_id": template.tenant_id, "user_id": template.user_id,
+            "metadata": template.metadata, "max_attempts": template.max_attempts,
+            "retry_policy": template.retry_policy, "timeout_seconds": template.timeout_seconds,
+            "image": image, "cron": cron, "interval_minutes": interval_minutes, "time_zone": time_zone or "UTC",
+            "concurrency_policy": policy.value, "starting_deadline_seconds": starting_deadline_seconds,
+            "paused": paused, "cr_uid": cr_uid, "cr_namespace": cr_namespace, "cr_name": cr_name,
+        }
+        recurring = await self.store.upsert_recurring(values, schedule.next_after(now))
+        if recurring is None:
+            raise ValidationError("recurring_id", f"{recurring_id!r} is already used by another tenant")
+        await self.store.notify("recurring")
+        return recurring
+
+    async def pause_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
+        return await self.store.set_recurring_paused(recurring_id, True, None, self._scope(tenant_id))
+
+    async def resume_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
+        """Resumes from now on: slots missed while paused are not run."""
+        recurring = await self.store.get_recurring(recurring_id, self._scope(tenant_id))
+        if recurring is None:
+            return False
+        now = self.store.clock.now()
+        schedule = parse_schedule(recurring.cron, recurring.interval_minutes, recurring.time_zone, recurring.anchor_at)
+        resumed = await self.store.set_recurring_paused(recurring_id, False, schedule.next_after(now), self._scope(tenant_id))
+        await self.store.notify("recurring")
+        return resumed
+
+    async def remove_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
+        """Removes the schedule; jobs it already fired keep their history."""
+        return await self.store.delete_recurring(recurring_id, self._scope(tenant_id))
+
+    async def trigger_recurring(self, recurring_id: str, *, tenant_id: str | None = None, actor: str | None = None) -> int:
+        """Runs a recurring job now, outside its schedule; returns the new job's id."""
+        async with self.store.connector.transaction() as session:
+            recurring = await self.store.lock_recurring(session, recurring_id, self._scope(tenant_id))
+            if recurring is None:
+                raise RecurringJobNotFoundError(recurring_id)
+            now = self.store.clock.now()
+            who = actor or current_context().user_id
+            reason = f"recurring job {recurring_id} triggered" + (f" by {who}" if who else "")
+            job_id = await self.store.insert_job(job_for_fire(recurring, now, reason), session)
+            await self.store.record_recurring_fire(
+                session, recurring_id, next_run_at=recurring.next_run_at, last_run_at=now, last_job_id=job_id
+            )
+        return job_id
+
+    async def get_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> RecurringJob:
+        recurring = await self.store.get_recurring(recurring_id, self._scope(tenant_id))
+        if recurring is None:
+            raise RecurringJobNotFoundError(recurring_id)
+        return recurring
+
+
+def _first_set(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)

@@ -1,0 +1,1 @@
+"""The engine: asyncio loops over the store, and the dispatcher that runs jobs."""

@@ -1,0 +1,182 @@
+"""The dispatcher: claims Enqueued jobs, runs them, records their outcomes.
+
+Claims go in batches (one statement for up to the free capacity) and
+outcomes are flushed in batches (one statement for all that ended since the
+last flush), which is what lets a single engine process thousands of short
+jobs per second while still writing every transition to the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from craft_jobs.clock import Clock
+from craft_jobs.engine.executor import ExecutionResult, Executor
+from craft_jobs.engine.outcomes import decide_outcome
+from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
+from craft_jobs.options import JobOptions
+from craft_jobs.store.models import ClaimedJob, Outcome
+from craft_jobs.store.store import JobStore
+
+log = logging.getLogger(__name__)
+
+_RETRY_DELAYS = (0.1, 0.25, 0.5, 1, 2, 5)
+
+
+@dataclass
+class Running:
+    job: ClaimedJob
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: JobStore,
+        executor: Executor,
+        options: JobOptions,
+        server_id: str,
+        clock: Clock,
+        queues: list[str] | None = None,
+        on_finished: Callable[[], None] | None = None,
+    ):
+        self.store = store
+        self.executor = executor
+        self.options = options
+        self.server_id = server_id
+        self.clock = clock
+        self.queues = queues
+        self.on_finished = on_finished
+        self.running: dict[int, Running] = {}
+        self._wake = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._outcomes: list[Outcome] = []
+        self._outcome_ready = asyncio.Event()
+        self._stopping = False
+        self._rng = random.Random()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.running)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def cancel(self, job_id: int) -> bool:
+        """Stop a run this engine holds (its job was deleted or requeued elsewhere)."""
+        running = self.running.get(job_id)
+        if running is None:
+            return False
+        log.info("cancelling job %s", job_id)
+        running.cancel.set()
+        return True
+
+    # -- claiming ----------------------------------------------------------------
+
+    async def claim_loop(self) -> None:
+        failures = 0
+        self._wake.set()  # look once at start: work may be waiting
+        while not self._stopping:
+            free = self.options.worker_count - self.in_flight
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.options.polling_interval_seconds)
+            except TimeoutError:
+                pass
+            if self._stopping:
+                break
+            self._wake.clear()
+            try:
+                claimed = await self.store.claim_jobs(self.server_id, free, self.queues)
+                failures = 0
+            except DatabaseUnavailableError as exc:
+                delay = _RETRY_DELAYS[min(failures, len(_RETRY_DELAYS) - 1)]
+                failures += 1
+                log.warning("cannot claim jobs, retrying in %.1f s: %s", delay, exc)
+                await asyncio.sleep(delay)
+                self._wake.set()
+                continue
+            for job in claimed:
+                self._start(job)
+            if len(claimed) == free:
+                self._wake.set()  # there may be more: claim again once a slot frees
+
+    def _start(self, job: ClaimedJob) -> None:
+        running = Running(job)
+        self.running[job.id] = running
+        running.task = asyncio.create_task(self._run(running), name=f"craft-job-{job.id}")
+
+    async def _run(self, running: Running) -> None:
+        job = running.job
+        try:
+            result = await self.executor.run(job, running.cancel)
+        except asyncio.CancelledError:
+            result = ExecutionResult(143, {"type": "Cancelled", "message": "the engine stopped", "stack": ""})
+        except Exception as exc:  # an executor bug must not lose the job: record it as a failure
+            log.exception("executor failed on job %s", job.id)
+            result = ExecutionResult(None, {"type": type(exc).__name__, "message": str(exc), "stack": ""})
+        outcome = decide_outcome(
+            job,
+            result,
+            self.clock.now(),
+            automatic_retry=self.options.enable_automatic_retry,
+            shutting_down=self._stopping,
+            rng=self._rng,
+        )
+        self._outcomes.append(outcome)
+        self._outcome_ready.set()
+
+    # -- recording outcomes -----------------------------------------------------
+
+    async def flush_loop(self) -> None:
+        failures = 0
+        while True:
+            await self._outcome_ready.wait()
+            self._outcome_ready.clear()
+            batch, self._outcomes = self._outcomes, []
+            changed: dict = {}
+            while True:
+                try:
+                    changed = await self.store.finish_jobs(self.server_id, batch)
+                    failures = 0
+                    break
+                except DatabaseUnavailableError as exc:
+                    # Keep the outcomes and the slots: the jobs stay ours until recorded.
+                    delay = _RETRY_DELAYS[min(failures, len(_RETRY_DELAYS) - 1)]
+                    failures += 1
+                    log.warning("cannot record %d outcomes, retrying in %.1f s: %s", len(batch), delay, exc)
+                    await asyncio.sleep(delay)
+                except CraftJobsError:
+                    log.exception("recording outcomes failed; the jobs will be rescued")
+                    break
+            for outcome in batch:
+                self.running.pop(outcome.job_id, None)
+                if outcome.job_id not in changed:
+                    log.info("job %s changed while it ran; its outcome was dropped", outcome.job_id)
+            self._slot_freed.set()
+            self._wake.set()
+            if self.on_finished is not None and changed:
+                self.on_finished()
+            if self._stopping and not self.running and not self._outcomes:
+                return
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Stop claiming, let runs finish for `grace_seconds`, then cancel the rest."""
+        self._stopping = True
+        self._wake.set()
+        self._slot_freed.set()
+        tasks = [r.task for r in self.running.values() if r.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+            for running in list(self.running.values()):
+                running.cancel.set()
+            if pending:
+                await asyncio.wait(pending, timeout=self.options.cancel_grace_seconds + 5)

@@ -1,0 +1,166 @@
+"""The Engine: one process's share of the work, on one PostgreSQL.
+
+Any number of engines (and operator replicas, which embed one) can run on the
+same database: claims use SKIP LOCKED, recurring fires lock their row, and
+each engine heartbeats a server row so the others can rescue its jobs if it
+dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+
+import craft_jobs_runner
+
+from craft_jobs.clock import Clock, SystemClock
+from craft_jobs.engine.dispatcher import Dispatcher
+from craft_jobs.engine.executor import Executor
+from craft_jobs.engine.maintenance import Maintenance
+from craft_jobs.errors import DatabaseUnavailableError
+from craft_jobs.options import JobOptions
+from craft_jobs.store.connector import Connector
+from craft_jobs.store.migrations import migrate
+from craft_jobs.store.store import JobStore
+
+log = logging.getLogger(__name__)
+
+
+def new_server_id(kind: str) -> str:
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+async def connect_store(options: JobOptions, clock: Clock, startup_timeout: float, pool_size: int) -> JobStore:
+    """Migrates and opens the store, retrying while the database is down at start."""
+    deadline = time.monotonic() + startup_timeout
+    delay = 0.5
+    while True:
+        try:
+            await migrate(options.connection_string, options.schema_name)
+            connector = Connector(options.connection_string, max_size=pool_size)
+            await connector.open()
+            return JobStore(connector, options, clock)
+        except DatabaseUnavailableError as exc:
+            if time.monotonic() + delay > deadline:
+                raise DatabaseUnavailableError(
+                    f"gave up after {startup_timeout:.0f} s: {exc} "
+                    "(check CRAFT_JOBS_CONNECTION_STRING and that PostgreSQL is running)"
+                ) from exc
+            log.warning("waiting for PostgreSQL: %s", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+
+
+async def register_job_types(store: JobStore, modules: list[str]) -> list[str]:
+    """Imports the job modules and records their types, so other processes can validate."""
+    craft_jobs_runner.import_job_modules(modules)
+    names = craft_jobs_runner.registered_job_types()
+    descriptors = [craft_jobs_runner.job_descriptor(craft_jobs_runner.get_job_class(n)) for n in names]
+    await store.upsert_job_types(descriptors)
+    return names
+
+
+class Engine:
+    def __init__(
+        self,
+        options: JobOptions,
+        executor: Executor,
+        *,
+        clock: Clock | None = None,
+        kind: str = "engine",
+        queues: list[str] | None = None,
+        startup_timeout: float = 30,
+        store: JobStore | None = None,
+    ):
+        self.options = options
+        self.executor = executor
+        self.clock = clock or SystemClock()
+        self.kind = kind
+        self.queues = queues
+        self.startup_timeout = startup_timeout
+        self.server_id = new_server_id(kind)
+        self.store = store
+        self._owns_store = store is None
+        self.dispatcher: Dispatcher | None = None
+        self.maintenance: Maintenance | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.started = asyncio.Event()
+
+    async def start(self) -> None:
+        if self.store is None:
+            pool = min(self.options.worker_count, 10) + 4
+            self.store = await connect_store(self.options, self.clock, self.startup_timeout, pool)
+        await register_job_types(self.store, self.options.job_modules)
+        self.maintenance = Maintenance(self.store, self.options, self.server_id, self.clock, self.kind)
+        self.dispatcher = Dispatcher(
+            self.store, self.executor, self.options, self.server_id, self.clock,
+            self.queues, on_finished=self.maintenance.wake,
+        )
+        self.maintenance.in_flight = lambda: self.dispatcher.in_flight
+        await self.maintenance.heartbeat_once()
+        for name, coroutine in (
+            ("listen", self._listen_loop()),
+            ("claim", self.dispatcher.claim_loop()),
+            ("flush", self.dispatcher.flush_loop()),
+            ("schedule", self.maintenance.schedule_loop()),
+            ("heartbeat", self.maintenance.heartbeat_loop()),
+            ("expiry", self.maintenance.expiry_loop()),
+        ):
+            self._tasks.append(asyncio.create_task(coroutine, name=f"craft-engine-{name}"))
+        self.started.set()
+        log.info("engine %s started: %d workers, executor %s", self.server_id, self.options.worker_count, self.executor.name)
+
+    async def stop(self, grace_seconds: float = 10) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.drain(grace_seconds)
+            # Give the flusher a moment to record the last outcomes.
+            flush = next((t for t in self._tasks if t.get_name() == "craft-engine-flush"), None)
+            if flush is not None:
+                await asyncio.wait({flush}, timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.store is not None:
+            try:
+                await self.store.remove_server(self.server_id)
+            except DatabaseUnavailableError:
+                log.warning("could not remove server row %s; others will expire it", self.server_id)
+            if self._owns_store:
+                await self.store.connector.close()
+        await self.executor.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    async def _listen_loop(self) -> None:
+        """Wakes the loops on NOTIFY; reconnects when the connection drops."""
+        delay = 0.5
+        while True:
+            try:
+                async for payload in self.store.notifications():
+                    self._on_notification(payload)
+                    delay = 0.5
+            except DatabaseUnavailableError as exc:
+                log.warning("notification connection lost, reconnecting in %.1f s: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+                # Notifications sent while we were away are lost: look for work.
+                self.dispatcher.wake()
+                self.maintenance.wake()
+
+    def _on_notification(self, payload: str) -> None:
+        if payload == "Enqueued":
+            self.dispatcher.wake()
+        elif payload.startswith("cancel:"):
+            self.dispatcher.cancel(int(payload.removeprefix("cancel:")))
+        else:  # Scheduled, Awaiting, recurring, finished: timed work may have changed
+            self.maintenance.wake()

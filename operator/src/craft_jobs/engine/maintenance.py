@@ -1,0 +1,120 @@
+"""The engine's timed work: promote due jobs, fire recurring ones, release
+continuations, heartbeat, rescue orphans and expire old jobs.
+
+Each loop sleeps until its next deadline or until a notification wakes it;
+database outages are logged and retried, never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+
+from craft_jobs.clock import Clock
+from craft_jobs.engine.recurring import fire_due_recurring
+from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
+from craft_jobs.options import JobOptions
+from craft_jobs.store.store import JobStore
+
+log = logging.getLogger(__name__)
+
+EXPIRY_BATCH = 1000
+EXPIRY_INTERVAL_SECONDS = 60
+
+
+async def _guarded(name: str, step: Callable[[], Awaitable[object]]) -> bool:
+    """Runs one step; a database outage or error is logged and reported as False."""
+    try:
+        await step()
+        return True
+    except DatabaseUnavailableError as exc:
+        log.warning("%s: database unavailable, will retry: %s", name, exc)
+    except CraftJobsError:
+        log.exception("%s failed, will retry", name)
+    return False
+
+
+class Maintenance:
+    def __init__(self, store: JobStore, options: JobOptions, server_id: str, clock: Clock, kind: str = "engine"):
+        self.store = store
+        self.options = options
+        self.server_id = server_id
+        self.clock = clock
+        self.kind = kind
+        self.in_flight: Callable[[], int] = lambda: 0
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- schedules: delayed jobs, recurring jobs, continuations -----------------
+
+    async def run_due_work(self) -> None:
+        """One pass; also what tests call to drive the engine with a frozen clock."""
+        while await self.store.promote_due_jobs() >= 1000:
+            pass
+        while await fire_due_recurring(self.store) >= 100:
+            pass
+        while await self.store.release_continuations() >= 1000:
+            pass
+
+    async def schedule_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            ok = await _guarded("scheduling", self.run_due_work)
+            timeout = self.options.polling_interval_seconds if ok else 1.0
+            if ok:
+                try:
+                    due = await self.store.next_due_time()
+                except CraftJobsError:
+                    due = None
+                if due is not None:
+                    timeout = min(timeout, max(0.0, (due - self.clock.now()).total_seconds()))
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    # -- servers: heartbeat and rescue ---------------------------------------------
+
+    def server_row(self) -> dict:
+        return {
+            "id": self.server_id,
+            "kind": self.kind,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "worker_count": self.options.worker_count,
+            "queues": None,
+            "in_flight": self.in_flight(),
+        }
+
+    async def heartbeat_once(self) -> None:
+        await self.store.heartbeat(self.server_row())
+        rescued = await self.store.rescue_orphans(self.server_id)
+        if rescued:
+            log.warning("rescued %d jobs whose server stopped heartbeating", rescued)
+
+    async def heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.heartbeat_interval_seconds)
+            await _guarded("heartbeat", self.heartbeat_once)
+
+    # -- expiry ------------------------------------------------------------------
+
+    async def expire_once(self) -> int:
+        total = 0
+        while True:
+            removed = await self.store.expire_jobs(EXPIRY_BATCH)
+            total += removed
+            if removed < EXPIRY_BATCH:
+                return total
+
+    async def expiry_loop(self) -> None:
+        while True:
+            await _guarded("expiry", self.expire_once)
+            await asyncio.sleep(EXPIRY_INTERVAL_SECONDS)
+
+

@@ -1,0 +1,1 @@
+"""Sample jobs and resources for `craft-jobs dev --samples`."""

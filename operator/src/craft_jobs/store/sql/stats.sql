@@ -1,0 +1,189 @@
+-- Read-only queries behind the dashboard, the REST API's views and /metrics.
+-- A tenant scope is `%(tenants)s`: NULL sees every tenant, an array only those.
+-- Every list is keyset-paginated on id, newest first, so a page costs the same
+-- at job 50 and at job 1,000,000.
+
+-- name: stats_state_counts
+SELECT state::text AS state, count(*) AS count
+FROM __schema__.jobs
+WHERE (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
+GROUP BY state;
+
+-- name: stats_list_jobs
+SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
+       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
+       left(parameters::text, 200) AS parameters_preview,
+       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+FROM __schema__.jobs
+WHERE (%(state)s::__schema__.job_state IS NULL OR state = %(state)s::__schema__.job_state)
+  AND (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
+  AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: stats_search_jobs
+-- Text search reads at most `scan_limit` jobs of the selection per call, newest
+-- first, and says how far it got, so a rare word costs a bounded scan and the
+-- caller continues from `scanned_to`. One row per hit; with no hit, one row
+-- with NULL job columns that still carries the scan figures.
+WITH scanned AS MATERIALIZED (
+    SELECT id, parameters, last_error FROM __schema__.jobs
+    WHERE (%(state)s::__schema__.job_state IS NULL OR state = %(state)s::__schema__.job_state)
+      AND (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
+      AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+      AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+      AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
+    ORDER BY id DESC
+    LIMIT %(scan_limit)s
+), hits AS (
+    SELECT id FROM scanned
+    WHERE parameters::text ILIKE %(pattern)s OR coalesce(last_error::text, '') ILIKE %(pattern)s
+    ORDER BY id DESC
+    LIMIT %(limit)s
+), scan AS (
+    SELECT count(*) AS scanned, min(id) AS scanned_to FROM scanned
+)
+SELECT scan.scanned, scan.scanned_to,
+       j.id, j.job_type, j.queue, j.state::text AS state, j.tenant_id, j.user_id, j.attempt, j.runs,
+       j.max_attempts, j.created_at, j.state_changed_at, j.run_at, j.finished_at, j.recurring_id,
+       j.parent_id, left(j.parameters::text, 200) AS parameters_preview,
+       j.last_error->>'type' AS error_type, left(j.last_error->>'message', 300) AS error_message
+FROM scan
+LEFT JOIN (hits JOIN __schema__.jobs j ON j.id = hits.id) ON true
+ORDER BY j.id DESC NULLS LAST;
+
+-- name: stats_continuations
+SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
+       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
+       left(parameters::text, 200) AS parameters_preview,
+       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+FROM __schema__.jobs
+WHERE parent_id = %(id)s
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: stats_recurring_runs
+SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
+       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
+       left(parameters::text, 200) AS parameters_preview,
+       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+FROM __schema__.jobs
+WHERE recurring_id = %(id)s
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: stats_throughput
+-- Succeeded and failed jobs per bucket ('minute' or 'hour', in UTC), zero-filled.
+WITH buckets AS (
+    SELECT generate_series(date_trunc(%(unit)s, %(since)s::timestamptz, 'UTC'),
+                           date_trunc(%(unit)s, %(until)s::timestamptz, 'UTC'),
+                           ('1 ' || %(unit)s)::interval) AS bucket
+), finished AS (
+    SELECT date_trunc(%(unit)s, finished_at, 'UTC') AS bucket, state
+    FROM __schema__.jobs
+    WHERE finished_at IS NOT NULL
+      AND finished_at >= date_trunc(%(unit)s, %(since)s::timestamptz, 'UTC')
+      AND finished_at <= %(until)s
+      AND state IN ('Succeeded', 'Failed')
+      AND (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
+)
+SELECT b.bucket,
+       count(f.state) FILTER (WHERE f.state = 'Succeeded') AS succeeded,
+       count(f.state) FILTER (WHERE f.state = 'Failed') AS failed
+FROM buckets b LEFT JOIN finished f ON f.bucket = b.bucket
+GROUP BY b.bucket
+ORDER BY b.bucket;
+
+-- name: stats_durations
+-- Processing time and wait between enqueue and start, per job type, over the
+-- newest `sample` jobs finished since `since` (bounded cost at any volume).
+WITH recent AS (
+    SELECT job_type,
+           extract(epoch FROM finished_at - started_at)::float8 AS run_seconds,
+           extract(epoch FROM started_at - enqueued_at)::float8 AS wait_seconds
+    FROM __schema__.jobs
+    WHERE finished_at IS NOT NULL AND finished_at >= %(since)s
+      AND state IN ('Succeeded', 'Failed') AND started_at IS NOT NULL
+      AND (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
+    ORDER BY finished_at DESC
+    LIMIT %(sample)s
+)
+SELECT job_type, count(*) AS executions,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY run_seconds) AS run_p50,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY run_seconds) AS run_p95,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY run_seconds) AS run_p99,
+       max(run_seconds) AS run_max,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_seconds) AS wait_p50,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY wait_seconds) AS wait_p95
+FROM recent
+GROUP BY job_type
+ORDER BY job_type;
+
+-- name: stats_tenants
+-- Distinct tenants by a loose index scan (one index probe per tenant), plus
+-- tenants that so far only own recurring jobs.
+WITH RECURSIVE t AS (
+    (SELECT tenant_id FROM __schema__.jobs ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.tenant_id FROM __schema__.jobs j WHERE j.tenant_id > t.tenant_id
+            ORDER BY j.tenant_id LIMIT 1)
+    FROM t WHERE t.tenant_id IS NOT NULL
+)
+SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL
+UNION
+SELECT tenant_id FROM __schema__.recurring_jobs
+ORDER BY tenant_id;
+
+-- name: stats_job_types
+-- Job types seen in jobs (loose index scan) or registered by a worker.
+WITH RECURSIVE t AS (
+    (SELECT job_type FROM __schema__.jobs ORDER BY job_type LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.job_type FROM __schema__.jobs j WHERE j.job_type > t.job_type
+            ORDER BY j.job_type LIMIT 1)
+    FROM t WHERE t.job_type IS NOT NULL
+)
+SELECT job_type FROM t WHERE job_type IS NOT NULL
+UNION
+SELECT name FROM __schema__.job_types
+ORDER BY job_type;
+
+-- name: stats_list_recurring
+SELECT r.*, j.state::text AS last_job_state
+FROM __schema__.recurring_jobs r
+LEFT JOIN __schema__.jobs j ON j.id = r.last_job_id
+WHERE (%(tenants)s::text[] IS NULL OR r.tenant_id = ANY(%(tenants)s))
+ORDER BY r.id;
+
+-- name: stats_ready
+-- The readiness probe: the database answers and the schema is migrated.
+SELECT to_regclass(%(jobs_table)s) IS NOT NULL AS migrated;
+
+-- name: metric_history_since
+-- Transitions recorded after `after` (a job_states id), oldest first. For each
+-- end of a run: its duration; for each start: its wait since enqueue. The
+-- caller stops at the first row younger than a few seconds, so a transaction
+-- that commits late is not skipped.
+SELECT s.id, s.state::text AS state, s.created_at, coalesce(j.job_type, 'unknown') AS job_type,
+       CASE WHEN s.state = 'Processing' THEN
+           extract(epoch FROM s.created_at - (
+               SELECT e.created_at FROM __schema__.job_states e
+               WHERE e.job_id = s.job_id AND e.id < s.id AND e.state = 'Enqueued'
+               ORDER BY e.id DESC LIMIT 1))::float8
+       END AS wait_seconds,
+       CASE WHEN s.state IN ('Succeeded', 'Failed', 'Scheduled') AND s.server_id IS NOT NULL THEN
+           extract(epoch FROM s.created_at - (
+               SELECT p.created_at FROM __schema__.job_states p
+               WHERE p.job_id = s.job_id AND p.id < s.id AND p.state = 'Processing'
+               ORDER BY p.id DESC LIMIT 1))::float8
+       END AS run_seconds
+FROM __schema__.job_states s
+LEFT JOIN __schema__.jobs j ON j.id = s.job_id
+WHERE s.id > %(after)s
+ORDER BY s.id
+LIMIT %(limit)s;
+
+-- name: metric_last_history_id
+SELECT coalesce(max(id), 0) AS id FROM __schema__.job_states;
