@@ -1,0 +1,117 @@
+"""StatsStore on a real PostgreSQL: counts, keyset pages, bounded search, charts, the metrics feed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from craft_jobs.states import JobState
+from craft_jobs.store.stats import JobFilter, StatsStore
+from tests.integration.dashboard.factory import enqueue, error, run
+
+
+@pytest.fixture
+def stats(connector, options, clock):
+    return StatsStore(connector, options, clock)
+
+
+async def test_state_counts_respect_the_tenant_scope(store, stats):
+    await enqueue(store, tenant_id="acme")
+    await enqueue(store, tenant_id="acme", state=JobState.SCHEDULED)
+    await enqueue(store, tenant_id="globex")
+    counts = await stats.state_counts()
+    assert counts[JobState.ENQUEUED] == 2 and counts[JobState.SCHEDULED] == 1 and counts[JobState.FAILED] == 0
+    acme = await stats.state_counts(["acme"])
+    assert acme[JobState.ENQUEUED] == 1 and acme[JobState.SCHEDULED] == 1
+    assert sum((await stats.state_counts([])).values()) == 0
+
+
+async def test_pages_are_newest_first_and_chain_without_overlap(store, stats):
+    ids = [await enqueue(store, queue="mail" if i % 2 else "default") for i in range(7)]
+    first = await stats.list_jobs(JobFilter(), limit=3)
+    assert [j.id for j in first.jobs] == ids[::-1][:3]
+    second = await stats.list_jobs(JobFilter(), before_id=first.next_before_id, limit=3)
+    third = await stats.list_jobs(JobFilter(), before_id=second.next_before_id, limit=3)
+    assert [j.id for j in first.jobs + second.jobs + third.jobs] == ids[::-1]
+    assert third.next_before_id is None
+    mail = await stats.list_jobs(JobFilter(queue="mail"), limit=10)
+    assert [j.id for j in mail.jobs] == [ids[5], ids[3], ids[1]]
+
+
+async def test_filters_combine(store, stats):
+    await enqueue(store, "a", tenant_id="t1")
+    wanted = await enqueue(store, "b", tenant_id="t1")
+    await enqueue(store, "b", tenant_id="t2")
+    page = await stats.list_jobs(JobFilter(state=JobState.ENQUEUED, tenants=["t1"], job_type="b"))
+    assert [j.id for j in page.jobs] == [wanted]
+
+
+async def test_search_matches_parameters_and_errors_and_treats_wildcards_literally(store, stats):
+    await enqueue(store, parameters={"email": "ann@example.com"})
+    by_param = await enqueue(store, parameters={"email": "bob_100%@example.com"})
+    failing = await enqueue(store, parameters={"n": 1})
+    await run(store, failing, fail=error("gateway timeout"))
+    assert [j.id for j in (await stats.list_jobs(JobFilter(search="bob_100%"))).jobs] == [by_param]
+    assert (await stats.list_jobs(JobFilter(search="b_b"))).jobs == []
+    hits = await stats.list_jobs(JobFilter(search="GATEWAY"))
+    assert [j.id for j in hits.jobs] == [failing]
+    assert hits.jobs[0].error_type == "PaymentError" and hits.jobs[0].error_message == "gateway timeout"
+
+
+async def test_search_reads_a_bounded_window_and_says_where_to_continue(store, stats):
+    old = await enqueue(store, parameters={"needle": True})
+    newer = [await enqueue(store, parameters={"hay": i}) for i in range(5)]
+    page = await stats.list_jobs(JobFilter(search="needle"), limit=10, scan_limit=3)
+    assert page.jobs == [] and page.scanned == 3 and page.next_before_id == newer[2]
+    page = await stats.list_jobs(JobFilter(search="needle"), before_id=page.next_before_id, limit=10, scan_limit=3)
+    # A full window cannot know whether older jobs exist: one more call says so.
+    assert [j.id for j in page.jobs] == [old] and page.next_before_id == old
+    page = await stats.list_jobs(JobFilter(search="needle"), before_id=old, limit=10, scan_limit=3)
+    assert page.jobs == [] and page.scanned == 0 and page.next_before_id is None
+
+
+async def test_throughput_is_zero_filled_per_bucket(store, stats, clock):
+    ok = await enqueue(store)
+    await run(store, ok, seconds=3)
+    bad = await enqueue(store)
+    await run(store, bad, fail=error())
+    clock.advance(timedelta(minutes=2))
+    minutes = await stats.throughput("minute", timedelta(hours=1))
+    assert len(minutes) == 61
+    assert sum(p.succeeded for p in minutes) == 1 and sum(p.failed for p in minutes) == 1
+    assert minutes[-1].succeeded == 0
+    hours = await stats.throughput("hour", timedelta(days=1))
+    assert len(hours) == 25 and hours[-1].succeeded == 1
+
+
+async def test_durations_give_percentiles_per_job_type(store, stats, clock):
+    for seconds in (1, 2, 3, 4, 100):
+        job_id = await enqueue(store, "resize")
+        await run(store, job_id, seconds=seconds)
+    rows = await stats.durations(timedelta(hours=1))
+    assert [r.job_type for r in rows] == ["resize"]
+    assert rows[0].executions == 5 and rows[0].run_p50 == pytest.approx(3) and rows[0].run_max == pytest.approx(100)
+    assert rows[0].run_p95 > 50
+
+
+async def test_tenants_job_types_and_continuations(store, stats):
+    parent = await enqueue(store, "a", tenant_id="t2")
+    child = await enqueue(store, "b", tenant_id="t1", state=JobState.AWAITING, parent_id=parent)
+    assert await stats.tenants() == ["t1", "t2"]
+    assert await stats.job_types() == ["a", "b"]
+    assert [j.id for j in await stats.continuations(parent)] == [child]
+    assert await stats.ready()
+
+
+async def test_history_feed_pairs_runs_with_their_start(store, stats, clock):
+    start = await stats.last_history_id()
+    job_id = await enqueue(store)
+    clock.advance(timedelta(seconds=5))
+    await run(store, job_id, seconds=7)
+    clock.advance(timedelta(seconds=30))
+    events = await stats.history_since(start, clock.now())
+    assert [e.state for e in events] == [JobState.ENQUEUED, JobState.PROCESSING, JobState.SUCCEEDED]
+    assert events[1].wait_seconds == pytest.approx(5) and events[2].run_seconds == pytest.approx(7)
+    # Not yet settled: nothing is handed out, so nothing is skipped later.
+    assert await stats.history_since(start, clock.now() - timedelta(minutes=5)) == []
