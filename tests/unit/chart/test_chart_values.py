@@ -1,0 +1,190 @@
+"""values.yaml, values.schema.json and the options the pods receive."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from subprocess import CompletedProcess
+from typing import Any
+
+import pytest
+import yaml
+
+from .conftest import CHART, container, env_of, render
+
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
+
+RenderWith = Callable[[dict[str, Any]], CompletedProcess[str]]
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"options": {"workerCount": 0}}, "workerCount"),
+        ({"options": {"workerCount": 101}}, "workerCount"),
+        ({"options": {"workerCount": "20"}}, "workerCount"),
+        ({"options": {"maxRetryAttempts": 11}}, "maxRetryAttempts"),
+        ({"options": {"schemaName": "craft_jobs; DROP TABLE jobs; --"}}, "schemaName"),
+        ({"options": {"schemaName": "CraftJobs"}}, "schemaName"),
+        ({"options": {"jobExpirationDays": 0}}, "jobExpirationDays"),
+        ({"options": {"pollingIntervalSeconds": 61}}, "pollingIntervalSeconds"),
+        ({"options": {"enableMultiTenancy": "yes"}}, "enableMultiTenancy"),
+        ({"options": {"wokerCount": 5}}, "wokerCount"),
+        ({"dashboard": {"auth": {"mode": "none"}}}, "mode"),
+        ({"dashboard": {"path": "jobs/"}}, "path"),
+        ({"operator": {"replicas": 0}}, "replicas"),
+        ({"rbac": {"namespaces": ["Team A"]}}, "namespaces"),
+        ({"webhooks": {"failurePolicy": "Sometimes"}}, "failurePolicy"),
+        ({"database": {"connectionString": "mysql://root@db/x"}}, "connectionString"),
+        ({"unknownTopLevelKey": True}, "unknownTopLevelKey"),
+    ],
+    ids=lambda v: json.dumps(v) if isinstance(v, dict) else v,
+)
+def test_bad_values_fail_with_a_message_naming_the_value(render_with: RenderWith, values: dict[str, Any], named: str) -> None:
+    result = render_with(values)
+    assert result.returncode != 0, f"accepted {values}"
+    assert named in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"options": {"workerCount": 1, "maxRetryAttempts": 0, "jobExpirationDays": 365, "pollingIntervalSeconds": 60}},
+        {"options": {"workerCount": 100, "maxRetryAttempts": 10, "schemaName": "_jobs_2"}},
+        {"dashboard": {"path": "/"}},
+        {"dashboard": {"auth": {"mode": "kubernetes"}}},
+    ],
+    ids=["low-edges", "high-edges", "root-path", "kubernetes-auth"],
+)
+def test_edge_values_are_accepted(render_with: RenderWith, values: dict[str, Any]) -> None:
+    result = render_with(values)
+    assert result.returncode == 0, result.stderr
+
+
+def test_existing_webhook_secret_needs_a_ca_bundle_offline(render_with: RenderWith) -> None:
+    result = render_with({"webhooks": {"enabled": True, "certificate": {"existingSecret": "my-cert"}}})
+    assert result.returncode != 0
+    assert "webhooks.certificate.caBundle" in result.stderr
+
+
+def test_schema_closes_the_top_level_and_every_option_block() -> None:
+    assert SCHEMA["additionalProperties"] is False
+    open_blocks = []
+
+    def visit(node: dict[str, Any], path: str) -> None:
+        for name, child in node.get("properties", {}).items():
+            if child.get("type") == "object" and "properties" in child:
+                if child.get("additionalProperties") is not False:
+                    open_blocks.append(f"{path}.{name}")
+                visit(child, f"{path}.{name}")
+
+    visit(SCHEMA, "")
+    assert open_blocks == []
+    options = SCHEMA["properties"]["options"]["properties"]
+    assert (options["workerCount"]["minimum"], options["workerCount"]["maximum"]) == (1, 100)
+    assert (options["maxRetryAttempts"]["minimum"], options["maxRetryAttempts"]["maximum"]) == (0, 10)
+    assert (options["jobExpirationDays"]["minimum"], options["jobExpirationDays"]["maximum"]) == (1, 365)
+    assert (options["pollingIntervalSeconds"]["minimum"], options["pollingIntervalSeconds"]["maximum"]) == (1, 60)
+    assert options["schemaName"]["pattern"] == "^[a-z_][a-z0-9_]{0,62}$"
+    assert SCHEMA["properties"]["dashboard"]["properties"]["auth"]["properties"]["mode"]["enum"] == ["token", "kubernetes"]
+
+
+def test_schema_name_pattern_matches_the_operator_option() -> None:
+    from craft_jobs.options import SQL_IDENTIFIER
+
+    assert SCHEMA["properties"]["options"]["properties"]["schemaName"]["pattern"] == SQL_IDENTIFIER.pattern
+
+
+def test_option_defaults_match_the_operator_defaults() -> None:
+    from craft_jobs.options import JobOptions
+
+    fields = JobOptions.model_fields
+    for value_name, option in [
+        ("workerCount", "worker_count"),
+        ("maxRetryAttempts", "max_retry_attempts"),
+        ("enableAutomaticRetry", "enable_automatic_retry"),
+        ("jobExpirationDays", "job_expiration_days"),
+        ("enableMultiTenancy", "enable_multi_tenancy"),
+        ("schemaName", "schema_name"),
+        ("pollingIntervalSeconds", "polling_interval_seconds"),
+        ("enableDetailedLogging", "enable_detailed_logging"),
+    ]:
+        assert VALUES["options"][value_name] == fields[option].default, value_name
+    assert VALUES["dashboard"]["path"] == fields["dashboard_path"].default
+    assert VALUES["dashboard"]["enabled"] == fields["enable_dashboard"].default
+
+
+def keyed_lines(text: str) -> list[tuple[str, bool]]:
+    """(dotted key path, preceded by a comment) for every mapping key in values.yaml."""
+    out: list[tuple[str, bool]] = []
+    stack: list[tuple[int, str]] = []
+    previous = ""
+    for line in text.splitlines():
+        match = re.match(r"^(\s*)([A-Za-z][A-Za-z0-9]*):", line)
+        if match:
+            indent = len(match.group(1))
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            stack.append((indent, match.group(2)))
+            out.append((".".join(k for _, k in stack), previous.lstrip().startswith("#")))
+        if line.strip():
+            previous = line
+    return out
+
+
+def schema_paths(node: dict[str, Any], path: str = "") -> set[str]:
+    paths = set()
+    for name, child in node.get("properties", {}).items():
+        paths.add(f"{path}{name}")
+        # resources has the Kubernetes shape (requests/limits), documented upstream.
+        if child.get("additionalProperties") is False and name != "resources":
+            paths |= schema_paths(child, f"{path}{name}.")
+    return paths
+
+
+def test_every_values_key_has_a_comment_and_a_schema_entry() -> None:
+    lines = keyed_lines((CHART / "values.yaml").read_text())
+    declared = schema_paths(SCHEMA) - {"global"}
+    keys = [(path, commented) for path, commented in lines if path in declared]
+    assert [path for path, commented in keys if not commented] == []
+    assert {path for path, _ in keys} == declared
+
+
+def test_every_pod_gets_the_options_as_environment() -> None:
+    manifests = render()
+    expected = {
+        "CRAFT_JOBS_MODE": "cluster",
+        "CRAFT_JOBS_ENABLE_DASHBOARD": "true",
+        "CRAFT_JOBS_DASHBOARD_PATH": "/jobs",
+        "CRAFT_JOBS_DASHBOARD_AUTH_MODE": "token",
+        "CRAFT_JOBS_WORKER_COUNT": "20",
+        "CRAFT_JOBS_MAX_RETRY_ATTEMPTS": "3",
+        "CRAFT_JOBS_ENABLE_AUTOMATIC_RETRY": "true",
+        "CRAFT_JOBS_JOB_EXPIRATION_DAYS": "7",
+        "CRAFT_JOBS_ENABLE_MULTI_TENANCY": "false",
+        "CRAFT_JOBS_SCHEMA_NAME": "craft_jobs",
+        "CRAFT_JOBS_POLLING_INTERVAL_SECONDS": "15",
+        "CRAFT_JOBS_ENABLE_DETAILED_LOGGING": "false",
+        "CRAFT_JOBS_DEFAULT_IMAGE": "ghcr.io/craft-jobs/craft-jobs-runner:0.1.0",
+    }
+    for component in ("operator", "dashboard", "migrate"):
+        env = env_of(container(manifests, component))
+        assert {k: env[k] for k in expected} == expected, component
+    assert env_of(container(manifests, "operator"))["CRAFT_JOBS_WEBHOOK_ENABLED"] == "false"
+
+
+def test_options_reach_the_pods_as_the_operator_parses_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from craft_jobs.options import JobOptions
+
+    env = env_of(container(render("multi-tenancy.yaml", "jobs.defaultImage=registry.example.com/jobs:1"), "operator"))
+    assert env["CRAFT_JOBS_DEFAULT_IMAGE"] == "registry.example.com/jobs:1"
+    for name, value in env.items():
+        if isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CRAFT_JOBS_CONNECTION_STRING", "postgresql://from-the-secret/db")
+    options = JobOptions()
+    assert options.mode.value == "cluster"
+    assert (options.enable_multi_tenancy, options.worker_count, options.schema_name) == (True, 50, "tenant_jobs")
+    assert env["CRAFT_JOBS_DASHBOARD_AUTH_MODE"] == "kubernetes"
