@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from craft_jobs.errors import OptionsError
 
@@ -42,7 +42,7 @@ class JobOptions(BaseSettings):
     polling_interval_seconds: float = Field(15, ge=1, le=60)
     enable_detailed_logging: bool = False
     # Beyond the seed's list: what the engine needs to find jobs and bound input.
-    job_modules: list[str] = Field(default_factory=list)
+    job_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_parameters_bytes: int = Field(65536, ge=1024, le=1048576)
     heartbeat_interval_seconds: float = Field(5, ge=1, le=60)
     server_timeout_seconds: float = Field(30, ge=5, le=600)
@@ -83,6 +83,8 @@ def load_options(**overrides: Any) -> JobOptions:
         first = exc.errors()[0]
         name = ".".join(str(p) for p in first["loc"]) or "options"
         raise OptionsError(f"{ENV_PREFIX}{name.upper()} ({name})", _describe(first)) from exc
+    except SettingsError as exc:
+        raise OptionsError("options", str(exc)) from exc
     if options.mode is Mode.CLUSTER and not options.connection_string:
         raise OptionsError(
             f"{ENV_PREFIX}CONNECTION_STRING (connection_string)",

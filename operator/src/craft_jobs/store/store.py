@@ -147,6 +147,12 @@ class JobStore:
         row = await self.connector.fetch_one(self.queries["get_job_by_cr_uid"], {"cr_uid": cr_uid})
         return None if row is None else Job.model_validate(row)
 
+    async def get_job_by_cr_name(self, namespace: str, name: str) -> Job | None:
+        row = await self.connector.fetch_one(
+            self.queries["get_job_by_cr_name"], {"namespace": namespace, "name": name}
+        )
+        return None if row is None else Job.model_validate(row)
+
     async def job_state(self, job_id: int, tenant_id: str | None = None, session: Session | None = None) -> JobState | None:
         row = await self._runner(session).fetch_one(
             self.queries["job_exists"], {"id": job_id, "tenant_id": tenant_id}

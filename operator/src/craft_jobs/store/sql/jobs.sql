@@ -281,3 +281,7 @@ SELECT id FROM __schema__.jobs WHERE state = 'Processing' AND server_id = %(serv
 -- name: job_exists
 SELECT state::text FROM __schema__.jobs
 WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s);
+
+-- name: get_job_by_cr_name
+SELECT * FROM __schema__.jobs WHERE cr_namespace = %(namespace)s AND cr_name = %(name)s
+ORDER BY id DESC LIMIT 1;

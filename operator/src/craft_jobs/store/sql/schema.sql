@@ -54,6 +54,7 @@ CREATE INDEX jobs_expires_idx ON __schema__.jobs (expires_at) WHERE expires_at I
 CREATE INDEX jobs_state_id_idx ON __schema__.jobs (state, id DESC);
 CREATE INDEX jobs_recurring_idx ON __schema__.jobs (recurring_id, id DESC) WHERE recurring_id IS NOT NULL;
 CREATE INDEX jobs_parent_idx ON __schema__.jobs (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX jobs_cr_name_idx ON __schema__.jobs (cr_namespace, cr_name) WHERE cr_name IS NOT NULL;
 
 -- Every transition, with who/why/when. No foreign key: the expiry removes a
 -- job's history with it, and the insert path stays cheap.
