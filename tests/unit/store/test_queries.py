@@ -1,0 +1,25 @@
+import pytest
+
+from craft_jobs.store.queries import load_queries, parse_named_blocks, quoted_schema
+
+
+def test_named_blocks():
+    blocks = parse_named_blocks("-- name: a\nSELECT 1;\n\n-- name: b\nSELECT 2;\n")
+    assert blocks == {"a": "SELECT 1", "b": "SELECT 2"}
+
+
+def test_duplicate_names_are_refused():
+    with pytest.raises(ValueError, match="defined twice"):
+        parse_named_blocks("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;\n")
+
+
+@pytest.mark.parametrize("name", ["x; DROP TABLE jobs", 'a"b', "Jobs", "1abc", ""])
+def test_schema_names_with_sql_in_them_are_refused(name):
+    with pytest.raises(ValueError, match="not a valid SQL identifier"):
+        quoted_schema(name)
+
+
+def test_queries_are_rendered_for_the_schema():
+    queries = load_queries("tenant_jobs")
+    assert '"tenant_jobs".jobs' in queries["claim_jobs"]
+    assert "__schema__" not in "".join(queries.values())

@@ -1,0 +1,52 @@
+import pytest
+
+from craft_jobs.errors import OptionsError
+from craft_jobs.options import Mode, load_options
+
+
+def test_defaults_match_the_seed():
+    options = load_options()
+    assert (options.worker_count, options.max_retry_attempts, options.job_expiration_days) == (20, 3, 7)
+    assert options.schema_name == "craft_jobs" and options.dashboard_path == "/jobs"
+    assert options.polling_interval_seconds == 15 and options.enable_automatic_retry
+    assert not options.enable_multi_tenancy and not options.enable_detailed_logging
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("worker_count", 0, "CRAFT_JOBS_WORKER_COUNT (worker_count): 0 is out of range 1-100"),
+        ("worker_count", 101, "out of range 1-100"),
+        ("max_retry_attempts", 11, "CRAFT_JOBS_MAX_RETRY_ATTEMPTS (max_retry_attempts): 11 is out of range 0-10"),
+        ("job_expiration_days", 0, "out of range 1-365"),
+        ("polling_interval_seconds", 61, "out of range 1-60"),
+        ("schema_name", "jobs; DROP TABLE x", "must be a lower-case SQL identifier"),
+        ("schema_name", "Upper", "CRAFT_JOBS_SCHEMA_NAME"),
+        ("dashboard_path", "jobs", "must start with /"),
+    ],
+)
+def test_out_of_range_values_name_the_option(option, value, expected):
+    with pytest.raises(OptionsError) as raised:
+        load_options(**{option: value})
+    assert expected in str(raised.value)
+
+
+def test_environment_variables_are_read_and_checked(monkeypatch):
+    monkeypatch.setenv("CRAFT_JOBS_WORKER_COUNT", "7")
+    monkeypatch.setenv("CRAFT_JOBS_JOB_MODULES", "a.jobs, b.jobs")
+    options = load_options()
+    assert options.worker_count == 7 and options.job_modules == ["a.jobs", "b.jobs"]
+    monkeypatch.setenv("CRAFT_JOBS_WORKER_COUNT", "lots")
+    with pytest.raises(OptionsError, match="CRAFT_JOBS_WORKER_COUNT"):
+        load_options()
+
+
+def test_cluster_mode_requires_a_connection_string():
+    with pytest.raises(OptionsError, match="CRAFT_JOBS_CONNECTION_STRING .* is required in cluster mode"):
+        load_options(mode=Mode.CLUSTER)
+    assert load_options(mode="cluster", connection_string="postgresql://db/jobs").mode is Mode.CLUSTER
+
+
+def test_unknown_option_is_refused():
+    with pytest.raises(OptionsError, match="is not a known option"):
+        load_options(wrker_count=3)
