@@ -446,6 +446,20 @@ def test_latest_between_is_the_last_of_slots_between(expression, transition, sta
     assert schedule.latest_between(start, end) == (slots[-1] if slots else None)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    expression=st.sampled_from(["* * * * * *", "*/2 * * * * *", "1,2,3 * * * * *"]),
+    start_micros=st.integers(0, 120_000_000),
+    length_micros=st.integers(0, 70_000_000),
+)
+def test_latest_between_is_exact_to_the_second(expression, start_micros, length_micros):
+    schedule = cron(expression, LONDON)
+    start = utc("2026-10-25T00:59:00") + timedelta(microseconds=start_micros)
+    end = start + timedelta(microseconds=length_micros)
+    slots = schedule.slots_between(start, end)
+    assert schedule.latest_between(start, end) == (slots[-1] if slots else None)
+
+
 # ---------------------------------------------------------------- misfires
 
 
