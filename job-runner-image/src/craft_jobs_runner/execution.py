@@ -256,36 +256,39 @@ async def _await_job(
     if cancel_event is None and timeout is None:
         await run  # the common, cheap path: nothing to race against
         return
-    task = asyncio.ensure_future(run)
-    waiters: set[asyncio.Future[Any]] = {task}
-    cancel_waiter = None
-    if cancel_event is not None:
-        cancel_waiter = asyncio.ensure_future(cancel_event.wait())
-        waiters.add(cancel_waiter)
+    # The job runs in this task under an asyncio.timeout; cancellation just
+    # moves that deadline to the end of the grace period. One watcher task and
+    # no asyncio.wait: this path is hot when the engine runs jobs inline.
+    deadline = asyncio.timeout(timeout)
+    watcher = None
     try:
-        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            return task.result()
-        if cancel_waiter is not None and cancel_waiter in done:
-            # Cooperative first: the job may notice `context.cancelled` and stop.
-            done, _ = await asyncio.wait({task}, timeout=cancel_grace_seconds)
-            if task in done:
-                return task.result()
-            await _stop(task)
-            raise JobCancelledError(
-                f"the job was cancelled and did not stop within {cancel_grace_seconds:g}s"
-            )
-        await _stop(task)
-        raise JobTimeoutError(f"the job exceeded its timeout of {timeout}s")
+        async with deadline:
+            if cancel_event is not None:
+                watcher = asyncio.ensure_future(
+                    _cut_short_on_cancel(cancel_event, deadline, cancel_grace_seconds)
+                )
+            await run
+    except TimeoutError:
+        if deadline.expired():
+            raise _deadline_error(context, timeout, cancel_grace_seconds) from None
+        raise  # the job's own TimeoutError
     finally:
-        if cancel_waiter is not None:
-            cancel_waiter.cancel()
-        if not task.done():  # our caller was cancelled: stop the job before its services close
-            await _stop(task)
+        if watcher is not None:
+            watcher.cancel()
+    if deadline.expired():  # the job swallowed the cancellation and returned
+        raise _deadline_error(context, timeout, cancel_grace_seconds)
 
 
-async def _stop(task: asyncio.Future[Any]) -> None:
-    task.cancel()
-    await asyncio.wait({task})
-    if not task.cancelled():
-        task.exception()  # retrieved on purpose: the job's own error no longer matters
+async def _cut_short_on_cancel(event: asyncio.Event, deadline: asyncio.Timeout, grace: float) -> None:
+    # Cooperative first: the job may notice `context.cancelled` and stop by itself.
+    await event.wait()
+    loop = asyncio.get_running_loop()
+    current = deadline.when()
+    if current is None or loop.time() + grace < current:
+        deadline.reschedule(loop.time() + grace)
+
+
+def _deadline_error(context: JobContext, timeout: float | None, grace: float) -> Exception:
+    if context.cancelled:
+        return JobCancelledError(f"the job was cancelled and did not stop within {grace:g}s")
+    return JobTimeoutError(f"the job exceeded its timeout of {timeout}s")

@@ -98,6 +98,25 @@ class Cooperates(Job):
         # how == "return": stops early and returns normally
 
 
+class Stubborn(Job):
+    job_type = "test-exec-stubborn"
+
+    async def run(self, params, context):
+        EVENTS.append("started")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            EVENTS.append("swallowed")  # and returns as if nothing happened
+
+
+class OwnTimeout(Job):
+    job_type = "test-exec-own-timeout"
+
+    async def run(self, params, context):
+        async with asyncio.timeout(0):
+            await asyncio.sleep(1)
+
+
 class CancelsItself(Job):
     job_type = "test-exec-cancels-itself"
 
@@ -263,6 +282,22 @@ async def test_a_job_that_stops_by_itself_within_the_grace_is_cancelled(events, 
     result = await asyncio.wait_for(running, timeout=5)
     assert (result.exit_code, result.error.type) == (EXIT_CANCELLED, error_type)
     assert events == ["started", "noticed"]
+
+
+async def test_a_job_swallowing_the_forced_cancellation_is_still_cancelled(events):
+    cancel = asyncio.Event()
+    running = asyncio.ensure_future(run("test-exec-stubborn", cancel_event=cancel, cancel_grace_seconds=0))
+    await wait_until(lambda: "started" in events)
+    cancel.set()
+    result = await asyncio.wait_for(running, timeout=5)
+    assert result.exit_code == EXIT_CANCELLED
+    assert events == ["started", "swallowed"]
+
+
+async def test_a_timeout_error_of_the_job_itself_is_an_ordinary_failure():
+    # Raced against a cancel event, so the runner's own deadline is in place too.
+    result = await run("test-exec-own-timeout", cancel_event=asyncio.Event())
+    assert (result.exit_code, result.error.type) == (EXIT_FAILED, "TimeoutError")
 
 
 async def test_a_run_cancelled_before_it_starts_does_not_run(events):
