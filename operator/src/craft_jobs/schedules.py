@@ -601,8 +601,8 @@ class CronExpressions:
     def weekly_on(day_of_week: int | str, hour: int = 0, minute: int = 0) -> str:
         """`day_of_week`: 0-6 with 0 = Sunday, or an English day name ("mon", "Monday")."""
         if isinstance(day_of_week, str):
-            matches = [i for i, name in enumerate(_WEEKDAY_NAMES) if len(day_of_week) >= 3
-                       and name.startswith(day_of_week.lower())]
+            wanted = day_of_week.lower()
+            matches = [i for i, name in enumerate(_WEEKDAY_NAMES) if len(wanted) >= 3 and name.startswith(wanted)]
             if not matches:
                 raise ValidationError("day_of_week", f"{day_of_week!r} is not a day name such as 'mon'")
             day = matches[0]
