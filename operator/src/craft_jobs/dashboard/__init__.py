@@ -1,0 +1,1 @@
+"""The dashboard: REST API, server-rendered pages, auth, /metrics (see docs/dashboard.md)."""

@@ -1,0 +1,35 @@
+"""/metrics (Prometheus), /healthz (the process answers), /readyz (and so does the database)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from craft_jobs.dashboard.deps import State, current_principal
+from craft_jobs.errors import CraftJobsError
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (craft_jobs_*)")
+async def metrics(request: Request, state: State) -> Response:
+    if not state.settings.public_metrics:
+        await current_principal(request, state)
+    return Response(await state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: PostgreSQL answers and the schema is migrated")
+async def readyz(state: State) -> Response:
+    try:
+        ready = state.stats is not None and await state.stats.ready()
+    except CraftJobsError as exc:
+        return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+    if not ready:
+        return JSONResponse({"status": "unavailable", "reason": "the schema is not migrated"}, status_code=503)
+    return JSONResponse({"status": "ok"})

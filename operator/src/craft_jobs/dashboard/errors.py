@@ -1,0 +1,106 @@
+"""Errors as JSON (`{"error": {"code", "field", "message"}}`) for the API, as a page for browsers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from craft_jobs.errors import (
+    CraftJobsError,
+    DatabaseUnavailableError,
+    JobNotFoundError,
+    RecurringJobNotFoundError,
+    ValidationError,
+)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def not_found(what: str, field: str = "id") -> ApiError:
+    return ApiError(404, "not_found", f"{what} does not exist", field)
+
+
+def forbidden(message: str, field: str | None = None) -> ApiError:
+    return ApiError(403, "forbidden", message, field)
+
+
+class LoginRequired(Exception):
+    """A page was asked for without credentials: send the browser to the login form."""
+
+
+def _from_craft_error(exc: CraftJobsError) -> ApiError:
+    if isinstance(exc, ValidationError):
+        return ApiError(422, "invalid", exc.reason, exc.field)
+    if isinstance(exc, JobNotFoundError):
+        return ApiError(404, "not_found", str(exc), "id")
+    if isinstance(exc, RecurringJobNotFoundError):
+        return ApiError(404, "not_found", str(exc), "id")
+    if isinstance(exc, DatabaseUnavailableError):
+        return ApiError(503, "database_unavailable", "PostgreSQL is unavailable; try again shortly")
+    return ApiError(500, "internal", "the server could not complete the request")
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    # ("body", "parameters", "x") -> "parameters.x"; ("query", "limit") -> "limit"
+    parts = [str(p) for p in loc[1:]] if loc and loc[0] in ("body", "query", "path", "header", "cookie") else [str(p) for p in loc]
+    return ".".join(parts) or "body"
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
+
+
+def error_response(request: Request, error: ApiError) -> Response:
+    if _wants_html(request):
+        state = request.app.state.dashboard
+        return state.templates.TemplateResponse(
+            request, "error.html", {**state.page_context(request), "error": error}, status_code=error.status
+        )
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.field is not None:
+        body["field"] = error.field
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return JSONResponse({"error": body}, status_code=error.status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(request, exc)
+
+    @app.exception_handler(CraftJobsError)
+    async def _craft_error(request: Request, exc: CraftJobsError) -> Response:
+        return error_response(request, _from_craft_error(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0]
+        message = first["msg"]
+        if first["type"] == "missing":
+            message = "is required"
+        return error_response(request, ApiError(422, "invalid", message, _field_of(tuple(first["loc"]))))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = "no such page or endpoint" if exc.status_code == 404 else str(exc.detail)
+        return error_response(request, ApiError(exc.status_code, code, message))
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        base = request.app.state.dashboard.base
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        from urllib.parse import quote
+
+        return RedirectResponse(f"{base}/login?next={quote(target)}", status_code=303)

@@ -1,0 +1,141 @@
+"""What pages and API both do: gather a view, or act through the JobScheduler.
+
+The dashboard never changes a job itself: every action is a JobScheduler
+call, scoped to the job's tenant after the caller's rights are checked.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from craft_jobs.dashboard.auth import Role
+from craft_jobs.dashboard.deps import Scope
+from craft_jobs.dashboard.errors import ApiError, not_found
+from craft_jobs.dashboard.state import DashboardState
+from craft_jobs.states import JobState
+from craft_jobs.store.models import Job, JobStateEntry, RecurringJob
+from craft_jobs.store.stats import DurationStats, JobSummary, ThroughputPoint
+
+BULK_LIMIT = 500
+
+
+class Overview(BaseModel):
+    counts: dict[JobState, int]
+    per_minute: list[ThroughputPoint]
+    per_hour: list[ThroughputPoint]
+    durations: list[DurationStats]
+
+
+class JobDetail(BaseModel):
+    job: Job
+    history: list[JobStateEntry]
+    continuations: list[JobSummary]
+    parent: JobSummary | None = None
+
+
+class BulkResult(BaseModel):
+    action: Literal["requeue", "delete"]
+    done: list[int]
+    not_found: list[int]
+    forbidden: list[int]
+
+
+async def overview(state: DashboardState, scope: Scope) -> Overview:
+    stats = state.stats
+    return Overview(
+        counts=await stats.state_counts(scope.tenants),
+        per_minute=await stats.throughput("minute", timedelta(hours=1), scope.tenants),
+        per_hour=await stats.throughput("hour", timedelta(days=1), scope.tenants),
+        durations=await stats.durations(timedelta(hours=24), scope.tenants),
+    )
+
+
+async def visible_job(state: DashboardState, scope: Scope, job_id: int) -> Job:
+    job = await state.store.get_job(job_id)
+    if job is None:
+        raise not_found(f"job {job_id}")
+    scope.check_visible(job.tenant_id, f"job {job_id}")
+    return job
+
+
+async def job_detail(state: DashboardState, scope: Scope, job_id: int) -> JobDetail:
+    job = await visible_job(state, scope, job_id)
+    parent = None
+    if job.parent_id is not None:
+        found = await state.store.get_job(job.parent_id)
+        if found is not None and scope.can_see(found.tenant_id):
+            parent = JobSummary.model_validate({
+                **found.model_dump(), "parameters_preview": "",
+                "error_type": (found.last_error or {}).get("type"),
+                "error_message": (found.last_error or {}).get("message"),
+            })
+    continuations = [c for c in await state.stats.continuations(job_id) if scope.can_see(c.tenant_id)]
+    return JobDetail(job=job, history=await state.store.job_history(job_id), continuations=continuations, parent=parent)
+
+
+async def act_on_job(state: DashboardState, scope: Scope, job_id: int, action: Literal["requeue", "delete"]) -> None:
+    job = await visible_job(state, scope, job_id)
+    scope.check_operable(job.tenant_id, f"job {job_id}")
+    method = state.scheduler.requeue if action == "requeue" else state.scheduler.delete
+    if not await method(job_id, tenant_id=job.tenant_id, actor=scope.user):
+        raise not_found(f"job {job_id}")  # it expired between the two calls
+
+
+async def bulk(state: DashboardState, scope: Scope, ids: list[int], action: Literal["requeue", "delete"]) -> BulkResult:
+    if not ids:
+        raise ApiError(422, "invalid", "select at least one job", "ids")
+    if len(ids) > BULK_LIMIT:
+        raise ApiError(422, "invalid", f"at most {BULK_LIMIT} jobs at once, got {len(ids)}", "ids")
+    result = BulkResult(action=action, done=[], not_found=[], forbidden=[])
+    for job_id in dict.fromkeys(ids):
+        try:
+            await act_on_job(state, scope, job_id, action)
+        except ApiError as exc:
+            (result.forbidden if exc.status == 403 else result.not_found).append(job_id)
+        else:
+            result.done.append(job_id)
+    return result
+
+
+async def visible_recurring(state: DashboardState, scope: Scope, recurring_id: str) -> RecurringJob:
+    recurring = await state.store.get_recurring(recurring_id)
+    if recurring is None:
+        raise not_found(f"recurring job {recurring_id!r}")
+    scope.check_visible(recurring.tenant_id, f"recurring job {recurring_id!r}")
+    return recurring
+
+
+RecurringAction = Literal["trigger", "pause", "resume", "delete"]
+
+
+async def act_on_recurring(state: DashboardState, scope: Scope, recurring_id: str, action: RecurringAction) -> Any:
+    """Runs the action; `trigger` returns the new job's id."""
+    recurring = await visible_recurring(state, scope, recurring_id)
+    scope.check_operable(recurring.tenant_id, f"recurring job {recurring_id!r}")
+    scheduler, tenant = state.scheduler, recurring.tenant_id
+    if action == "trigger":
+        return await scheduler.trigger_recurring(recurring_id, tenant_id=tenant, actor=scope.user)
+    method = {"pause": scheduler.pause_recurring, "resume": scheduler.resume_recurring,
+              "delete": scheduler.remove_recurring}[action]
+    if not await method(recurring_id, tenant_id=tenant):
+        raise not_found(f"recurring job {recurring_id!r}")
+    return None
+
+
+def schedule_tenant(state: DashboardState, scope: Scope, requested: str | None) -> str | None:
+    """The tenant a new job goes to: the caller's own, never one they were not granted."""
+    if not state.options.enable_multi_tenancy:
+        return requested
+    if requested:
+        if not scope.can_see(requested):
+            raise ApiError(403, "forbidden", f"tenant {requested!r} is not granted to you", "tenant_id")
+        if not scope.can_operate(requested):
+            raise ApiError(403, "forbidden", f"your role in tenant {requested!r} may only view", "tenant_id")
+        return requested
+    mine = scope.principal.tenants_with(Role.OPERATOR)
+    if mine is not None and len(mine) == 1:
+        return mine[0]
+    raise ApiError(422, "invalid", "is required: say which of your tenants the job belongs to", "tenant_id")

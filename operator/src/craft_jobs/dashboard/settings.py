@@ -1,0 +1,58 @@
+"""Dashboard settings, from `CRAFT_JOBS_DASHBOARD_*` variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import Enum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from craft_jobs.errors import OptionsError
+
+ENV_PREFIX = "CRAFT_JOBS_DASHBOARD_"
+
+
+class AuthMode(str, Enum):
+    TOKEN = "token"
+    KUBERNETES = "kubernetes"
+    NONE = "none"
+
+
+class DashboardSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    auth_mode: AuthMode = AuthMode.TOKEN
+    # token mode: a YAML or JSON file (a mounted Secret) listing tokens, roles and tenants.
+    tokens_file: Path | None = None
+    # kubernetes mode: where SubjectAccessReviews ask about backgroundjobs. With
+    # multi-tenancy each tenant is a namespace; without, this namespace ("" = all).
+    kubernetes_namespace: str = ""
+    auth_cache_seconds: float = Field(30, ge=0, le=3600)
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    # Mark cookies Secure (set when served over HTTPS, e.g. behind an ingress).
+    secure_cookies: bool = False
+    # /metrics without credentials, for Prometheus inside the cluster.
+    public_metrics: bool = True
+    # How often the pages poll for live numbers.
+    live_interval_seconds: float = Field(3, ge=0.5, le=60)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: DashboardSettings, host: str) -> None:
+    """`none` auth may only listen on loopback: anyone who can connect is an operator."""
+    if settings.auth_mode is AuthMode.NONE and not is_loopback(host):
+        raise OptionsError(
+            f"{ENV_PREFIX}AUTH_MODE (auth_mode)",
+            f"'none' refuses to listen on {host!r}: bind 127.0.0.1 or ::1, or use auth mode 'token' or 'kubernetes'",
+        )
