@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -242,8 +243,9 @@ def test_cel_rules_guard_the_cross_field_combinations() -> None:
     assert "!(has(self.value) && has(self.valueFrom))" in rules_at("BackgroundJob", ".spec.pod.env[]")
     # The job context comes from the operator; a spec must not be able to forge the tenant or user.
     (context_rule,) = rules_at("BackgroundJob", ".spec.pod.env[]") - {"!(has(self.value) && has(self.valueFrom))"}
-    for name in ("CRAFT_TENANT_ID", "CRAFT_USER_ID", "CRAFT_JOB_ID", "CRAFT_JOB_PARAMETERS_FILE"):
-        assert f"'{name}'" in context_rule
+    from craft_jobs.kube.manifest import RESERVED_ENV
+
+    assert set(re.findall(r"'([A-Z_]+)'", context_rule)) == set(RESERVED_ENV)
 
 
 def test_lists_under_cel_rules_are_bounded() -> None:
@@ -280,6 +282,37 @@ def test_samples_use_the_local_sample_job_types() -> None:
 def test_sample_validates_against_its_crd(name: str, doc: dict[str, Any]) -> None:
     assert doc["apiVersion"] == "jobs.craft.dev/v1alpha1"
     assert errors(doc["kind"], doc) == []
+
+
+def sample_parameters() -> list[tuple[str, str, dict[str, Any]]]:
+    out = []
+    for name, doc in SAMPLES:
+        spec = doc["spec"]["jobTemplate"] if doc["kind"] == "RecurringJob" else doc["spec"]
+        out.append((name, spec["jobType"], spec.get("parameters", {})))
+    return out
+
+
+@pytest.mark.parametrize(("name", "job_type", "parameters"), sample_parameters(), ids=[n for n, _, _ in sample_parameters()])
+def test_sample_parameters_fit_the_sample_job_classes(name: str, job_type: str, parameters: dict[str, Any]) -> None:
+    import craft_jobs.samples.jobs  # noqa: F401  (registers the sample job types)
+    from craft_jobs_runner.registry import get_job_class
+
+    model = get_job_class(job_type).Parameters
+    # Unknown keys would be dropped silently by pydantic: a typo must show here.
+    assert set(parameters) <= set(model.model_fields), f"{name}: {set(parameters) - set(model.model_fields)}"
+    model.model_validate(parameters)
+
+
+@pytest.mark.parametrize("job_type", ["hello", "send-report", "a", "A.b_c-9", "x" * 63, "x" * 64, "-x", "x-", "a b", "", "é"])
+def test_job_type_rule_matches_the_runner(job_type: str) -> None:
+    # The runner's own rule (checked when a Job class is defined): a CR whose
+    # type no class could ever register under is refused at kubectl apply.
+    from craft_jobs_runner.job import _JOB_TYPE_PATTERN
+
+    job = sample("BackgroundJob", "hello-world")
+    job["spec"]["jobType"] = job_type
+    accepted = errors("BackgroundJob", job) == []
+    assert accepted == bool(_JOB_TYPE_PATTERN.fullmatch(job_type)), job_type
 
 
 def test_continuation_parent_is_in_the_same_file() -> None:
@@ -322,7 +355,8 @@ def test_max_attempts_above_ten_is_refused() -> None:
         ("runAt", "tomorrow"),
         ("runAt", "2030-01-01T03:00:00"),  # no offset
         ("jobType", "rm -rf /"),
-        ("jobType", "x" * 201),
+        ("jobType", "x" * 64),
+        ("jobType", "-starts-with-dash"),
         ("queue", ""),
         ("timeoutSeconds", 0),
         ("metadata", {"owner": 7}),

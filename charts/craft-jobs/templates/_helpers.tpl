@@ -98,6 +98,16 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- default (printf "ghcr.io/craft-jobs/craft-jobs-runner:%s" .Chart.AppVersion) .Values.jobs.defaultImage }}
 {{- end }}
 
+{{/* Where Jobs without a resource run: it must be a namespace the operator may create Jobs in. */}}
+{{- define "craft-jobs.jobNamespace" -}}
+{{- $namespaces := .Values.rbac.namespaces }}
+{{- $namespace := .Values.jobs.namespace | default (ternary (first $namespaces) .Release.Namespace (gt (len $namespaces) 0)) }}
+{{- if and $namespaces (not (has $namespace $namespaces)) }}
+{{- fail (printf "jobs.namespace %q must be one of rbac.namespaces %v: the operator may only create Jobs there" $namespace $namespaces) }}
+{{- end }}
+{{- $namespace }}
+{{- end }}
+
 {{/*
 Pod and container security contexts meeting the "restricted" Pod Security
 Standard, with a read-only root file system (writable /tmp is an emptyDir).

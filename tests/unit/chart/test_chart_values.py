@@ -188,3 +188,31 @@ def test_options_reach_the_pods_as_the_operator_parses_them(monkeypatch: pytest.
     assert options.mode.value == "cluster"
     assert (options.enable_multi_tenancy, options.worker_count, options.schema_name) == (True, 50, "tenant_jobs")
     assert env["CRAFT_JOBS_DASHBOARD_AUTH_MODE"] == "kubernetes"
+
+
+def test_operator_settings_parse_the_operator_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from craft_jobs.kube.settings import KubeSettings
+
+    env = env_of(container(render("namespaced-rbac.yaml", "jobs.imagePullPolicy=Always"), "operator"))
+    for name, value in env.items():
+        if isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    settings = KubeSettings()
+    assert settings.namespaces == ["team-a", "team-b"]
+    assert settings.webhook_enabled is True
+    assert (settings.webhook_port, str(settings.webhook_cert_dir), settings.health_port) == (9443, "/etc/craft-jobs/webhook", 8081)
+    assert settings.default_image == "ghcr.io/craft-jobs/craft-jobs-runner:0.1.0"
+    assert settings.effective_job_namespace == "team-a"
+    assert settings.image_pull_policy == "Always"
+
+
+def test_jobs_without_a_resource_run_in_the_release_namespace_by_default() -> None:
+    assert env_of(container(render(), "operator"))["CRAFT_JOBS_JOB_NAMESPACE"] == "craft"
+    assert env_of(container(render(None, "jobs.namespace=batch"), "operator"))["CRAFT_JOBS_JOB_NAMESPACE"] == "batch"
+    assert "CRAFT_JOBS_IMAGE_PULL_POLICY" not in env_of(container(render(), "operator"))
+
+
+def test_job_namespace_outside_the_watched_namespaces_is_refused(render_with: RenderWith) -> None:
+    result = render_with({"rbac": {"namespaces": ["team-a"]}, "jobs": {"namespace": "elsewhere"}})
+    assert result.returncode != 0
+    assert "jobs.namespace" in result.stderr
