@@ -41,3 +41,40 @@ async def connector(options):
 @pytest.fixture
 async def store(connector, options, clock):
     return JobStore(connector, options, clock)
+
+
+@pytest.fixture
+async def scheduler(store, options):
+    import craft_jobs_runner
+
+    from craft_jobs.client.scheduler import JobScheduler
+    from craft_jobs.engine.engine import register_job_types
+
+    await register_job_types(store, options.job_modules)
+    assert "test-noop" in craft_jobs_runner.registered_job_types()
+    return JobScheduler(store, options)
+
+
+@pytest.fixture
+async def start_engine(options, clock):
+    """Starts engines on this test's database; all are stopped at the end."""
+    from craft_jobs.engine.engine import Engine
+    from craft_jobs.engine.inline import InlineExecutor
+
+    engines = []
+
+    async def start(executor=None, *, engine_options=None, use_clock=True, store=None):
+        engine = Engine(
+            engine_options or options,
+            executor or InlineExecutor(cancel_grace_seconds=1),
+            clock=clock if use_clock else None,
+            startup_timeout=5,
+            store=store,
+        )
+        await engine.start()
+        engines.append(engine)
+        return engine
+
+    yield start
+    for engine in engines:
+        await engine.stop(grace_seconds=1)
