@@ -124,13 +124,13 @@ class TokenAuth:
 
     def __init__(self, path: Path):
         self.path = path
-        self._mtime = -1.0
+        self._mtime: float | None = None
         self._entries: list[tuple[bytes, Principal]] = []
         self._reload()
 
     def _reload(self) -> None:
-        mtime = self.path.stat().st_mtime if self.path.exists() else -1.0
-        if mtime != self._mtime:
+        mtime = self.path.stat().st_mtime if self.path.exists() else None
+        if mtime is None or mtime != self._mtime:  # a missing file is an error, every time
             self._entries = [(e.digest(), e.principal()) for e in load_token_file(self.path)]
             self._mtime = mtime
 
