@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 
 MAX_ATTEMPTS_LIMIT = 10
 
-# The syntax of a Kubernetes label value: the control plane labels Jobs with it.
-_JOB_TYPE_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
+# The syntax of a Kubernetes label value: the control plane labels Jobs with it
+# (and the CRD schema checks the same rule). Use with fullmatch().
+JOB_TYPE_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
+_JOB_TYPE_PATTERN = JOB_TYPE_PATTERN  # the name the control plane's tests first used
 
 
 class Job:
@@ -69,7 +71,7 @@ def _validate(cls: type[Job]) -> None:
         raise JobDefinitionError(name, field, reason)
 
     job_type = cls.job_type
-    if not isinstance(job_type, str) or not _JOB_TYPE_PATTERN.fullmatch(job_type):
+    if not isinstance(job_type, str) or not JOB_TYPE_PATTERN.fullmatch(job_type):
         fail(
             "job_type",
             f"must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a "
