@@ -182,5 +182,6 @@ def test_notes_explain_the_dashboard_and_a_first_job(notes_chart: Path) -> None:
     assert "http://127.0.0.1:8080/jobs" in notes
     assert "kubectl apply -f -" in notes and "kind: BackgroundJob" in notes and "jobType: hello" in notes
     assert "get secret cj-craft-jobs-dashboard-tokens" in notes
+    assert "jsonpath='{.data.tokens\\.yaml}'" in notes
     namespaced = rendered_notes(notes_chart, "-f", str(Path(__file__).parent / "values" / "namespaced-rbac.yaml"))
     assert "namespace: team-a" in namespaced

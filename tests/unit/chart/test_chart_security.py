@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,7 +177,7 @@ def test_connection_string_comes_from_the_existing_secret() -> None:
 
 
 def test_dashboard_tokens_are_mounted_from_a_secret() -> None:
-    for values, secret_name, key in [(None, "cj-craft-jobs-dashboard-tokens", "tokens"), ("external-secret.yaml", "dashboard-tokens", "tokens.txt")]:
+    for values, secret_name, key in [(None, "cj-craft-jobs-dashboard-tokens", "tokens.yaml"), ("external-secret.yaml", "dashboard-tokens", "tokens.txt")]:
         manifests = render(values)
         pod = one(manifests, "Deployment", "-dashboard")["spec"]["template"]["spec"]
         (c,) = pod["containers"]
@@ -187,5 +188,15 @@ def test_dashboard_tokens_are_mounted_from_a_secret() -> None:
         assert volume["secret"]["items"] == [{"key": key, "path": path.rsplit("/", 1)[1]}]
         generated = [m for m in of_kind(manifests, "Secret") if m["metadata"]["name"] == "cj-craft-jobs-dashboard-tokens"]
         assert len(generated) == (1 if values is None else 0)
-    token = base64.b64decode(one(render(), "Secret", "-dashboard-tokens")["data"]["tokens"]).decode().strip()
-    assert len(token) == 40 and token.isalnum()
+
+
+def test_generated_tokens_file_is_read_by_the_dashboard(tmp_path: Path) -> None:
+    from craft_jobs.dashboard.auth import Role, load_token_file
+
+    path = tmp_path / "tokens.yaml"
+    path.write_bytes(base64.b64decode(one(render(), "Secret", "-dashboard-tokens")["data"]["tokens.yaml"]))
+    (entry,) = load_token_file(path)
+    assert entry.role is Role.OPERATOR and entry.tenants == ["*"]
+    assert entry.token is not None and len(entry.token) == 40 and entry.token.isalnum()
+    # A fresh render is a fresh token (on a cluster, lookup keeps the existing one).
+    assert render_text(None, "nameOverride=craft-jobs") != render_text()

@@ -216,3 +216,17 @@ def test_job_namespace_outside_the_watched_namespaces_is_refused(render_with: Re
     result = render_with({"rbac": {"namespaces": ["team-a"]}, "jobs": {"namespace": "elsewhere"}})
     assert result.returncode != 0
     assert "jobs.namespace" in result.stderr
+
+
+def test_dashboard_settings_parse_the_dashboard_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from craft_jobs.dashboard.settings import AuthMode, DashboardSettings
+
+    env = env_of(container(render("ingress.yaml"), "dashboard"))
+    for name, value in env.items():
+        if isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    settings = DashboardSettings()
+    assert settings.auth_mode is AuthMode.TOKEN
+    assert str(settings.tokens_file) == "/etc/craft-jobs/dashboard/tokens.yaml"
+    assert settings.secure_cookies is True  # the Ingress terminates TLS
+    assert "CRAFT_JOBS_DASHBOARD_SECURE_COOKIES" not in env_of(container(render(), "dashboard"))
