@@ -1,0 +1,124 @@
+"""KubernetesExecutor against the emulated cluster: Jobs created, watched, read, deleted."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from datetime import datetime, timezone
+
+import pytest
+from craft_jobs_runner import EXIT_CANCELLED, EXIT_NON_RETRYABLE
+
+from craft_jobs.kube.api import KubeApi
+from craft_jobs.kube.executor import KubernetesExecutor
+from craft_jobs.kube.manifest import ManifestSettings, build_job_manifest
+from craft_jobs.store.models import ClaimedJob
+from tests.support.kube.emulator import JOBS, PODS, SECRETS
+from tests.support.kube.harness import eventually
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+SETTINGS = ManifestSettings(default_image="craft-jobs-samples:test", default_namespace="jobs", termination_grace_seconds=2)
+
+
+def claimed(job_id: int, job_type: str, parameters: dict, **overrides) -> ClaimedJob:
+    values = dict(
+        id=job_id, job_type=job_type, queue="default", parameters=parameters, tenant_id="", user_id=None,
+        metadata={}, attempt=0, runs=1, max_attempts=0, retry_policy=None, timeout_seconds=None, image=None,
+        scheduled_for=T0, created_at=T0, started_at=T0, recurring_id=None, cr_namespace=None, cr_name=None, cr_uid=None,
+    )
+    values.update(overrides)
+    return ClaimedJob(**values)
+
+
+@pytest.fixture
+async def executor(kube_api):
+    executor = KubernetesExecutor(kube_api, SETTINGS, recheck_seconds=2)
+    yield executor
+    await executor.close()
+
+
+async def test_a_job_runs_as_a_kubernetes_job(executor, cluster):
+    result = await asyncio.wait_for(executor.run(claimed(1, "hello", {"name": "kube"}), asyncio.Event()), 30)
+    assert result.exit_code == 0 and result.error is None
+    assert result.executor_ref == "jobs/cj-1-1"
+    job = cluster.emulator.get(JOBS, "jobs", "cj-1-1")
+    secret = cluster.emulator.get(SECRETS, "jobs", "cj-1-1")
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == job["metadata"]["uid"]
+    assert json.loads(base64.b64decode(secret["data"]["parameters.json"])) == {"name": "kube"}
+
+
+async def test_the_termination_message_becomes_the_error(executor):
+    result = await asyncio.wait_for(executor.run(claimed(2, "always-fails", {"reason": "corrupt input"}), asyncio.Event()), 30)
+    assert result.exit_code == EXIT_NON_RETRYABLE
+    assert result.error["type"].endswith("NonRetryableError") and result.error["message"] == "corrupt input"
+
+
+async def test_exit_codes_in_the_policy_fail_the_job_at_once(executor, cluster):
+    job = claimed(3, "kube-exit-with", {"code": 42}, retry_policy={"non_retryable_exit_codes": [42]})
+    result = await asyncio.wait_for(executor.run(job, asyncio.Event()), 30)
+    assert result.exit_code == 42
+    status = cluster.emulator.get(JOBS, "jobs", "cj-3-1")["status"]
+    assert any(c["type"] == "Failed" and c["reason"] == "PodFailurePolicy" for c in status["conditions"])
+
+
+async def test_deadline_is_a_timeout(executor, cluster):
+    result = await asyncio.wait_for(executor.run(claimed(4, "slow", {"seconds": 30}, timeout_seconds=1), asyncio.Event()), 30)
+    assert result.timed_out is True and result.error["type"] == "Timeout"
+    status = cluster.emulator.get(JOBS, "jobs", "cj-4-1")["status"]
+    assert any(c["type"] == "Failed" and c["reason"] == "DeadlineExceeded" for c in status["conditions"])
+
+
+async def test_cancel_deletes_the_job_and_stops_the_pod(executor, cluster):
+    cancel = asyncio.Event()
+    run = asyncio.create_task(executor.run(claimed(5, "slow", {"seconds": 60}), cancel))
+    await eventually(lambda: cluster.controller.pods, message="the pod to run")
+    cancel.set()
+    result = await asyncio.wait_for(run, 20)
+    assert result.exit_code == EXIT_CANCELLED
+    assert cluster.emulator.get(JOBS, "jobs", "cj-5-1") is None
+    assert cluster.emulator.get(SECRETS, "jobs", "cj-5-1") is None, "the Secret goes with its Job"
+    await eventually(lambda: not cluster.emulator.list(PODS, "jobs"), message="the pod to go")
+
+
+async def test_a_job_deleted_behind_its_back_is_a_clear_failure(executor, cluster):
+    run = asyncio.create_task(executor.run(claimed(6, "slow", {"seconds": 60}), asyncio.Event()))
+    await eventually(lambda: cluster.controller.pods, message="the pod to run")
+    await cluster.emulator.delete(JOBS, "jobs", "cj-6-1")
+    result = await asyncio.wait_for(run, 20)
+    assert result.exit_code is None
+    assert result.error["type"] == "JobDeleted" and "cj-6-1" in result.error["message"]
+
+
+async def test_already_exists_is_success(executor, cluster, kube_api):
+    job = claimed(7, "hello", {})
+    manifest, _ = build_job_manifest(job, SETTINGS)
+    await kube_api.create_job("jobs", manifest)  # e.g. made by a replica that died right after
+    result = await asyncio.wait_for(executor.run(job, asyncio.Event()), 30)
+    assert result.exit_code == 0
+    assert cluster.controller.started_jobs.count(("jobs", "cj-7-1")) == 1
+
+
+async def test_a_detached_executor_leaves_the_job_and_the_next_run_adopts_it(executor, cluster, kube_api):
+    cancel = asyncio.Event()
+    run = asyncio.create_task(executor.run(claimed(8, "slow", {"seconds": 2}), cancel))
+    await eventually(lambda: cluster.controller.pods, message="the pod to run")
+    executor.detach()
+    cancel.set()
+    result = await asyncio.wait_for(run, 20)
+    assert result.exit_code == EXIT_CANCELLED
+    assert cluster.emulator.get(JOBS, "jobs", "cj-8-1") is not None, "left running"
+    successor = KubernetesExecutor(KubeApi.connect(cluster.url), SETTINGS, recheck_seconds=2)
+    try:
+        result = await asyncio.wait_for(successor.run(claimed(8, "slow", {"seconds": 2}, runs=2), asyncio.Event()), 30)
+    finally:
+        await successor.close()
+    assert result.exit_code == 0 and result.executor_ref == "jobs/cj-8-1"
+    assert cluster.emulator.get(JOBS, "jobs", "cj-8-2") is None, "no second Job for the same work"
+
+
+async def test_no_image_anywhere_is_a_non_retryable_failure(kube_api):
+    executor = KubernetesExecutor(kube_api, ManifestSettings())
+    result = await executor.run(claimed(9, "hello", {}), asyncio.Event())
+    await executor.close()
+    assert result.exit_code == EXIT_NON_RETRYABLE and "image" in result.error["message"]
