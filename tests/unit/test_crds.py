@@ -448,3 +448,54 @@ def test_status_conditions_have_the_metav1_condition_shape() -> None:
         condition = {"type": "Ready", "status": "True", "lastTransitionTime": "2030-01-01T00:00:00Z", "reason": "Scheduled", "message": ""}
         assert list(jsonschema.Draft4Validator(item, format_checker=FORMATS).iter_errors(condition)) == []
         assert list(jsonschema.Draft4Validator(item).iter_errors({**condition, "status": "Maybe"}))
+
+
+# -- what the operator writes fits the status schema -------------------------
+# The status subresource prunes fields the schema does not declare, silently:
+# a status the operator builds must validate, or a column would stay empty.
+
+
+def without_nones(value: Any) -> Any:
+    """A merge patch's None deletes the field; what is stored has no None."""
+    if isinstance(value, dict):
+        return {k: without_nones(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nones(v) for v in value]
+    return value
+
+
+def status_errors(kind: str, status: dict[str, Any]) -> list[str]:
+    schema = strict(schema_of(kind)["properties"]["status"])
+    validator = jsonschema.Draft4Validator(schema, format_checker=FORMATS)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(without_nones(status))]
+
+
+def test_operator_background_job_status_fits_the_crd() -> None:
+    from craft_jobs.kube.mapping import JobSnapshot, background_job_status
+    from craft_jobs.states import JobState
+
+    now = dt.datetime(2030, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
+    error = {"type": "ValueError", "message": "the input file is corrupt", "exit_code": 3}
+    for state in JobState:
+        job = JobSnapshot(
+            id=42, state=state, attempt=2, runs=3, tenant_id="team-a", user_id="alice@example.com",
+            started_at=now, finished_at=now, state_changed_at=now, last_error=error,
+        )
+        status = background_job_status(job, now, generation=7)
+        assert status_errors("BackgroundJob", status) == [], state
+        assert status["phase"] == state.value
+
+
+def test_operator_recurring_job_status_fits_the_crd() -> None:
+    from types import SimpleNamespace
+
+    from craft_jobs.kube.mapping import recurring_job_status
+    from craft_jobs.states import JobState
+
+    now = dt.datetime(2030, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
+    for paused, schedule_error in [(False, None), (True, None), (False, "'61 * * * *' is not a cron expression")]:
+        recurring = SimpleNamespace(
+            last_run_at=now, next_run_at=now + dt.timedelta(hours=1), paused=paused,
+            last_job_id=42, last_job_state=JobState.PROCESSING, schedule_error=schedule_error,
+        )
+        assert status_errors("RecurringJob", recurring_job_status(recurring, now, generation=3)) == []
