@@ -1,0 +1,99 @@
+"""Browser fixtures: a real uvicorn serving the dashboard on 127.0.0.1, and headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from craft_jobs.dashboard.app import create_app
+from craft_jobs.dashboard.settings import DashboardSettings
+from craft_jobs.options import load_options
+from craft_jobs.store.connector import Connector
+from craft_jobs.store.store import JobStore
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+OPERATOR_TOKEN = "browser-operator-token-0123"
+VIEWER_TOKEN = "browser-viewer-token-012345"
+
+pytestmark = pytest.mark.browser
+
+
+def pytest_collection_modifyitems(items):
+    if not CHROMIUM.exists():
+        skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing: run scripts/install-tools.sh")
+        for item in items:
+            if "e2e/dashboard" in str(item.fspath):
+                item.add_marker(skip)
+
+
+@pytest.fixture
+async def store(database_url_for_test, tmp_path):
+    options = load_options(connection_string=database_url_for_test, data_dir=tmp_path)
+    connector = Connector(options.connection_string, max_size=5)
+    await connector.open()
+    yield JobStore(connector, options)
+    await connector.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+async def dashboard(store, tmp_path):
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({"tokens": [
+        {"name": "olga", "token": OPERATOR_TOKEN, "role": "operator"},
+        {"name": "victor", "token": VIEWER_TOKEN, "role": "viewer"},
+    ]}))
+    settings = DashboardSettings(auth_mode="token", tokens_file=tokens, live_interval_seconds=0.5)
+    app = create_app(store.options, store=store, settings=settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def browser():
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def page(browser):
+    context = await browser.new_context(viewport={"width": 1360, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    yield page
+    await context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+async def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"dashboard-{name}.png"), full_page=True)
