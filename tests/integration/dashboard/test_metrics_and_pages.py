@@ -106,3 +106,14 @@ async def test_dashboard_path_is_configurable(make_client, options):
     page = await client.get("/ops/queue/jobs", headers=HTML)
     assert page.status_code == 200 and 'href="/ops/queue/static/app.css"' in page.text
     assert (await client.get("/ops/queue/static/live.js")).status_code == 200
+
+
+async def test_aggregates_are_shared_for_a_few_seconds_per_scope(make_client, store, tenant_options):
+    client = make_client(tenant_options, who="operator", stats_cache_seconds=60)
+    await enqueue(store, tenant_id="acme")
+    assert (await client.get("/api/stats/counts")).json()["Enqueued"] == 1
+    await enqueue(store, tenant_id="acme")
+    assert (await client.get("/api/stats/counts")).json()["Enqueued"] == 1, "served from the cache"
+    assert len((await client.get("/api/jobs")).json()["jobs"]) == 2, "lists are never cached"
+    ann = make_client(tenant_options, who="acme-operator", stats_cache_seconds=60)
+    assert (await ann.get("/api/stats/counts")).json()["Enqueued"] == 2, "another scope, another entry"
