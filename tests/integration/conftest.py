@@ -63,13 +63,14 @@ async def start_engine(options, clock):
 
     engines = []
 
-    async def start(executor=None, *, engine_options=None, use_clock=True, store=None):
+    async def start(executor=None, *, engine_options=None, use_clock=True, store=None, queues=None):
         engine = Engine(
             engine_options or options,
             executor or InlineExecutor(cancel_grace_seconds=1),
             clock=clock if use_clock else None,
             startup_timeout=5,
             store=store,
+            queues=queues,
         )
         await engine.start()
         engines.append(engine)

@@ -139,6 +139,8 @@ class Dispatcher:
     async def flush_loop(self) -> None:
         failures = 0
         while True:
+            if self._stopping and not self.running and not self._outcomes:
+                return
             await self._outcome_ready.wait()
             self._outcome_ready.clear()
             batch, self._outcomes = self._outcomes, []
@@ -165,14 +167,13 @@ class Dispatcher:
             self._wake.set()
             if self.on_finished is not None and changed:
                 self.on_finished()
-            if self._stopping and not self.running and not self._outcomes:
-                return
 
     async def drain(self, grace_seconds: float) -> None:
         """Stop claiming, let runs finish for `grace_seconds`, then cancel the rest."""
         self._stopping = True
         self._wake.set()
         self._slot_freed.set()
+        self._outcome_ready.set()  # lets the flusher see that it may finish
         tasks = [r.task for r in self.running.values() if r.task is not None]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
