@@ -263,6 +263,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         meta = data.setdefault("metadata", {})
         if not isinstance(meta, dict):
             meta = data["metadata"] = {}
+        expected = meta.get("resourceVersion")
+        if expected is not None and str(expected) != str(current["metadata"].get("resourceVersion")):
+            raise KubernetesError(409, "Conflict", "the object has been modified; please apply your changes to the latest version and try again")
         for immutable in ("uid", "creationTimestamp", "generation", "namespace", "name"):
             meta.pop(immutable, None)
         meta["resourceVersion"] = self._next_version()

@@ -1,0 +1,245 @@
+"""What the kopf handlers do, without kopf: resources in, scheduler calls out.
+
+Every action goes through `JobScheduler`, so a resource is validated exactly
+as an SDK or API call would be. The kopf layer (handlers.py) only maps the
+outcome: `SpecError` -> a condition and `kopf.PermanentError`,
+`RetryLater` -> `kopf.TemporaryError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from craft_jobs.client.scheduler import JobScheduler
+from craft_jobs.clock import Clock, SystemClock
+from craft_jobs.errors import (
+    DatabaseUnavailableError,
+    RecurringJobNotFoundError,
+    StoreError,
+    ValidationError,
+)
+from craft_jobs.kube.api import KubeApi, KubeApiError
+from craft_jobs.kube.mapping import (
+    ANNOTATION_CREATED_BY,
+    NAMESPACE_TENANT_LABEL,
+    JobRequest,
+    job_request,
+    parse_time,
+    recurring_id,
+    recurring_request,
+)
+from craft_jobs.kube.settings import KubeSettings
+from craft_jobs.options import JobOptions
+from craft_jobs.schedules import parse_schedule
+from craft_jobs.store.kube_store import KubeStore
+
+log = logging.getLogger(__name__)
+
+BACKGROUND_JOBS = "backgroundjobs"
+RECURRING_JOBS = "recurringjobs"
+
+
+class SpecError(Exception):
+    """The resource's spec cannot be used; `error` names the field."""
+
+    def __init__(self, error: ValidationError, recurring: bool = False):
+        super().__init__(str(error))
+        self.error = error
+        self.recurring = recurring
+
+
+class RetryLater(Exception):
+    def __init__(self, message: str, delay: float):
+        super().__init__(message)
+        self.delay = delay
+
+
+@dataclass
+class _Tenants:
+    ttl: float = 30.0
+    entries: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+
+class Reconciler:
+    def __init__(self, scheduler: JobScheduler, api: KubeApi, settings: KubeSettings, options: JobOptions,
+                 clock: Clock | None = None):
+        self.scheduler = scheduler
+        self.store = scheduler.store
+        self.kube_store = KubeStore(scheduler.store)
+        self.api = api
+        self.settings = settings
+        self.options = options
+        self.clock = clock or SystemClock()
+        self._tenants = _Tenants()
+
+    # -- who and for whom -----------------------------------------------------------------
+
+    async def tenant_of(self, namespace: str) -> str | None:
+        """The namespace's `jobs.craft.dev/tenant` label, else its name (multi-tenancy only)."""
+        if not self.options.enable_multi_tenancy:
+            return None
+        cached = self._tenants.entries.get(namespace)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        tenant = namespace
+        try:
+            ns = await self.api.get_namespace(namespace)
+            label = ((ns or {}).get("metadata") or {}).get("labels", {}).get(NAMESPACE_TENANT_LABEL)
+            if label:
+                tenant = label
+        except KubeApiError as exc:
+            if exc.status not in (403, 404):
+                raise RetryLater(f"cannot read namespace {namespace}: {exc}", 5) from exc
+        self._tenants.entries[namespace] = (time.monotonic() + self._tenants.ttl, tenant)
+        return tenant
+
+    def user_of(self, meta: dict[str, Any]) -> str | None:
+        """The creator recorded by our mutating webhook; without webhooks nobody vouches for it."""
+        if not self.settings.webhook_enabled:
+            return None
+        return ((meta.get("annotations") or {}).get(ANNOTATION_CREATED_BY)) or None
+
+    # -- BackgroundJob ---------------------------------------------------------------------
+
+    def background_request(self, body: dict[str, Any]) -> JobRequest:
+        meta = body.get("metadata") or {}
+        created = meta.get("creationTimestamp")
+        try:
+            created_at = parse_time(created, "metadata.creationTimestamp") if created else None
+            return job_request(
+                body.get("spec") or {}, created_at=created_at, now=self.clock.now(),
+                default_image=self.settings.default_image,
+            )
+        except ValidationError as exc:
+            raise SpecError(exc) from exc
+
+    async def create_background_job(self, body: dict[str, Any]) -> int:
+        """Stores the job of a BackgroundJob; idempotent (a second call returns the same id)."""
+        meta = body["metadata"]
+        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        request = self.background_request(body)
+        tenant = await self.tenant_of(namespace)
+        user = self.user_of(meta)
+        cr = (uid, namespace, name)
+        try:
+            if request.continue_after:
+                parent_id = await self._parent_job(namespace, request.continue_after, tenant)
+                return await self.scheduler.continue_with(
+                    parent_id, request.job_type, request.parameters, on=request.continue_on,
+                    tenant_id=tenant, user_id=user, cr=cr, **request.scheduler_kwargs(),
+                )
+            return await self.scheduler.schedule(
+                request.job_type, request.parameters, at=request.at, tenant_id=tenant, user_id=user, cr=cr,
+                **request.scheduler_kwargs(),
+            )
+        except ValidationError as exc:
+            raise SpecError(exc) from exc
+        except (DatabaseUnavailableError, StoreError) as exc:
+            raise RetryLater(str(exc), 5) from exc
+
+    async def _parent_job(self, namespace: str, parent_name: str, tenant: str | None) -> int:
+        try:
+            parent = await self.api.get_custom(BACKGROUND_JOBS, namespace, parent_name)
+        except KubeApiError as exc:
+            raise RetryLater(f"cannot read BackgroundJob {parent_name}: {exc}", 5) from exc
+        if parent is None:
+            raise SpecError(ValidationError("parent_id", f"BackgroundJob {parent_name!r} does not exist in namespace {namespace!r}"))
+        job = await self.store.get_job_by_cr_uid(parent["metadata"]["uid"])
+        if job is None:
+            for condition in (parent.get("status") or {}).get("conditions") or ():
+                if condition.get("type") == "Accepted" and condition.get("status") == "False":
+                    raise SpecError(ValidationError("parent_id", f"BackgroundJob {parent_name!r} is invalid: {condition.get('message', '')}"))
+            raise RetryLater(f"BackgroundJob {parent_name!r} is not stored yet", 1)
+        return job.id
+
+    async def job_of(self, uid: str):
+        try:
+            return await self.store.get_job_by_cr_uid(uid)
+        except (DatabaseUnavailableError, StoreError) as exc:
+            raise RetryLater(str(exc), 5) from exc
+
+    async def requeue_background_job(self, body: dict[str, Any], actor: str | None) -> bool:
+        job = await self.job_of(body["metadata"]["uid"])
+        if job is None:
+            return False
+        try:
+            return await self.scheduler.requeue(job.id, actor=actor or "kubernetes")
+        except (DatabaseUnavailableError, StoreError) as exc:
+            raise RetryLater(str(exc), 5) from exc
+
+    async def delete_background_job(self, uid: str, reason: str = "its BackgroundJob was deleted") -> bool:
+        job = await self.job_of(uid)
+        if job is None or job.state.value in ("Deleted", "Succeeded"):
+            return False
+        return await self.scheduler.delete(job.id, actor="kubernetes", reason=reason)
+
+    # -- RecurringJob ----------------------------------------------------------------------
+
+    async def apply_recurring_job(self, body: dict[str, Any], resumed: bool = False):
+        meta = body["metadata"]
+        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        owner = {"kind": "RecurringJob", "name": name, "uid": uid}
+        try:
+            request = recurring_request(body.get("spec") or {}, owner=owner, default_image=self.settings.default_image)
+            tenant = await self.tenant_of(namespace)
+            job = request.job
+            recurring = await self.scheduler.schedule_recurring(
+                recurring_id(namespace, name), request.cron, job.job_type, job.parameters,
+                interval_minutes=request.interval_minutes, time_zone=request.time_zone,
+                concurrency_policy=request.concurrency_policy,
+                starting_deadline_seconds=request.starting_deadline_seconds, paused=request.suspend,
+                tenant_id=tenant, user_id=self.user_of(meta), cr=(uid, namespace, name), **job.scheduler_kwargs(),
+            )
+            if resumed and not request.suspend:
+                await self.scheduler.resume_recurring(recurring.id, tenant_id=tenant)
+            return recurring
+        except ValidationError as exc:
+            raise SpecError(exc, recurring=True) from exc
+        except (DatabaseUnavailableError, StoreError) as exc:
+            raise RetryLater(str(exc), 5) from exc
+
+    async def trigger_recurring_job(self, body: dict[str, Any], actor: str | None) -> int | None:
+        meta = body["metadata"]
+        try:
+            return await self.scheduler.trigger_recurring(recurring_id(meta["namespace"], meta["name"]), actor=actor or "kubernetes")
+        except RecurringJobNotFoundError:
+            return None
+        except (DatabaseUnavailableError, StoreError) as exc:
+            raise RetryLater(str(exc), 5) from exc
+
+    async def remove_recurring_job(self, namespace: str, name: str) -> bool:
+        """Removes the schedule and stops what it started and has not finished (as a CronJob's Jobs go with it)."""
+        rid = recurring_id(namespace, name)
+        removed = await self.scheduler.remove_recurring(rid)
+        for job_id in await self.kube_store.unfinished_jobs_of_recurring(rid):
+            await self.scheduler.delete(job_id, actor="kubernetes", reason=f"its RecurringJob {rid} was deleted")
+        return removed
+
+    # -- validation without side effects (the admission webhook) ---------------------------
+
+    async def validate(self, body: dict[str, Any], kind: str) -> None:
+        """Raises SpecError for what the scheduler would refuse; stores nothing."""
+        from craft_jobs.client.jobtypes import resolve_job
+
+        meta = body.get("metadata") or {}
+        try:
+            if kind == "RecurringJob":
+                request = recurring_request(body.get("spec") or {}, default_image=self.settings.default_image)
+                parse_schedule(request.cron, request.interval_minutes, request.time_zone, anchor=self.clock.now())
+                job = request.job
+            else:
+                job = job_request(body.get("spec") or {}, now=self.clock.now(), default_image=self.settings.default_image)
+            try:
+                await asyncio.wait_for(resolve_job(self.store, job.job_type, job.parameters), 5)
+            except (DatabaseUnavailableError, StoreError, TimeoutError):
+                log.warning("admission of %s/%s: the store is unavailable; the operator will check it", meta.get("namespace"), meta.get("name"))
+        except ValidationError as exc:
+            raise SpecError(exc, recurring=kind == "RecurringJob") from exc
+
+    def now(self) -> datetime:
+        return self.clock.now()

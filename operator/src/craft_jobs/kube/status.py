@@ -1,0 +1,175 @@
+"""Store -> resource status: one loop, few writes.
+
+Every `status_sync_seconds` the loop reads the jobs (and recurring jobs) of
+resources that changed since its last pass and patches `.status` only where
+what a user sees differs from what the resource already shows. Changes that
+happen within one period (Enqueued -> Processing, a quick job's whole life)
+cost one patch. What resources show is known from the watch (`observe`, fed
+by kopf's event handlers), so a second replica does not repeat a patch the
+first one made, and one replica at a time writes (an advisory lock per pass).
+
+A resource that no longer exists when its status is due (it was deleted
+while no operator watched) has its job deleted, so nothing runs for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from craft_jobs.errors import CraftJobsError
+from craft_jobs.kube.api import KubeApiError
+from craft_jobs.kube.mapping import (
+    JobSnapshot,
+    background_job_status,
+    recurring_job_status,
+    status_fingerprint,
+)
+from craft_jobs.kube.reconciler import BACKGROUND_JOBS, RECURRING_JOBS, Reconciler
+from craft_jobs.states import JobState
+
+log = logging.getLogger(__name__)
+
+OVERLAP = timedelta(seconds=5)  # clocks of replicas differ a little; re-reading is cheap
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def recurring_fingerprint(status: dict[str, Any] | None) -> tuple:
+    status = status or {}
+    last = status.get("lastJob") or {}
+    conditions = tuple(sorted((c.get("type"), c.get("status"), c.get("reason"), c.get("message"))
+                              for c in status.get("conditions") or ()))
+    return (status.get("lastScheduleTime"), status.get("nextScheduleTime"), last.get("jobId"), last.get("phase"), conditions)
+
+
+class StatusSync:
+    def __init__(self, reconciler: Reconciler, interval: float, concurrency: int = 8):
+        self.reconciler = reconciler
+        self.api = reconciler.api
+        self.interval = interval
+        self._shown: dict[str, tuple[tuple, int | None, dict[str, Any]]] = {}  # uid -> (fingerprint, generation, status)
+        self._gone: set[str] = set()
+        self._jobs_since = EPOCH
+        self._recurring_since = EPOCH
+        self._first = True
+        self._wake = asyncio.Event()
+        self._limit = asyncio.Semaphore(concurrency)
+        self.patches = 0
+
+    # -- what the resources show (from the watch) ----------------------------------------
+
+    def observe(self, body: dict[str, Any], kind: str) -> None:
+        meta = body.get("metadata") or {}
+        uid = meta.get("uid")
+        if not uid:
+            return
+        status = dict(body.get("status") or {})
+        fingerprint = recurring_fingerprint(status) if kind == RECURRING_JOBS else status_fingerprint(status)
+        self._shown[uid] = (fingerprint, meta.get("generation"), status)
+
+    def forget(self, uid: str) -> None:
+        self._shown.pop(uid, None)
+        self._gone.add(uid)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.sync_once()
+            except CraftJobsError as exc:
+                log.warning("status sync pass failed, retrying: %s", exc)
+            except Exception:  # a bug here must not stop status updates for good
+                log.exception("status sync pass failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def sync_once(self) -> int:
+        kube_store = self.reconciler.kube_store
+        async with kube_store.sync_lock() as mine:
+            if not mine:
+                return 0
+            jobs = await kube_store.jobs_to_sync(self._jobs_since - OVERLAP, self._first)
+            recurring = await kube_store.recurring_to_sync(self._recurring_since - OVERLAP, self._first)
+            results = await asyncio.gather(
+                *(self._sync_job(JobSnapshot.from_row(row)) for row in jobs),
+                *(self._sync_recurring(r) for r, _ in recurring),
+            )
+        if jobs:
+            self._jobs_since = max(self._jobs_since, max(row["state_changed_at"] for row in jobs))
+        if recurring:
+            changed = [c for _, c in recurring if c is not None]
+            if changed:
+                self._recurring_since = max(self._recurring_since, max(changed))
+        self._first = False
+        return sum(results)
+
+    async def _shown_status(self, plural: str, uid: str, namespace: str, name: str):
+        shown = self._shown.get(uid)
+        if shown is not None:
+            return shown
+        body = await self.api.get_custom(plural, namespace, name)  # a read, once per resource
+        if body is None or body["metadata"].get("uid") != uid:
+            return None
+        self.observe(body, plural)
+        return self._shown[uid]
+
+    async def _sync_job(self, job: JobSnapshot) -> int:
+        if job.cr_uid in self._gone:
+            return 0
+        async with self._limit:
+            try:
+                shown = await self._shown_status(BACKGROUND_JOBS, job.cr_uid, job.cr_namespace, job.cr_name)
+                if shown is None:
+                    return await self._resource_gone(job)
+                fingerprint, generation, previous = shown
+                status = background_job_status(job, self.reconciler.now(), generation, previous)
+                if status_fingerprint(status) == fingerprint:
+                    return 0
+                await self.api.patch_custom(BACKGROUND_JOBS, job.cr_namespace, job.cr_name, {"status": status}, "status")
+            except KubeApiError as exc:
+                if exc.not_found:
+                    return await self._resource_gone(job)
+                log.warning("cannot update the status of BackgroundJob %s/%s: %s", job.cr_namespace, job.cr_name, exc)
+                return 0
+            self.patches += 1
+            self._shown[job.cr_uid] = (status_fingerprint(status), generation, status)
+            return 1
+
+    async def _resource_gone(self, job: JobSnapshot) -> int:
+        self.forget(job.cr_uid)
+        if job.state not in (JobState.SUCCEEDED, JobState.DELETED):
+            log.info("BackgroundJob %s/%s is gone: deleting job %s", job.cr_namespace, job.cr_name, job.id)
+            await self.reconciler.scheduler.delete(job.id, actor="kubernetes", reason="its BackgroundJob was deleted")
+        return 0
+
+    async def _sync_recurring(self, recurring) -> int:
+        if recurring.cr_uid in self._gone:
+            return 0
+        async with self._limit:
+            try:
+                shown = await self._shown_status(RECURRING_JOBS, recurring.cr_uid, recurring.cr_namespace, recurring.cr_name)
+                if shown is None:
+                    self.forget(recurring.cr_uid)
+                    log.info("RecurringJob %s is gone: removing its schedule", recurring.id)
+                    await self.reconciler.remove_recurring_job(recurring.cr_namespace, recurring.cr_name)
+                    return 0
+                fingerprint, generation, previous = shown
+                status = recurring_job_status(recurring, self.reconciler.now(), generation, previous)
+                if recurring_fingerprint(status) == fingerprint:
+                    return 0
+                await self.api.patch_custom(RECURRING_JOBS, recurring.cr_namespace, recurring.cr_name, {"status": status}, "status")
+            except KubeApiError as exc:
+                log.warning("cannot update the status of RecurringJob %s: %s", recurring.id, exc)
+                return 0
+            self.patches += 1
+            self._shown[recurring.cr_uid] = (recurring_fingerprint(status), generation, status)
+            return 1
