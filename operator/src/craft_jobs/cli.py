@@ -47,7 +47,7 @@ async def _with_scheduler(args: argparse.Namespace, action):
     import craft_jobs_runner
 
     craft_jobs_runner.import_job_modules(options.job_modules)
-    scheduler = await JobScheduler.connect(options)
+    scheduler = await JobScheduler.connect(options, startup_timeout=3)
     try:
         return await action(scheduler)
     finally:

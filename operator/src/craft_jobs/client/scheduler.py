@@ -53,10 +53,12 @@ class JobScheduler:
         self.filters = list(filters)
 
     @classmethod
-    async def connect(cls, options: JobOptions, clock: Clock | None = None, **kwargs: Any) -> JobScheduler:
+    async def connect(
+        cls, options: JobOptions, clock: Clock | None = None, *, startup_timeout: float = 10, **kwargs: Any
+    ) -> JobScheduler:
         from craft_jobs.clock import SystemClock
 
-        store = await connect_store(options, clock or SystemClock(), startup_timeout=10, pool_size=5)
+        store = await connect_store(options, clock or SystemClock(), startup_timeout=startup_timeout, pool_size=5)
         return cls(store, options, **kwargs)
 
     async def close(self) -> None:

@@ -1,0 +1,115 @@
+"""Faults: a database that is down at start or restarts mid-run, and an engine killed with -9."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import psycopg
+import pytest
+
+from craft_jobs.engine.engine import Engine
+from craft_jobs.engine.inline import InlineExecutor
+from craft_jobs.errors import DatabaseUnavailableError
+from craft_jobs.options import load_options
+from craft_jobs.states import JobState
+from tests.support.jobs import Noop, Sleep
+from tests.support.polling import eventually
+
+
+async def test_a_database_that_is_down_at_start_gives_a_clear_error(tmp_path):
+    options = load_options(connection_string="postgresql://postgres@127.0.0.1:1/none?connect_timeout=1")
+    engine = Engine(options, InlineExecutor(), startup_timeout=1)
+    with pytest.raises(DatabaseUnavailableError, match=r"(?s)gave up after 1 s.*CRAFT_JOBS_CONNECTION_STRING"):
+        await engine.start()
+
+
+def test_the_cli_reports_a_database_that_is_down(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "craft_jobs.cli", "--connection-string", "postgresql://postgres@127.0.0.1:1/x?connect_timeout=1", "list"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "PostgreSQL is unavailable" in result.stderr and "Traceback" not in result.stderr
+
+
+async def _terminate_other_connections(url: str) -> int:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cursor = await conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return (await cursor.fetchone())[0]
+
+
+async def test_the_engine_reconnects_when_the_database_drops_every_connection(scheduler, store, start_engine, options):
+    """What the engine sees of a PostgreSQL restart: every connection is cut."""
+    await start_engine(use_clock=False, store=None)
+    before = await scheduler.schedule(Noop)
+    await eventually(lambda: _is(store, before, JobState.SUCCEEDED), what="the first job")
+    killed = await _terminate_other_connections(options.connection_string)
+    assert killed >= 2  # the engine's pool and its LISTEN connection at least
+    # The test's own pool lost its connections too; its pool checks and replaces them.
+    after = [await scheduler.schedule(Noop) for _ in range(5)]
+    for job_id in after:
+        await eventually(lambda: _is(store, job_id, JobState.SUCCEEDED), 20, what=f"job {job_id} after the restart")
+
+
+async def _is(store, job_id, state):
+    return (await store.get_job(job_id)).state is state
+
+
+ENGINE_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from craft_jobs.engine.engine import Engine
+    from craft_jobs.engine.local import LocalExecutor
+    from craft_jobs.options import load_options
+
+    async def main():
+        options = load_options(connection_string=sys.argv[1], job_modules=["tests.support.jobs"],
+                               heartbeat_interval_seconds=1, polling_interval_seconds=1)
+        engine = Engine(options, LocalExecutor(options.job_modules, 1))
+        await engine.start()
+        print(engine.server_id, flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_jobs_of_an_engine_killed_with_sigkill_are_rescued_by_another(scheduler, store, start_engine, options, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    doomed = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", ENGINE_SCRIPT, options.connection_string,
+        stdout=asyncio.subprocess.PIPE, env=env, cwd=os.getcwd(),
+    )
+    try:
+        doomed_server = (await asyncio.wait_for(doomed.stdout.readline(), 30)).decode().strip()
+        markers = [tmp_path / f"started-{i}" for i in range(3)]
+        ids = [await scheduler.schedule(Sleep, {"seconds": 2, "started_marker": str(m)}) for m in markers]
+
+        async def all_started():
+            return all(m.exists() for m in markers)
+
+        await eventually(all_started, 30, what="the doomed engine to start the jobs")
+        doomed.send_signal(signal.SIGKILL)
+        await doomed.wait()
+    finally:
+        if doomed.returncode is None:
+            doomed.kill()
+    for job_id in ids:
+        job = await store.get_job(job_id)
+        assert job.state is JobState.PROCESSING and job.server_id == doomed_server
+    # A second engine notices the silent server (timeout 5 s in these options) and finishes its jobs.
+    await start_engine(use_clock=False, store=None)
+    for job_id in ids:
+        await eventually(lambda: _is(store, job_id, JobState.SUCCEEDED), 30, what=f"job {job_id} to be rescued")
+        reasons = [h.reason for h in await store.job_history(job_id)]
+        assert "rescued: its server stopped heartbeating" in reasons
+    assert doomed_server not in {s.id for s in await store.list_servers()}
