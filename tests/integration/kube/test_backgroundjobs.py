@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from craft_jobs.states import JobState
 from tests.support.kube.client import condition
+from tests.support.kube.emulator import JOBS, PODS, SECRETS
+from tests.support.kube.harness import eventually
+
+FAST_RETRY = {"backoff": {"baseSeconds": 1, "maxSeconds": 1, "jitter": 0}}
+
+
+def job_id(body) -> int:
+    return int(body["status"]["jobId"])
 
 
 async def test_create_runs_to_succeeded(operator, crs, cluster):
@@ -13,4 +29,169 @@ async def test_create_runs_to_succeeded(operator, crs, cluster):
     assert status["kubernetesJobName"] == f"cj-{status['jobId']}-1"
     assert status["startedAt"] and status["finishedAt"]
     assert condition(body, "Complete")["status"] == "True"
+    assert condition(body, "Accepted")["status"] == "True"
     assert status["observedGeneration"] == 1
+    job = cluster.emulator.get(JOBS, "default", status["kubernetesJobName"])
+    assert job["metadata"]["ownerReferences"][0]["uid"] == body["metadata"]["uid"]
+
+
+async def test_delay_waits_scheduled_then_runs(operator, crs):
+    await crs.create("BackgroundJob", "later", {"jobType": "hello", "delay": "3s"})
+    await crs.wait_phase("BackgroundJob", "later", "Scheduled")
+    started = time.monotonic()
+    body = await crs.wait_phase("BackgroundJob", "later", "Succeeded", timeout=30)
+    assert time.monotonic() - started > 0.5, "it waited for its time"
+    assert body["status"]["attempts"] == 1
+
+
+async def test_run_at_in_the_future_and_in_the_past(operator, crs):
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    await crs.create("BackgroundJob", "at-soon", {"jobType": "hello", "runAt": soon})
+    await crs.create("BackgroundJob", "at-past", {"jobType": "hello", "runAt": "2020-01-01T00:00:00Z"})
+    await crs.wait_phase("BackgroundJob", "at-soon", "Scheduled")
+    await crs.wait_phase("BackgroundJob", "at-past", "Succeeded")
+    await crs.wait_phase("BackgroundJob", "at-soon", "Succeeded", timeout=30)
+
+
+async def test_continuation_waits_for_its_parent(operator, crs):
+    # Applied together, as `kubectl apply -f` of the sample does: the child may come first.
+    await crs.create("BackgroundJob", "child", {
+        "jobType": "send-report", "parameters": {"report": "summary"}, "continueAfter": {"name": "parent"}})
+    await crs.create("BackgroundJob", "parent", {"jobType": "slow", "parameters": {"seconds": 2}})
+    await crs.wait_phase("BackgroundJob", "child", "Awaiting")
+    parent = await crs.wait_phase("BackgroundJob", "parent", "Succeeded")
+    child = await crs.wait_phase("BackgroundJob", "child", "Succeeded")
+    assert child["status"]["startedAt"] >= parent["status"]["finishedAt"]
+
+
+async def test_retry_with_the_attempt_reaching_the_pod(operator, crs, cluster):
+    await crs.create("BackgroundJob", "flaky", {
+        "jobType": "flaky", "parameters": {"failures": 2}, "retry": {"maxAttempts": 3, **FAST_RETRY}})
+    body = await crs.wait_phase("BackgroundJob", "flaky", "Succeeded", timeout=40)
+    assert body["status"]["attempts"] == 3
+    ident = job_id(body)
+    attempts = [cluster.emulator.get(JOBS, "default", f"cj-{ident}-{run}")["metadata"]["annotations"]["jobs.craft.dev/attempt"]
+                for run in (1, 2, 3)]
+    assert attempts == ["0", "1", "2"]
+    # flaky fails while CRAFT_JOB_ATTEMPT < failures: succeeding on the third run proves the pod saw attempt 2.
+    statuses = [cluster.emulator.get(JOBS, "default", f"cj-{ident}-{run}")["status"]["conditions"][-1]["type"] for run in (1, 2, 3)]
+    assert statuses == ["Failed", "Failed", "Complete"]
+
+
+async def test_non_retryable_failure_fails_at_once(operator, crs):
+    await crs.create("BackgroundJob", "broken", {
+        "jobType": "always-fails", "parameters": {"reason": "the input file is corrupt"}, "retry": {"maxAttempts": 3}})
+    body = await crs.wait_phase("BackgroundJob", "broken", "Failed")
+    assert body["status"]["attempts"] == 1
+    assert body["status"]["lastError"]["message"] == "the input file is corrupt"
+    assert body["status"]["lastError"]["exitCode"] == 3
+    assert condition(body, "Failed")["status"] == "True"
+
+
+async def test_non_retryable_exit_codes_from_the_spec(operator, crs, cluster):
+    await crs.create("BackgroundJob", "exit-42", {
+        "jobType": "kube-exit-with", "parameters": {"code": 42},
+        "retry": {"maxAttempts": 3, "nonRetryableExitCodes": [42], **FAST_RETRY}})
+    body = await crs.wait_phase("BackgroundJob", "exit-42", "Failed")
+    assert body["status"]["attempts"] == 1 and body["status"]["lastError"]["exitCode"] == 42
+    job = cluster.emulator.get(JOBS, "default", body["status"]["kubernetesJobName"])
+    assert any(c["reason"] == "PodFailurePolicy" for c in job["status"]["conditions"])
+
+
+async def test_timeout(operator, crs):
+    await crs.create("BackgroundJob", "too-slow", {
+        "jobType": "slow", "parameters": {"seconds": 60}, "timeoutSeconds": 1, "retry": {"maxAttempts": 0}})
+    body = await crs.wait_phase("BackgroundJob", "too-slow", "Failed", timeout=30)
+    assert body["status"]["lastError"]["type"] == "Timeout"
+    assert condition(body, "Failed")["reason"] == "Timeout"
+
+
+async def test_requeue_annotation_runs_a_failed_job_again(operator, crs, cluster):
+    await crs.create("BackgroundJob", "again", {"jobType": "always-fails"})
+    body = await crs.wait_phase("BackgroundJob", "again", "Failed")
+    ident = job_id(body)
+    await crs.annotate("BackgroundJob", "again", {"jobs.craft.dev/requeue": "now"})
+    await eventually(lambda: cluster.emulator.get(JOBS, "default", f"cj-{ident}-2"), message="a second Job")
+    body = await crs.wait_for("BackgroundJob", "again",
+                              lambda b: b["status"]["phase"] == "Failed" and b["status"]["kubernetesJobName"] == f"cj-{ident}-2")
+    assert "jobs.craft.dev/requeue" not in (body["metadata"].get("annotations") or {}), "the request is consumed"
+    history = await operator.handle.reconciler.store.job_history(ident)
+    assert any(entry.reason == "requeued" for entry in history)
+
+
+async def test_pod_overrides_reach_the_pod(operator, crs, kube_api):
+    await kube_api.request("POST", "/api/v1/namespaces/default/secrets", body={
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+        "data": {"api-key": base64.b64encode(b"s3cret").decode(), "TOKEN": base64.b64encode(b"t").decode()}})
+    await crs.create("BackgroundJob", "env", {
+        "jobType": "kube-needs-env", "parameters": {"names": ["LOG_LEVEL", "API_KEY", "TOKEN"]},
+        "pod": {"env": [{"name": "LOG_LEVEL", "value": "DEBUG"},
+                        {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "api-key"}}}],
+                "envFrom": [{"secretRef": {"name": "creds"}}],
+                "resources": {"limits": {"memory": "128Mi"}}, "nodeSelector": {"kubernetes.io/os": "linux"}}})
+    body = await crs.wait_phase("BackgroundJob", "env", "Succeeded")
+    assert body["status"]["attempts"] == 1
+
+
+async def test_delete_while_running_stops_it_and_keeps_the_history(operator, crs, cluster):
+    await crs.create("BackgroundJob", "long", {"jobType": "slow", "parameters": {"seconds": 60}})
+    body = await crs.wait_phase("BackgroundJob", "long", "Processing")
+    await eventually(lambda: cluster.controller.pods, message="the pod to run")
+    ident = job_id(body)
+    await crs.delete("BackgroundJob", "long")
+    store = operator.handle.reconciler.store
+    await eventually(lambda: _state_is(store, ident, JobState.DELETED), message="the job to be Deleted")
+    await eventually(lambda: not cluster.controller.pods, message="the pod to stop")
+    assert cluster.emulator.get(JOBS, "default", f"cj-{ident}-1") is None
+    assert not cluster.emulator.list(SECRETS, "default"), "the parameters Secret goes with the Job"
+    history = [entry.state for entry in await store.job_history(ident)]
+    assert history[:3] == [JobState.ENQUEUED, JobState.PROCESSING, JobState.DELETED] or JobState.DELETED in history
+
+
+async def test_a_job_deleted_behind_the_operators_back_ends_failed(operator, crs, cluster, kube_api):
+    await crs.create("BackgroundJob", "victim", {"jobType": "slow", "parameters": {"seconds": 60}, "retry": {"maxAttempts": 0}})
+    body = await crs.wait_phase("BackgroundJob", "victim", "Processing")
+    name = await eventually(lambda: _job_name(cluster, body), message="the Job")
+    await kube_api.delete_job("default", name)
+    body = await crs.wait_phase("BackgroundJob", "victim", "Failed")
+    assert body["status"]["lastError"]["type"] == "JobDeleted"
+    assert name in body["status"]["lastError"]["message"]
+    await eventually(lambda: not cluster.emulator.list(PODS, "default"), message="its pod to go")
+
+
+async def _state_is(store, ident, state) -> bool:
+    job = await store.get_job(ident)
+    return job is not None and job.state is state
+
+
+def _job_name(cluster, body):
+    name = f"cj-{body['status']['jobId']}-1"
+    return name if cluster.emulator.get(JOBS, "default", name) else None
+
+
+@pytest.mark.parametrize("name, spec, field", [
+    ("unknown-type", {"jobType": "nope"}, "spec.jobType"),
+    ("bad-params", {"jobType": "flaky", "parameters": {"failures": 99}}, "spec.parameters"),
+    ("huge-params", {"jobType": "kube-needs-env", "parameters": {"names": ["x" * 1000] * 70}}, "spec.parameters"),
+    ("no-parent", {"jobType": "hello", "continueAfter": {"name": "missing"}}, "spec.continueAfter.name"),
+    ("bad-run-at", {"jobType": "hello", "runAt": "next tuesday"}, "spec.runAt"),
+])
+async def test_invalid_specs_get_a_condition_and_no_retry_loop(operator, crs, cluster, name, spec, field):
+    await crs.create("BackgroundJob", name, spec)
+    body = await crs.wait_for("BackgroundJob", name, lambda b: condition(b, "Accepted"), what="a condition")
+    accepted = condition(body, "Accepted")
+    assert accepted["status"] == "False" and accepted["reason"] == "InvalidSpec"
+    assert accepted["message"].startswith(f"{field}: ")
+    assert "phase" not in body["status"]
+    writes = cluster.emulator.requests_by("kopf")["writes"]
+    await asyncio.sleep(1.5)  # absence of retries can only be observed over time
+    assert cluster.emulator.requests_by("kopf")["writes"] == writes, "a bad spec is not retried"
+
+
+async def test_missing_image_without_a_default(start_operator, crs):
+    await start_operator(default_image=None)
+    await crs.create("BackgroundJob", "no-image", {"jobType": "hello"})
+    body = await crs.wait_for("BackgroundJob", "no-image", lambda b: condition(b, "Accepted"))
+    assert condition(body, "Accepted")["message"].startswith("spec.image: ")
+    await crs.create("BackgroundJob", "own-image", {"jobType": "hello", "image": "craft-jobs-samples:test"})
+    await crs.wait_phase("BackgroundJob", "own-image", "Succeeded")
