@@ -1,0 +1,477 @@
+"""Benchmark: Craft Jobs against procrastinate and pgqueuer, on one PostgreSQL, in one run.
+
+    .venv/bin/python bench/engine.py            # about 5 minutes
+    .venv/bin/python bench/engine.py --quick    # under 2 minutes
+    .venv/bin/python bench/engine.py --systems craft_jobs --profile /tmp/craft.prof
+
+For each system, in a fresh database of its own and with no-op jobs run
+in-process (our InlineExecutor; the peers' own in-process workers):
+
+1. enqueue one by one: sequential awaits from one process;
+2. enqueue in batches of 1,000;
+3. claim-and-complete throughput at concurrency 10: N jobs are enqueued first,
+   then a worker with 10 slots starts; the clock runs from starting it until the
+   database shows every job done (checked with a query, not just counted);
+4. enqueue-to-start latency at a steady 20 jobs/s, the worker idle and waiting
+   before the first job: the enqueuer stamps each job's parameters with
+   `common.now()` just before its enqueue call, the job reads the clock first
+   thing when it runs.
+
+Human-readable lines go out as it runs; the last line is one JSON object:
+{"systems": {...}, "ratio_to_best_peer": {...}} (ratios > 1 mean we are ahead).
+All three use psycopg 3 (pgqueuer through pgqueuer.PsycopgDriver) and the
+default asyncio event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+import common  # noqa: E402
+from common import RECORDER, say  # noqa: E402
+
+import psycopg  # noqa: E402
+
+CONCURRENCY = 10
+BATCH_SIZE = 1000
+LATENCY_RATE = 20.0  # jobs per second
+METRICS = ("enqueue_single_per_s", "enqueue_batch_per_s", "throughput_per_s", "latency_p50_ms", "latency_p99_ms")
+HIGHER_IS_BETTER = {"enqueue_single_per_s", "enqueue_batch_per_s", "throughput_per_s"}
+SYSTEMS = ("craft_jobs", "procrastinate", "pgqueuer")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    single: int  # jobs enqueued one by one
+    batched: int  # jobs enqueued in batches of BATCH_SIZE
+    throughput: int  # jobs pre-enqueued, then processed at concurrency 10
+    throughput_deadline: float  # seconds; a system slower than that is rated on what it did
+    latency_seconds: float  # how long jobs arrive at LATENCY_RATE
+
+
+FULL = Sizes(single=2000, batched=20_000, throughput=10_000, throughput_deadline=90, latency_seconds=30)
+QUICK = Sizes(single=300, batched=3000, throughput=2000, throughput_deadline=20, latency_seconds=8)
+
+
+# -- the systems ---------------------------------------------------------------------
+#
+# Each adapter offers the same steps; `ready` is called once in a fresh database.
+
+
+class CraftJobs:
+    name = "craft_jobs"
+    schema = "craft_jobs"
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = None
+        self.scheduler = None
+        self._own_scheduler = False
+
+    async def ready(self) -> None:
+        from craft_jobs.client import JobScheduler
+        from craft_jobs.options import load_options
+        from craft_jobs.store.migrations import migrate
+
+        import noop_jobs
+
+        self.job = noop_jobs.NoopJob
+        self.options = load_options(
+            connection_string=self.url,
+            schema_name=self.schema,
+            worker_count=CONCURRENCY,
+            job_modules=["noop_jobs"],
+            polling_interval_seconds=15,
+        )
+        await migrate(self.url, self.schema)
+        # Enqueue phases run without an engine, as for the peers: a client's own pool.
+        self.scheduler = await JobScheduler.connect(self.options)
+        self._own_scheduler = True
+
+    def params(self, enqueued_at: float = 0.0) -> Any:
+        return self.job.Parameters(enqueued_at=enqueued_at)
+
+    async def enqueue_one(self, enqueued_at: float = 0.0) -> None:
+        await self.scheduler.schedule(self.job, self.params(enqueued_at))
+
+    async def enqueue_batch(self, count: int) -> None:
+        await self.scheduler.schedule_batch([(self.job, self.params()) for _ in range(count)])
+
+    async def start_worker(self) -> None:
+        from craft_jobs.engine.engine import Engine
+        from craft_jobs.engine.inline import InlineExecutor
+
+        self.engine = Engine(self.options, InlineExecutor())
+        await self.engine.start()
+
+    async def stop_worker(self) -> None:
+        await self.engine.stop()
+        self.engine = None
+
+    async def counts(self) -> tuple[int, int]:
+        """(jobs done, jobs in the table)."""
+        return await common.query_one(
+            self.url,
+            f"SELECT count(*) FILTER (WHERE state = 'Succeeded'), count(*) FROM {self.schema}.jobs",
+        )
+
+    async def clear(self) -> None:
+        await common.execute(self.url, f"TRUNCATE {self.schema}.jobs, {self.schema}.job_states")
+
+    async def analyze(self) -> None:
+        await common.execute(self.url, f"ANALYZE {self.schema}.jobs", f"ANALYZE {self.schema}.job_states")
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            await self.stop_worker()
+        if self.scheduler is not None and self._own_scheduler:
+            await self.scheduler.close()
+
+
+class Procrastinate:
+    name = "procrastinate"
+
+    def __init__(self, url: str):
+        self.url = url
+        self.worker_task: asyncio.Task | None = None
+
+    async def ready(self) -> None:
+        import procrastinate
+
+        # The same pool ceiling as our engine's (worker_count 10 -> 14 connections).
+        self.app = procrastinate.App(
+            connector=procrastinate.PsycopgConnector(conninfo=self.url, min_size=1, max_size=CONCURRENCY + 4)
+        )
+
+        @self.app.task(name="noop")
+        async def noop(enqueued_at: float = 0.0) -> None:
+            RECORDER.started(enqueued_at)
+
+        self.task = noop
+        await self.app.open_async()
+        await self.app.schema_manager.apply_schema_async()
+
+    async def enqueue_one(self, enqueued_at: float = 0.0) -> None:
+        await self.task.defer_async(enqueued_at=enqueued_at)
+
+    async def enqueue_batch(self, count: int) -> None:
+        await self.task.batch_defer_async(*({"enqueued_at": 0.0} for _ in range(count)))
+
+    async def start_worker(self) -> None:
+        self.worker_task = asyncio.create_task(
+            self.app.run_worker_async(
+                concurrency=CONCURRENCY, wait=True, install_signal_handlers=False, listen_notify=True
+            )
+        )
+        await asyncio.sleep(0)
+
+    async def stop_worker(self) -> None:
+        self.worker_task.cancel()
+        try:
+            await self.worker_task
+        except asyncio.CancelledError:
+            pass
+        self.worker_task = None
+
+    async def counts(self) -> tuple[int, int]:
+        return await common.query_one(
+            self.url, "SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FROM procrastinate_jobs"
+        )
+
+    async def clear(self) -> None:
+        await common.execute(self.url, "TRUNCATE procrastinate_jobs, procrastinate_events CASCADE")
+
+    async def analyze(self) -> None:
+        await common.execute(self.url, "ANALYZE procrastinate_jobs", "ANALYZE procrastinate_events")
+
+    async def close(self) -> None:
+        if self.worker_task is not None:
+            await self.stop_worker()
+        await self.app.close_async()
+
+
+class PgQueuer:
+    name = "pgqueuer"
+
+    def __init__(self, url: str):
+        self.url = url
+        self.worker_task: asyncio.Task | None = None
+        self.worker_conn = None
+
+    async def ready(self) -> None:
+        from pgqueuer import PsycopgDriver, Queries
+
+        # pgqueuer's drivers wrap one connection: one for the client, one per worker.
+        self.conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        self.queries = Queries(PsycopgDriver(self.conn))
+        await self.queries.install()
+
+    async def enqueue_one(self, enqueued_at: float = 0.0) -> None:
+        await self.queries.enqueue("noop", json.dumps({"enqueued_at": enqueued_at}).encode())
+
+    async def enqueue_batch(self, count: int) -> None:
+        payload = json.dumps({"enqueued_at": 0.0}).encode()
+        await self.queries.enqueue(["noop"] * count, [payload] * count, [0] * count)
+
+    async def start_worker(self) -> None:
+        from pgqueuer import PsycopgDriver, Queries, QueueManager
+
+        self.worker_conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        self.qm = QueueManager(Queries(PsycopgDriver(self.worker_conn)))
+
+        @self.qm.entrypoint("noop")
+        async def noop(job) -> None:
+            RECORDER.started(json.loads(job.payload)["enqueued_at"])
+
+        # max_concurrent_tasks must be at least twice the batch size.
+        self.worker_task = asyncio.create_task(
+            self.qm.run(batch_size=CONCURRENCY // 2, max_concurrent_tasks=CONCURRENCY)
+        )
+        await asyncio.sleep(0)
+
+    async def stop_worker(self) -> None:
+        self.qm.shutdown.set()
+        try:
+            await asyncio.wait_for(self.worker_task, 30)
+        finally:
+            self.worker_task = None
+            await self.worker_conn.close()
+
+    async def counts(self) -> tuple[int, int]:
+        # A done job leaves the queue table; the log keeps one row per step of it.
+        return await common.query_one(
+            self.url,
+            "SELECT count(*) FILTER (WHERE status = 'successful'), count(*) FILTER (WHERE status = 'queued')"
+            " FROM pgqueuer_log",
+        )
+
+    async def clear(self) -> None:
+        await common.execute(self.url, "TRUNCATE pgqueuer, pgqueuer_log, pgqueuer_statistics")
+
+    async def analyze(self) -> None:
+        await common.execute(self.url, "ANALYZE pgqueuer", "ANALYZE pgqueuer_log")
+
+    async def close(self) -> None:
+        if self.worker_task is not None:
+            await self.stop_worker()
+        await self.conn.close()
+
+
+ADAPTERS = {cls.name: cls for cls in (CraftJobs, Procrastinate, PgQueuer)}
+
+
+# -- the phases -------------------------------------------------------------------------
+
+
+async def all_done(system, expected: int) -> bool:
+    done, total = await system.counts()
+    return done >= expected and total >= expected
+
+
+async def enqueue_single(system, count: int) -> float:
+    await system.clear()
+    start = time.perf_counter()
+    for _ in range(count):
+        await system.enqueue_one()
+    elapsed = time.perf_counter() - start
+    done, total = await system.counts()
+    assert total == count, f"{system.name}: {total} jobs stored, expected {count}"
+    return common.per_second(count, elapsed)
+
+
+async def enqueue_batched(system, count: int) -> float:
+    await system.clear()
+    start = time.perf_counter()
+    for offset in range(0, count, BATCH_SIZE):
+        await system.enqueue_batch(min(BATCH_SIZE, count - offset))
+    elapsed = time.perf_counter() - start
+    _, total = await system.counts()
+    assert total == count, f"{system.name}: {total} jobs stored, expected {count}"
+    return common.per_second(count, elapsed)
+
+
+async def throughput(system, count: int, deadline: float, profile: cProfile.Profile | None) -> tuple[float, dict]:
+    """Jobs per second from starting the worker until the database shows all
+    `count` done; a system still busy after `deadline` seconds is rated on the
+    jobs done by then (marked partial), so that a slow one cannot stall the run."""
+    await system.clear()
+    for offset in range(0, count, BATCH_SIZE):
+        await system.enqueue_batch(min(BATCH_SIZE, count - offset))
+    await system.analyze()
+    RECORDER.reset(count)
+    if profile is not None:
+        profile.enable()
+    start = time.perf_counter()
+    await system.start_worker()
+    started = await RECORDER.wait_all_started(timeout=deadline)
+    remaining = max(1.0, deadline - (time.perf_counter() - start))
+    finished = started and await common.wait_for(lambda: all_done(system, count), timeout=remaining, interval=0.01)
+    elapsed = time.perf_counter() - start
+    if profile is not None:
+        profile.disable()
+    done, _ = await system.counts()
+    await system.stop_worker()
+    if not finished and done == 0:
+        raise RuntimeError(f"{system.name}: no job done in {deadline:.0f} s ({RECORDER.count} started)")
+    detail = {"jobs": count, "done": done, "seconds": round(elapsed, 3), "partial": not finished}
+    return common.per_second(done, elapsed), detail
+
+
+async def latency(system, seconds: float) -> tuple[float, float, dict]:
+    await system.clear()
+    count = int(seconds * LATENCY_RATE)
+    RECORDER.reset(count)
+    await system.start_worker()
+    await asyncio.sleep(1.5)  # idle and waiting (LISTEN set up, first empty poll done)
+
+    async def send(_: int) -> None:
+        await system.enqueue_one(common.now())
+
+    sent_in = await common.paced(count, LATENCY_RATE, send)
+    started = await RECORDER.wait_all_started(timeout=30)
+    finished = started and await common.wait_for(lambda: all_done(system, count), timeout=30)
+    await system.stop_worker()
+    if not finished:
+        raise RuntimeError(f"{system.name}: only {RECORDER.count} of {count} latency jobs ran")
+    values = RECORDER.latencies_ms
+    p50, p99 = common.percentile(values, 50), common.percentile(values, 99)
+    detail = {
+        "jobs": count,
+        "achieved_rate_per_s": common.per_second(count, sent_in),
+        "min_ms": round(min(values), 2),
+        "max_ms": round(max(values), 2),
+        "p90_ms": round(common.percentile(values, 90), 2),
+    }
+    return round(p50, 2), round(p99, 2), detail
+
+
+async def open_systems(stack: contextlib.AsyncExitStack, names: list[str], base_url: str) -> dict[str, Any]:
+    """One fresh database per system, created now and dropped when `stack` closes."""
+    systems = {}
+    for name in names:
+        database = f"bench_{name}_{os.getpid()}"
+        url = await stack.enter_async_context(common.fresh_database(base_url, database))
+        system = ADAPTERS[name](url)
+        await system.ready()
+        stack.push_async_callback(system.close)
+        systems[name] = system
+        say(f"   {name}: database {database}")
+    return systems
+
+
+async def run_phases(systems: dict[str, Any], sizes: Sizes, profile_path: str | None) -> dict[str, dict[str, Any]]:
+    """Phase by phase, each system in turn: a drift in the machine's background
+    load then touches all three alike instead of one system's whole run."""
+    results: dict[str, dict[str, Any]] = {name: {} for name in systems}
+
+    say(f"-- enqueue one by one ({sizes.single:,} sequential awaits)")
+    for name, system in systems.items():
+        value = results[name]["enqueue_single_per_s"] = await enqueue_single(system, sizes.single)
+        say(f"   {name:<14} {value:>9,.0f} jobs/s")
+
+    say(f"-- enqueue in batches of {BATCH_SIZE:,} ({sizes.batched:,} jobs)")
+    for name, system in systems.items():
+        value = results[name]["enqueue_batch_per_s"] = await enqueue_batched(system, sizes.batched)
+        say(f"   {name:<14} {value:>9,.0f} jobs/s")
+
+    say(f"-- claim and complete at concurrency {CONCURRENCY} ({sizes.throughput:,} jobs enqueued first)")
+    for name, system in systems.items():
+        profile = cProfile.Profile() if profile_path and name == "craft_jobs" else None
+        value, detail = await throughput(system, sizes.throughput, sizes.throughput_deadline, profile)
+        results[name]["throughput_per_s"], results[name]["throughput_detail"] = value, detail
+        if detail["partial"]:
+            how = f"only {detail['done']:,} of {detail['jobs']:,} done in the database after {detail['seconds']:.1f} s"
+        else:
+            how = f"{detail['jobs']:,} jobs in {detail['seconds']:.2f} s, all done in the database"
+        say(f"   {name:<14} {value:>9,.0f} jobs/s  ({how})")
+        if profile is not None:
+            profile.dump_stats(profile_path)
+            say(f"   (profile of our throughput phase written to {profile_path})")
+
+    count = int(sizes.latency_seconds * LATENCY_RATE)
+    say(f"-- enqueue-to-start latency at {LATENCY_RATE:.0f} jobs/s ({count} jobs, worker idle and waiting)")
+    for name, system in systems.items():
+        p50, p99, detail = await latency(system, sizes.latency_seconds)
+        results[name].update(latency_p50_ms=p50, latency_p99_ms=p99, latency_detail=detail)
+        say(f"   {name:<14} p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   (p90 {detail['p90_ms']:.1f}, max {detail['max_ms']:.1f})")
+    return results
+
+
+def ratios(systems: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    """Ours over the best peer for throughputs, best peer over ours for latencies: > 1 = ahead."""
+    ours = systems.get("craft_jobs")
+    peers = [v for k, v in systems.items() if k != "craft_jobs"]
+    out: dict[str, float | None] = {}
+    for metric in METRICS:
+        if not ours or not peers or ours.get(metric) in (None, 0):
+            out[metric] = None
+            continue
+        if metric in HIGHER_IS_BETTER:
+            best = max(p[metric] for p in peers)
+            out[metric] = round(ours[metric] / best, 3) if best else None
+        else:
+            best = min(p[metric] for p in peers)
+            out[metric] = round(best / ours[metric], 3)
+    return out
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = QUICK if args.quick else FULL
+    server = common.Server()
+    base_url = server.start()
+    try:
+        info = common.describe_server(base_url)
+        say(f"PostgreSQL {info['version']} ({server.source}), synchronous_commit={info.get('synchronous_commit')}, "
+            f"{os.cpu_count()} CPUs; {'quick' if args.quick else 'full'} sizes: {sizes}")
+        async with contextlib.AsyncExitStack() as stack:
+            adapters = await open_systems(stack, args.systems, base_url)
+            systems = await run_phases(adapters, sizes, args.profile)
+    finally:
+        server.stop()
+    summary = {
+        "systems": {k: {m: v[m] for m in METRICS} for k, v in systems.items()},
+        "ratio_to_best_peer": ratios(systems),
+    }
+    say()
+    say("ratio to the best peer (> 1 = we are ahead; targets: throughputs >= 1.5, p99 latency >= 1):")
+    for metric, value in summary["ratio_to_best_peer"].items():
+        say(f"   {metric:<22} {'-' if value is None else f'{value:.2f}'}")
+    say(f"details: {json.dumps({k: {d: v[d] for d in ('throughput_detail', 'latency_detail')} for k, v in systems.items()})}")
+    return summary
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer jobs: under two minutes")
+    parser.add_argument(
+        "--systems", default=",".join(SYSTEMS),
+        help=f"comma-separated subset of {','.join(SYSTEMS)} (default: all)",
+    )
+    parser.add_argument("--profile", metavar="FILE", help="cProfile our throughput phase into FILE")
+    args = parser.parse_args(argv)
+    args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = set(args.systems) - set(SYSTEMS)
+    if unknown:
+        parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
+    return args
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("procrastinate.blueprints").setLevel(logging.ERROR)  # "App in __main__": intended here
+    result = asyncio.run(main(parse_args()))
+    common.emit_json(result)
