@@ -1,0 +1,127 @@
+"""The craft-jobs command against a real PostgreSQL, as a user types it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from craft_jobs.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "crds" / "samples"
+
+
+@pytest.fixture
+def cli(database_url_for_test, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("CRAFT_JOBS_CONNECTION_STRING", database_url_for_test)
+    monkeypatch.setenv("CRAFT_JOBS_JOB_MODULES", "craft_jobs.samples.jobs")
+    monkeypatch.setenv("CRAFT_JOBS_DATA_DIR", str(tmp_path))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_schedule_list_show(cli):
+    code, out, _ = cli("schedule", "hello", "--params", '{"name": "you"}', "--tenant", "acme", "--user", "alice")
+    assert code == 0
+    job_id = int(out.strip())
+    code, out, _ = cli("list")
+    assert code == 0 and "hello" in out and "Enqueued" in out and "acme" in out
+    code, out, _ = cli("show", str(job_id))
+    assert code == 0 and json.loads(out.split("history:")[0])["parameters"] == {"name": "you"}
+    assert "Enqueued" in out.split("history:")[1]
+
+
+def test_delayed_and_at(cli):
+    assert cli("schedule", "hello", "--delay", "1h30m")[0] == 0
+    assert cli("schedule", "hello", "--at", "2099-01-01T00:00:00Z")[0] == 0
+    code, out, _ = cli("list", "--state", "Scheduled")
+    assert code == 0 and out.count("Scheduled") == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("schedule", "no-such-type"), "error: job_type: unknown job type 'no-such-type'"),
+        (("schedule", "hello", "--params", "{bad json"), "error: --params: is not valid JSON"),
+        (("schedule", "hello", "--params", '{"name": 5}'), "error: parameters: name: Input should be a valid string"),
+        (("schedule", "hello", "--delay", "soon"), "error: --delay: 'soon' is not a duration"),
+        (("schedule", "hello", "--max-attempts", "11"), "error: max_attempts: must be between 0 and 10"),
+        (("delete", "4242"), "error: job 4242 does not exist"),
+        (("requeue", "4242"), "error: job 4242 does not exist"),
+        (("trigger", "nope"), "error: recurring job 'nope' does not exist"),
+    ],
+)
+def test_bad_input_is_named_and_nothing_is_stored(cli, args, message):
+    code, _, err = cli(*args)
+    assert code != 0 and message in err
+    assert "Traceback" not in err
+    assert cli("list")[1].count("\n") == 1  # only the header
+
+
+def test_apply_every_sample_then_trigger_requeue_delete(cli):
+    for path in sorted(SAMPLES.glob("*.yaml")):
+        code, out, err = cli("apply", "-f", str(path))
+        assert code == 0, (path.name, err)
+        assert "applied" in out
+    code, out, _ = cli("list", "--type", "send-report")
+    assert "Awaiting" in out  # the continuation waits for slow-import
+    # Applying again changes nothing: same names, same jobs.
+    before = cli("list", "--limit", "100")[1]
+    for path in sorted(SAMPLES.glob("backgroundjob-*.yaml")):
+        cli("apply", "-f", str(path))
+    assert cli("list", "--limit", "100")[1] == before
+    code, out, _ = cli("list", "--recurring")
+    recurring_ids = [line.split()[0] for line in out.splitlines()[1:]]
+    assert len(recurring_ids) == 2
+    code, out, _ = cli("trigger", recurring_ids[0])
+    assert code == 0 and "triggered: job" in out
+    job_id = out.strip().rsplit(" ", 1)[1]
+    assert cli("delete", job_id)[0] == 0
+    assert cli("requeue", job_id)[0] == 0
+
+
+def test_apply_refuses_a_bad_document_before_applying_any(cli, tmp_path):
+    good = (SAMPLES / "backgroundjob-fire-and-forget.yaml").read_text()
+    bad = good.replace("kind: BackgroundJob", "kind: CronJob")
+    path = tmp_path / "mixed.yaml"
+    path.write_text(good + "\n---\n" + bad)
+    code, _, err = cli("apply", "-f", str(path))
+    assert code == 2 and "error: kind: must be BackgroundJob or RecurringJob, got 'CronJob'" in err
+    assert cli("list")[1].count("\n") == 1
+
+
+def test_invalid_recurring_schedule_in_yaml_names_the_field(cli, tmp_path):
+    text = (SAMPLES / "recurringjob-cron.yaml").read_text()
+    path = tmp_path / "bad-cron.yaml"
+    import re
+
+    path.write_text(re.sub(r"schedule: .*", 'schedule: "61 * * * *"', text))
+    code, _, err = cli("apply", "-f", str(path))
+    assert code == 2 and "error: cron: minute field '61'" in err
+
+
+def test_without_a_database_the_error_says_how_to_give_one(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("CRAFT_JOBS_CONNECTION_STRING", raising=False)
+    monkeypatch.setenv("CRAFT_JOBS_DATA_DIR", str(tmp_path))
+    assert main(["list"]) == 2
+    assert "CRAFT_JOBS_CONNECTION_STRING (connection_string): is not set and no `craft-jobs dev` is running" in capsys.readouterr().err
+
+
+def test_migrate_reports_the_schema_is_up_to_date(cli):
+    code, out, _ = cli("migrate")
+    assert code == 0 and "is up to date" in out
+
+
+def test_every_command_has_help(capsys):
+    for command in ("dev", "migrate", "schedule", "apply", "list", "show", "trigger", "requeue", "delete", "operator", "dashboard"):
+        with pytest.raises(SystemExit) as exited:
+            main([command, "--help"])
+        assert exited.value.code == 0
+        assert "usage: craft-jobs " + command in capsys.readouterr().out
