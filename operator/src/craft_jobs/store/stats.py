@@ -110,7 +110,7 @@ def _tenants(tenants: Tenants) -> list[str] | None:
 
 
 class StatsStore:
-    SEARCH_SCAN_LIMIT = 20_000
+    SEARCH_SCAN_LIMIT = 5_000
     DURATION_SAMPLE = 5_000
 
     def __init__(self, connector: Connector, options: JobOptions, clock: Clock | None = None):

@@ -4,10 +4,12 @@
 -- at job 50 and at job 1,000,000.
 
 -- name: stats_state_counts
-SELECT state::text AS state, count(*) AS count
-FROM __schema__.jobs
-WHERE (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
-GROUP BY state;
+-- One index-only count per state (jobs_state_id_idx, or jobs_tenant_state_id_idx
+-- in a tenant scope) instead of a scan of the whole table and its payloads.
+SELECT s.state::text AS state,
+       (SELECT count(*) FROM __schema__.jobs j
+        WHERE j.state = s.state AND (%(tenants)s::text[] IS NULL OR j.tenant_id = ANY(%(tenants)s))) AS count
+FROM unnest(enum_range(NULL::__schema__.job_state)) AS s(state);
 
 -- name: stats_list_jobs
 SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
