@@ -264,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("operator", cmd_operator, "run the Kubernetes operator (kopf + engine with the Kubernetes executor)")
 
     dashboard = command("dashboard", cmd_dashboard, "serve the dashboard and REST API")
-    dashboard.add_argument("--host", default="127.0.0.1")
-    dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.add_argument("--host", default=None, help="default: CRAFT_JOBS_DASHBOARD_HOST, else 127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=None, help="default: CRAFT_JOBS_DASHBOARD_PORT, else 8080")
     return parser
 
 

@@ -89,16 +89,14 @@ async def run_dev(options: JobOptions, *, samples: bool, host: str, port: int) -
         if options.enable_dashboard:
             from craft_jobs.dashboard.app import serve
 
-            tasks.append(asyncio.create_task(serve(options, host, port, settings=dev_dashboard_settings(), store=engine.store)))
+            tasks.append(asyncio.create_task(serve(options, host, port, settings=dev_dashboard_settings(), store=engine.store, stop=stop)))
             print(f"Craft Jobs is running: dashboard at http://{host}:{port}{options.dashboard_path}  (Ctrl+C stops)")
         else:
             print("Craft Jobs is running (dashboard disabled). Ctrl+C stops.")
         print(f"Database: {options.connection_string}")
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        for task in done:
-            task.result()
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()  # whichever ended first, the rest follow
+        await asyncio.gather(*tasks)
     finally:
         with contextlib.suppress(FileNotFoundError):
             state_file.unlink()

@@ -11,6 +11,8 @@ Pages live under `options.dashboard_path` (default /jobs), the REST API under
 
 from __future__ import annotations
 
+import asyncio
+
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -148,8 +150,11 @@ def create_app(
 
 
 async def serve(options: JobOptions, host: str | None = None, port: int | None = None, *,
-                settings: DashboardSettings | None = None, store: JobStore | None = None) -> None:
-    """Runs the dashboard until cancelled. `none` auth refuses a non-loopback host (OptionsError)."""
+                settings: DashboardSettings | None = None, store: JobStore | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Runs the dashboard until `stop` is set (or a signal, when run alone).
+
+    `none` auth refuses a non-loopback host (OptionsError)."""
     import uvicorn
 
     settings = settings or DashboardSettings()
@@ -160,4 +165,18 @@ async def serve(options: JobOptions, host: str | None = None, port: int | None =
     config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", access_log=False)
     log.info("dashboard on http://%s:%s%s/ (auth: %s)", host, port, options.dashboard_path.rstrip("/"),
              settings.auth_mode.value)
-    await uvicorn.Server(config).serve()
+    server = uvicorn.Server(config)
+    if stop is None:
+        await server.serve()
+        return
+    # Embedded (craft-jobs dev): the caller's stop event ends it cleanly, as a signal would.
+
+    async def stop_when_told() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    watcher = asyncio.create_task(stop_when_told())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from craft_jobs.clock import Clock
 from craft_jobs.engine.executor import ExecutionResult, Executor
 from craft_jobs.engine.outcomes import decide_outcome
+from craft_jobs.engine.waiting import wait_event
 from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
 from craft_jobs.options import JobOptions
 from craft_jobs.store.models import ClaimedJob, Outcome
@@ -87,10 +88,7 @@ class Dispatcher:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.options.polling_interval_seconds)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, self.options.polling_interval_seconds)
             if self._stopping:
                 break
             self._wake.clear()

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from craft_jobs.clock import Clock
 from craft_jobs.engine.recurring import fire_due_recurring
+from craft_jobs.engine.waiting import wait_event
 from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
 from craft_jobs.options import JobOptions
 from craft_jobs.store.store import JobStore
@@ -73,10 +74,7 @@ class Maintenance:
                     due = None
                 if due is not None:
                     timeout = min(timeout, max(0.0, (due - self.clock.now()).total_seconds()))
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, timeout)
 
     # -- servers: heartbeat and rescue ---------------------------------------------
 
