@@ -63,7 +63,7 @@ class Sizes:
     latency_seconds: float  # how long jobs arrive at LATENCY_RATE
 
 
-FULL = Sizes(single=2000, batched=20_000, throughput=10_000, throughput_deadline=90, latency_seconds=30)
+FULL = Sizes(single=2000, batched=20_000, throughput=10_000, throughput_deadline=90, latency_seconds=40)
 QUICK = Sizes(single=300, batched=3000, throughput=2000, throughput_deadline=20, latency_seconds=8)
 
 
