@@ -86,7 +86,8 @@ async def start_operator(options, cluster):
 
     async def start(**overrides) -> RunningOperator:
         extra = {k: overrides.pop(k) for k in ("admission_server",) if k in overrides}
-        operator = RunningOperator(options, cluster, kube_settings(**overrides), **extra)
+        run_options = overrides.pop("options", options)
+        operator = RunningOperator(run_options, cluster, kube_settings(**overrides), **extra)
         running.append(operator)
         return await operator.ready()
 

@@ -177,6 +177,14 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         if request.resource is None or request.action is None:
             return await super()._handle(request)
+        if request.resource.plural is None and request.namespace and request.method == kmock.method.GET \
+                and request.url.path.rstrip("/") == f"/api/v1/namespaces/{request.namespace}":
+            # kmock reads /api/v1/namespaces/<name> as a listing inside a namespace.
+            self.counts[self.agent_of(request), "fetch"] += 1
+            raw = self._raw_or_none(NAMESPACES, None, request.namespace)
+            if raw is None:
+                return await self._render_error(KubernetesError(404, "NotFound", f'namespaces "{request.namespace}" not found'))
+            return aiohttp.web.json_response(raw)
         verb = request.action.value.lower()
         if request.params.get("watch") in ("true", "1"):
             verb = "watch"
@@ -233,6 +241,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             raise KubernetesError(409, "AlreadyExists", f'{request.resource.plural} "{meta["name"]}" already exists')
         if request.resource in CRDS:
             await self._admit(request, "CREATE", data, None)
+            meta = data["metadata"]  # a mutating webhook's patch gives a new object
         meta.update(
             uid=str(uuid.uuid4()), resourceVersion=self._next_version(), generation=1,
             creationTimestamp=now_rfc3339(),

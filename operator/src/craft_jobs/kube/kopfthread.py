@@ -40,17 +40,28 @@ class KopfThread:
         self.ready_flag = threading.Event()
         self.done: concurrent.futures.Future = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._main, name="craft-kopf", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
 
     def start(self) -> None:
         self._thread.start()
 
     def _main(self) -> None:
         try:
-            asyncio.run(kopf.operator(stop_flag=self.stop_flag, ready_flag=self.ready_flag, **self.kwargs))
+            asyncio.run(self._operator())
         except BaseException as exc:  # reported to the main loop through `done`
             self.done.set_exception(exc)
         else:
             self.done.set_result(None)
+
+    async def _operator(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        try:
+            await kopf.operator(stop_flag=self.stop_flag, ready_flag=self.ready_flag, **self.kwargs)
+        except asyncio.CancelledError:
+            if not self.stop_flag.is_set():
+                raise
 
     async def wait_ready(self) -> None:
         while not self.ready_flag.is_set():
@@ -59,6 +70,14 @@ class KopfThread:
                 raise RuntimeError("kopf stopped before it was ready")
             await asyncio.sleep(0.05)
 
-    async def stop(self, timeout: float = 15) -> None:
+    async def stop(self, graceful: float = 1, timeout: float = 15) -> None:
+        """Asks kopf to stop; after `graceful` seconds cancels it (kopf otherwise waits
+        5 s for its "hung" tasks, the open watch requests among them)."""
         self.stop_flag.set()
-        await asyncio.to_thread(self._thread.join, timeout)
+        await asyncio.to_thread(self._thread.join, graceful)
+        if self._thread.is_alive() and self._loop is not None and self._task is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._task.cancel)
+            except RuntimeError:  # its loop closed meanwhile
+                pass
+            await asyncio.to_thread(self._thread.join, timeout)

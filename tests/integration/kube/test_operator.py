@@ -1,0 +1,136 @@
+"""The operator as a whole: replicas, restarts, SDK jobs, health, webhooks, tenants, API writes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import Counter
+
+import aiohttp
+import kopf
+
+from craft_jobs.kube.api import KubeApiError
+from tests.support.kube.client import CrClient
+from tests.support.kube.emulator import JOBS, NAMESPACES
+from tests.support.kube.harness import eventually
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_two_replicas_share_the_work_and_never_create_a_job_twice(start_operator, crs, cluster):
+    first = await start_operator()
+    second = await start_operator()
+    names = [f"job-{i}" for i in range(12)]
+    for name in names:
+        await crs.create("BackgroundJob", name, {"jobType": "hello", "parameters": {"name": name}})
+    for name in names:
+        await crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=60)
+    created = Counter(cluster.controller.started_jobs)
+    assert len(created) == 12 and set(created.values()) == {1}, "one Job per job, none twice"
+    jobs = await first.handle.reconciler.store.list_jobs(limit=100)
+    assert len(jobs) == 12 and {job.runs for job in jobs} == {1}
+    servers = {entry.server_id for job in jobs for entry in await first.handle.reconciler.store.job_history(job.id) if entry.server_id}
+    assert servers <= {first.handle.engine.server_id, second.handle.engine.server_id}
+
+
+async def test_a_restart_neither_loses_nor_repeats_a_running_job(start_operator, crs, cluster):
+    first = await start_operator()
+    await crs.create("BackgroundJob", "survivor", {"jobType": "slow", "parameters": {"seconds": 4}})
+    await crs.wait_phase("BackgroundJob", "survivor", "Processing")
+    await eventually(lambda: cluster.controller.pods, message="the pod to run")
+    await first.shutdown()
+    assert cluster.controller.pods, "the pod keeps running while no operator runs"
+    await start_operator()
+    body = await crs.wait_phase("BackgroundJob", "survivor", "Succeeded", timeout=40)
+    assert len(cluster.controller.started_jobs) == 1, "the new operator adopted the Job instead of starting another"
+    assert body["status"]["attempts"] == 1
+
+
+async def test_sdk_jobs_without_a_resource_run_as_kubernetes_jobs(operator, cluster):
+    scheduler = operator.handle.reconciler.scheduler
+    job_id = await scheduler.schedule("hello", {"name": "sdk"})
+    await eventually(lambda: cluster.emulator.get(JOBS, "default", f"cj-{job_id}-1"), message="its Job")
+
+    async def succeeded() -> bool:
+        return (await scheduler.get_job(job_id)).state.value == "Succeeded"
+
+    await eventually(succeeded, message="the job to succeed")
+    assert "ownerReferences" not in cluster.emulator.get(JOBS, "default", f"cj-{job_id}-1")["metadata"]
+
+
+async def test_health_and_readiness(start_operator):
+    port = free_port()
+    operator = await start_operator(health_port=port, health_host="127.0.0.1")
+    async with aiohttp.ClientSession() as session:
+        for path, key in (("/healthz", "alive"), ("/readyz", "ready")):
+            async with session.get(f"http://127.0.0.1:{port}{path}") as response:
+                assert response.status == 200 and (await response.json())[key] is True
+    await operator.shutdown()
+
+
+async def test_webhooks_record_the_user_and_refuse_bad_specs(start_operator, cluster, kube_api):
+    port = free_port()
+    server = kopf.WebhookServer(addr="127.0.0.1", port=port, insecure=True)
+    await start_operator(webhook_enabled=True, admission_server=server)
+    cluster.emulator.mutating_webhook = f"http://127.0.0.1:{port}/mutate"
+    cluster.emulator.validating_webhook = f"http://127.0.0.1:{port}/validate"
+    cluster.emulator.users[""] = {"username": "alice@example.com", "groups": ["developers"]}
+    crs = CrClient(kube_api)
+    await eventually(lambda: _webhook_up(port), message="the webhook server")
+
+    await crs.create("BackgroundJob", "mine", {"jobType": "hello"}, annotations={"jobs.craft.dev/created-by": "mallory"})
+    body = await crs.wait_phase("BackgroundJob", "mine", "Succeeded")
+    assert body["metadata"]["annotations"]["jobs.craft.dev/created-by"] == "alice@example.com"
+    assert body["status"]["user"] == "alice@example.com"
+
+    try:
+        await crs.create("BackgroundJob", "refused", {"jobType": "flaky", "parameters": {"failures": 99}})
+        raise AssertionError("the validating webhook admitted a bad spec")
+    except KubeApiError as exc:
+        assert exc.status == 422 and "spec.parameters" in exc.message
+    assert await crs.get("BackgroundJob", "refused") is None
+
+
+async def _webhook_up(port: int) -> bool:
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/validate") as response:
+                return response.status < 600
+    except aiohttp.ClientError:
+        return False
+
+
+async def test_tenant_comes_from_the_namespace(start_operator, options, cluster, crs):
+    await cluster.emulator.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                                               "metadata": {"name": "team-a", "labels": {"jobs.craft.dev/tenant": "acme"}}})
+    await start_operator_with(start_operator, options, enable_multi_tenancy=True)
+    await crs.create("BackgroundJob", "labelled", {"jobType": "hello"}, namespace="team-a")
+    await crs.create("BackgroundJob", "plain", {"jobType": "hello"}, namespace="team-b")
+    labelled = await crs.wait_phase("BackgroundJob", "labelled", "Succeeded", namespace="team-a")
+    plain = await crs.wait_phase("BackgroundJob", "plain", "Succeeded", namespace="team-b")
+    assert labelled["status"]["tenant"] == "acme"
+    assert plain["status"]["tenant"] == "team-b"
+    job = cluster.emulator.get(JOBS, "team-a", labelled["status"]["kubernetesJobName"])
+    assert job["metadata"]["labels"]["jobs.craft.dev/tenant"] == "acme"
+
+
+async def start_operator_with(start_operator, options, **option_overrides):
+    return await start_operator(options=options.model_copy(update=option_overrides))
+
+
+async def test_few_api_writes_per_job(start_operator, crs, cluster):
+    await start_operator(status_sync_seconds=0.5)
+    names = [f"w-{i}" for i in range(10)]
+    for name in names:
+        await crs.create("BackgroundJob", name, {"jobType": "hello"})
+    for name in names:
+        await crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=60)
+    await asyncio.sleep(1)  # let the last status patches land before counting
+    kopf_writes = cluster.emulator.requests_by("kopf")
+    executor_writes = cluster.emulator.requests_by("craft-jobs-operator")
+    writes = kopf_writes["writes"] + executor_writes["writes"]
+    assert writes / len(names) <= 5, f"{writes / len(names):.1f} API writes per job: kopf {kopf_writes}, executor and status {executor_writes}"
