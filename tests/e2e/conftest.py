@@ -1,0 +1,105 @@
+"""The e2e harness: "a cluster", reached only through the Kubernetes API.
+
+With `KUBECONFIG` set, the tests drive that cluster, where `make e2e-kind`
+(scripts/e2e-kind.sh) installed the chart: the operator runs in the cluster
+and the tests only create resources and wait for their status. Without it,
+the same tests run against the emulator harness (tests/support/kube) with a
+real operator (`run_operator`) and the Job-controller simulator in this
+process, on a fresh PostgreSQL database.
+
+Tests that only mean something on a real cluster are marked `cluster` and
+skipped here with a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from craft_jobs.kube.api import KubeApi
+from tests.support.kube.client import CrClient
+
+REAL_CLUSTER = bool(os.environ.get("KUBECONFIG"))
+E2E_NAMESPACE = os.environ.get("CRAFT_JOBS_E2E_NAMESPACE", "default")
+E2E_IMAGE = os.environ.get("CRAFT_JOBS_E2E_IMAGE", "craft-jobs-samples:e2e")
+
+
+def pytest_collection_modifyitems(config, items):
+    if REAL_CLUSTER:
+        return
+    skip = pytest.mark.skip(reason="needs a real Kubernetes cluster: set KUBECONFIG (make e2e-kind)")
+    for item in items:
+        if "cluster" in item.keywords:
+            item.add_marker(skip)
+
+
+@dataclass
+class ClusterUnderTest:
+    api: KubeApi
+    crs: CrClient
+    namespace: str
+    real: bool
+    timeout: float
+
+    def name(self, prefix: str) -> str:
+        """A name of its own per test, so runs against a shared cluster do not collide."""
+        return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def e2e_database(request) -> str | None:
+    """A fresh database for the in-process operator; none against a real cluster (it has its own)."""
+    return None if REAL_CLUSTER else request.getfixturevalue("database_url_for_test")
+
+
+@pytest.fixture
+async def cluster_under_test(e2e_database, tmp_path):
+    if REAL_CLUSTER:
+        api = KubeApi.connect(user_agent="craft-jobs-e2e")
+        crs = CrClient(api, E2E_NAMESPACE)
+        created: list = []
+        original_create = crs.create
+
+        async def tracked_create(kind, name, spec, **kwargs):
+            created.append((kind, name, kwargs.get("namespace")))
+            return await original_create(kind, name, spec, **kwargs)
+
+        crs.create = tracked_create
+        try:
+            yield ClusterUnderTest(api, crs, E2E_NAMESPACE, True, timeout=180)
+        finally:
+            for kind, name, namespace in created:
+                await crs.delete(kind, name, namespace)
+            api.close()
+        return
+    # The emulator: the operator runs here, on a database of this test's own.
+    from craft_jobs.kube.operator import OperatorHandle, run_operator
+    from craft_jobs.kube.settings import KubeSettings
+    from craft_jobs.options import load_options
+    from tests.support.kube.harness import EmulatedCluster
+
+    options = load_options(connection_string=e2e_database, job_modules=["craft_jobs.samples.jobs", "tests.support.kube.jobs"],
+                           polling_interval_seconds=1, heartbeat_interval_seconds=1, cancel_grace_seconds=2,
+                           data_dir=tmp_path)
+    settings = KubeSettings(default_image=E2E_IMAGE, status_sync_seconds=0.3, health_port=0,
+                            termination_grace_seconds=3, job_namespace=E2E_NAMESPACE)
+    async with EmulatedCluster() as cluster:
+        stop, handle = asyncio.Event(), OperatorHandle()
+        task = asyncio.create_task(run_operator(options, stop=stop, settings=settings, server=cluster.url,
+                                                handle=handle, stop_grace_seconds=1))
+        ready = asyncio.ensure_future(handle.ready.wait())
+        await asyncio.wait({ready, task}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if task.done():
+            task.result()
+        api = KubeApi.connect(cluster.url, user_agent="craft-jobs-e2e")
+        try:
+            yield ClusterUnderTest(api, CrClient(api, E2E_NAMESPACE), E2E_NAMESPACE, False, timeout=60)
+        finally:
+            api.close()
+            stop.set()
+            await asyncio.wait_for(task, 60)

@@ -1,0 +1,116 @@
+"""End to end, through the Kubernetes API only: resources in, status out.
+
+Runs against the emulator harness by default and, unchanged, against a real
+cluster when KUBECONFIG is set (see tests/e2e/conftest.py).
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.kube.client import condition
+
+SAMPLES = Path(__file__).resolve().parents[2] / "crds" / "samples"
+
+
+def sample(file_name: str) -> dict:
+    return yaml.safe_load((SAMPLES / file_name).read_text())
+
+
+async def test_fire_and_forget_sample_succeeds(cluster_under_test):
+    c = cluster_under_test
+    name = c.name("hello")
+    await c.crs.create("BackgroundJob", name, sample("backgroundjob-fire-and-forget.yaml")["spec"])
+    body = await c.crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=c.timeout)
+    assert body["status"]["attempts"] == 1
+    assert body["status"]["kubernetesJobName"].startswith("cj-")
+    assert condition(body, "Complete")["status"] == "True"
+
+
+async def test_retry_sample_with_pod_overrides_succeeds_on_its_third_attempt(cluster_under_test):
+    c = cluster_under_test
+    for secret, data in (("flaky-credentials", {"api-key": "k"}), ("flaky-settings", {"SETTING": "on"})):
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret},
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+        try:
+            await c.api.request("POST", f"/api/v1/namespaces/{c.namespace}/secrets", body=body)
+        except Exception as exc:  # already there from an earlier run
+            if getattr(exc, "status", None) != 409:
+                raise
+    name = c.name("flaky")
+    await c.crs.create("BackgroundJob", name, sample("backgroundjob-retry-and-pod.yaml")["spec"])
+    body = await c.crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=c.timeout)
+    assert body["status"]["attempts"] == 3
+
+
+async def test_always_fails_sample_ends_failed_with_the_error(cluster_under_test):
+    c = cluster_under_test
+    name = c.name("fails")
+    await c.crs.create("BackgroundJob", name, sample("backgroundjob-always-fails.yaml")["spec"])
+    body = await c.crs.wait_phase("BackgroundJob", name, "Failed", timeout=c.timeout)
+    assert body["status"]["lastError"]["message"] == "the input file is corrupt"
+    assert condition(body, "Failed")["status"] == "True"
+
+
+async def test_a_bad_spec_is_refused_or_marked(cluster_under_test):
+    """With the webhooks installed the API refuses it; without, a condition names the field."""
+    c = cluster_under_test
+    name = c.name("bad")
+    try:
+        await c.crs.create("BackgroundJob", name, {"jobType": "no-such-job-type"})
+    except Exception as exc:
+        assert "spec.jobType" in str(exc)
+        return
+    body = await c.crs.wait_for("BackgroundJob", name, lambda b: condition(b, "Accepted"), timeout=c.timeout)
+    assert condition(body, "Accepted")["message"].startswith("spec.jobType: ")
+
+
+async def test_delete_while_running(cluster_under_test):
+    c = cluster_under_test
+    name = c.name("slow")
+    await c.crs.create("BackgroundJob", name, {"jobType": "slow", "parameters": {"seconds": 120}})
+    body = await c.crs.wait_phase("BackgroundJob", name, "Processing", timeout=c.timeout)
+    job_name = body["status"]["kubernetesJobName"]
+    await c.crs.delete("BackgroundJob", name)
+
+    async def job_gone() -> bool:
+        return await c.api.get_job(c.namespace, job_name) is None
+
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + c.timeout
+    while not await job_gone():
+        assert time.monotonic() < deadline, f"Job {job_name} still exists"
+        await asyncio.sleep(0.2)
+
+
+async def test_recurring_sample_schedules_and_runs_when_triggered(cluster_under_test):
+    c = cluster_under_test
+    name = c.name("weekday")
+    await c.crs.create("RecurringJob", name, sample("recurringjob-cron.yaml")["spec"])
+    await c.crs.wait_for("RecurringJob", name, lambda b: (b.get("status") or {}).get("nextScheduleTime"), timeout=c.timeout)
+    await c.crs.annotate("RecurringJob", name, {"jobs.craft.dev/trigger": "now"})
+    body = await c.crs.wait_for(
+        "RecurringJob", name, lambda b: ((b.get("status") or {}).get("lastJob") or {}).get("phase") == "Succeeded",
+        timeout=c.timeout, what="the triggered run")
+    assert body["status"]["lastScheduleTime"]
+
+
+@pytest.mark.cluster
+async def test_job_pods_are_admitted_under_the_restricted_pod_security_standard(cluster_under_test):
+    """Only a real API server enforces Pod Security admission; the emulator cannot."""
+    c = cluster_under_test
+    namespace = c.name("restricted")
+    await c.api.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": namespace, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})
+    try:
+        name = c.name("hello")
+        await c.crs.create("BackgroundJob", name, {"jobType": "hello"}, namespace=namespace)
+        await c.crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=c.timeout, namespace=namespace)
+    finally:
+        await c.api.request("DELETE", f"/api/v1/namespaces/{namespace}")
