@@ -62,7 +62,7 @@ async def run(
                           run_at=store.clock.now() + timedelta(seconds=30), error=fail)
     # Jobs claimed alongside go back to the queue untouched.
     back = [Outcome(c.id, JobState.ENQUEUED, c.attempt, "released by the test") for c in others]
-    changed = await store.finish_jobs(SERVER, [outcome, *back])
+    changed, _ = await store.finish_jobs(SERVER, [outcome, *back])
     return changed[job_id]
 
 

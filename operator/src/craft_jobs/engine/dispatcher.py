@@ -143,9 +143,10 @@ class Dispatcher:
             self._outcome_ready.clear()
             batch, self._outcomes = self._outcomes, []
             changed: dict = {}
+            timed_work = False
             while True:
                 try:
-                    changed = await self.store.finish_jobs(self.server_id, batch)
+                    changed, timed_work = await self.store.finish_jobs(self.server_id, batch)
                     failures = 0
                     break
                 except DatabaseUnavailableError as exc:
@@ -163,7 +164,7 @@ class Dispatcher:
                     log.info("job %s changed while it ran; its outcome was dropped", outcome.job_id)
             self._slot_freed.set()
             self._wake.set()
-            if self.on_finished is not None and changed:
+            if self.on_finished is not None and timed_work:
                 self.on_finished()
 
     async def drain(self, grace_seconds: float) -> None:

@@ -6,6 +6,8 @@ Driver errors are translated here, and only here, into Craft Jobs errors.
 from __future__ import annotations
 
 import contextlib
+import time
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -16,6 +18,7 @@ from psycopg.rows import dict_row
 from craft_jobs.errors import DatabaseUnavailableError, StoreError
 
 Params = Mapping[str, Any] | None
+_SERVER_ENDED_BACKEND = (psycopg.errors.AdminShutdown, psycopg.errors.CrashShutdown)
 
 
 @contextlib.contextmanager
@@ -28,6 +31,23 @@ def translated_errors():
         raise StoreError(f"the database refused a value: {exc.diag.message_primary}") from exc
     except psycopg.Error as exc:
         raise StoreError(f"database error: {exc}") from exc
+
+
+# A connection used within the last second is known to be alive; checking it
+# again would cost a round trip on every query of a busy engine. One idle for
+# longer may have been cut (a database restart), so it is checked first.
+_IDLE_CHECK_SECONDS = 1.0
+_returned_at: "weakref.WeakKeyDictionary[psycopg.AsyncConnection, float]" = weakref.WeakKeyDictionary()
+
+
+async def _mark_returned(connection: psycopg.AsyncConnection) -> None:
+    _returned_at[connection] = time.monotonic()
+
+
+async def _check_if_idle(connection: psycopg.AsyncConnection) -> None:
+    returned = _returned_at.get(connection)
+    if returned is None or time.monotonic() - returned > _IDLE_CHECK_SECONDS:
+        await psycopg_pool.AsyncConnectionPool.check_connection(connection)
 
 
 class Session:
@@ -64,7 +84,8 @@ class Connector:
             name=name,
             timeout=10,
             kwargs={"autocommit": True, "application_name": name},
-            check=psycopg_pool.AsyncConnectionPool.check_connection,
+            check=_check_if_idle,
+            reset=_mark_returned,
         )
 
     async def open(self, wait_seconds: float = 10) -> None:
@@ -88,14 +109,24 @@ class Connector:
                 async with connection.transaction():
                     yield Session(connection)
 
-    async def execute(self, query: str, params: Params = None) -> None:
+    async def _once_more_if_cut(self, run):
+        """Runs `run(session)`; again on a fresh connection if the pooled one had been
+        cut by a server restart. The server ended that backend before our
+        statement reached it, so running it again cannot run it twice."""
+        try:
+            async with self.session() as session:
+                return await run(session)
+        except DatabaseUnavailableError as exc:
+            if not isinstance(exc.__cause__, _SERVER_ENDED_BACKEND):
+                raise
         async with self.session() as session:
-            await session.execute(query, params)
+            return await run(session)
+
+    async def execute(self, query: str, params: Params = None) -> None:
+        await self._once_more_if_cut(lambda session: session.execute(query, params))
 
     async def fetch_one(self, query: str, params: Params = None) -> dict[str, Any] | None:
-        async with self.session() as session:
-            return await session.fetch_one(query, params)
+        return await self._once_more_if_cut(lambda session: session.fetch_one(query, params))
 
     async def fetch_all(self, query: str, params: Params = None) -> list[dict[str, Any]]:
-        async with self.session() as session:
-            return await session.fetch_all(query, params)
+        return await self._once_more_if_cut(lambda session: session.fetch_all(query, params))

@@ -193,10 +193,13 @@ class JobStore:
         )
         return [ClaimedJob(**{name: row[name] for name in _CLAIMED_FIELDS}) for row in rows]
 
-    async def finish_jobs(self, server_id: str, outcomes: Sequence[Outcome]) -> dict[int, JobState]:
-        """Records run outcomes in one statement; returns the jobs that changed."""
+    async def finish_jobs(self, server_id: str, outcomes: Sequence[Outcome]) -> tuple[dict[int, JobState], bool]:
+        """Records run outcomes in one statement.
+
+        Returns the jobs that changed, and whether timed work (a retry, a
+        continuation) now waits for the engines' maintenance loop."""
         if not outcomes:
-            return {}
+            return {}, False
         now = self.clock.now()
         rows = await self.connector.fetch_all(
             self.queries["finish_jobs"],
@@ -213,7 +216,7 @@ class JobStore:
                 "channel": self.channel,
             },
         )
-        return {row["id"]: JobState(row["state"]) for row in rows}
+        return {row["id"]: JobState(row["state"]) for row in rows}, any(row["woke"] for row in rows)
 
     async def set_executor_ref(self, job_id: int, server_id: str, executor_ref: str) -> None:
         await self.connector.execute(

@@ -91,12 +91,17 @@ WITH RECURSIVE tenants AS (
           AND (%(queues)s::text[] IS NULL OR j.queue = ANY(%(queues)s))
         ORDER BY j.id LIMIT %(limit)s) c
     WHERE t.tenant_id IS NOT NULL
+), ranked AS MATERIALIZED (
+    SELECT id, place FROM candidates ORDER BY place, id
 ), picked AS (
-    SELECT j.id FROM __schema__.jobs j JOIN candidates c ON c.id = j.id
-    WHERE j.state = 'Enqueued'
-    ORDER BY c.place, j.id
+    -- One index probe and lock per candidate, in fair order: the plan stays
+    -- the same however many Enqueued or finished rows the table holds.
+    SELECT locked.id FROM ranked
+    CROSS JOIN LATERAL (
+        SELECT j.id FROM __schema__.jobs j
+        WHERE j.id = ranked.id AND j.state = 'Enqueued'
+        FOR UPDATE OF j SKIP LOCKED) locked
     LIMIT %(limit)s
-    FOR UPDATE OF j SKIP LOCKED
 ), claimed AS (
     UPDATE __schema__.jobs j
     SET state = 'Processing', server_id = %(server_id)s, started_at = %(now)s,
@@ -140,11 +145,18 @@ WITH input AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, data, server_id, created_at)
     SELECT input.id, input.state, input.reason, input.error, %(server_id)s, %(now)s
     FROM input JOIN finished ON finished.id = input.id
+), timed_work AS (
+    -- Wake the engines' timed loops only when there is something for them:
+    -- a retry to promote later, or a continuation waiting for one of these jobs.
+    SELECT 1 FROM finished WHERE state = 'Scheduled'
+    UNION ALL
+    SELECT 1 FROM __schema__.jobs c
+    WHERE c.state = 'Awaiting' AND c.parent_id IN (SELECT id FROM finished)
+    LIMIT 1
 ), notified AS (
-    SELECT pg_notify(%(channel)s, 'finished')
-    FROM (SELECT 1 FROM finished WHERE state IN ('Succeeded', 'Scheduled') LIMIT 1) AS any_job
+    SELECT pg_notify(%(channel)s, 'finished') FROM timed_work
 )
-SELECT finished.id, finished.state::text FROM finished, (SELECT count(*) FROM notified) AS n;
+SELECT finished.id, finished.state::text, (SELECT count(*) FROM notified) AS woke FROM finished;
 
 -- name: set_executor_ref
 UPDATE __schema__.jobs SET executor_ref = %(executor_ref)s
