@@ -230,6 +230,8 @@ async def test_recurring_concurrency_policies(scheduler, store, start_engine, cl
         await scheduler.schedule_recurring(policy.value, CronExpressions.EVERY_MINUTE, Noop, queue="parked", concurrency_policy=policy)
     clock.advance(timedelta(minutes=1))
     await engine.maintenance.run_due_work()
+    for policy in ConcurrencyPolicy:
+        await eventually(lambda: _recurring_fired(store, policy.value, 1), what=f"the first {policy.value} fire")
     first = {j.recurring_id: j.id for j in await store.list_jobs(job_type="test-noop")}
     clock.advance(timedelta(minutes=1))
     await engine.maintenance.run_due_work()

@@ -22,68 +22,96 @@ from craft_jobs.store.store import JobStore
 JOB_TYPE_MAX_LENGTH = 200
 
 
+def _problems(errors: list[tuple[str, str]]) -> str:
+    return "; ".join(f"{where or '(root)'}: {message}" for where, message in errors[:5])
+
+
+class _ModelParameters:
+    """Parameters checked by the job class's own pydantic model."""
+
+    def __init__(self, job_class: type[Job]):
+        self.job_class = job_class
+        self.model = job_class.Parameters
+
+    def _model(self, params: Any) -> pydantic.BaseModel:
+        if isinstance(params, self.model):
+            return params
+        if isinstance(params, pydantic.BaseModel):
+            raise InvalidParametersError(
+                "parameters", f"expected {self.job_class.__qualname__}.Parameters, got {type(params).__qualname__}"
+            )
+        try:
+            return self.model.model_validate(params or {})
+        except pydantic.ValidationError as exc:
+            errors = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+            raise InvalidParametersError("parameters", _problems(errors)) from exc
+
+    def as_dict(self, params: Any) -> dict[str, Any]:
+        return self._model(params).model_dump(mode="json")
+
+    def as_json(self, params: Any) -> str:
+        return self._model(params).model_dump_json()
+
+
+class _SchemaParameters:
+    """Parameters checked by the JSON schema an engine registered for the type."""
+
+    def __init__(self, schema: dict[str, Any]):
+        self.validator = jsonschema.Draft202012Validator(schema)
+
+    def as_dict(self, params: Any) -> dict[str, Any]:
+        if isinstance(params, pydantic.BaseModel):
+            params = params.model_dump(mode="json")
+        params = params or {}
+        errors = sorted(self.validator.iter_errors(params), key=lambda e: list(e.path))
+        if errors:
+            found = [(".".join(str(p) for p in e.path), e.message) for e in errors]
+            raise InvalidParametersError("parameters", _problems(found))
+        return params
+
+    def as_json(self, params: Any) -> str:
+        return json.dumps(self.as_dict(params), separators=(",", ":"))
+
+
 @dataclass(frozen=True)
-class ResolvedJob:
+class JobKind:
+    """A resolved job type: its name, its defaults and how to check its parameters."""
+
     job_type: str
-    parameters: dict[str, Any]
     max_attempts: int | None
     timeout_seconds: int | None
+    parameters: _ModelParameters | _SchemaParameters
+    size_limit: int
+
+    def _check_size(self, size: int) -> None:
+        if size > self.size_limit:
+            raise InvalidParametersError("parameters", f"{size} bytes is over the limit of {self.size_limit} bytes")
+
+    def parameters_dict(self, params: Any) -> dict[str, Any]:
+        checked = self.parameters.as_dict(params)
+        self._check_size(len(json.dumps(checked, separators=(",", ":")).encode()))
+        return checked
+
+    def parameters_json(self, params: Any) -> str:
+        text = self.parameters.as_json(params)
+        self._check_size(len(text.encode()))
+        return text
 
 
-def _validate_with_model(job_class: type[Job], params: Any) -> dict[str, Any]:
-    if isinstance(params, job_class.Parameters):
-        return params.model_dump(mode="json")
-    if isinstance(params, pydantic.BaseModel):
-        raise InvalidParametersError(
-            "parameters",
-            f"expected {job_class.__qualname__}.Parameters, got {type(params).__qualname__}",
-        )
-    try:
-        return job_class.Parameters.model_validate(params or {}).model_dump(mode="json")
-    except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        raise InvalidParametersError("parameters", problems) from exc
-
-
-def _validate_with_schema(schema: dict[str, Any], params: Any) -> dict[str, Any]:
-    if isinstance(params, pydantic.BaseModel):
-        params = params.model_dump(mode="json")
-    params = params or {}
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(params), key=lambda e: list(e.path))
-    if errors:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e.path) or '(root)'}: {e.message}" for e in errors[:5])
-        raise InvalidParametersError("parameters", problems)
-    return params
-
-
-def check_size(parameters: dict[str, Any], limit: int) -> None:
-    size = len(json.dumps(parameters, separators=(",", ":")).encode())
-    if size > limit:
-        raise InvalidParametersError("parameters", f"{size} bytes is over the limit of {limit} bytes")
-
-
-async def resolve_job(store: JobStore, job: type[Job] | str, params: Any) -> ResolvedJob:
+async def resolve_kind(store: JobStore, job: type[Job] | str) -> JobKind:
+    limit = store.options.max_parameters_bytes
     if isinstance(job, type) and issubclass(job, Job):
-        job_class: type[Job] | None = job
-    elif isinstance(job, str):
-        if not job or len(job) > JOB_TYPE_MAX_LENGTH:
-            raise ValidationError("job_type", f"must be 1 to {JOB_TYPE_MAX_LENGTH} characters")
-        try:
-            job_class = craft_jobs_runner.get_job_class(job)
-        except craft_jobs_runner.UnknownJobTypeError:
-            job_class = None
-    else:
+        return JobKind(job.job_type, job.max_attempts, job.timeout_seconds, _ModelParameters(job), limit)
+    if not isinstance(job, str):
         raise ValidationError("job", f"expected a Job subclass or a job type name, got {job!r}")
-    if job_class is not None:
-        parameters = _validate_with_model(job_class, params)
-        resolved = ResolvedJob(job_class.job_type, parameters, job_class.max_attempts, job_class.timeout_seconds)
-    else:
+    if not job or len(job) > JOB_TYPE_MAX_LENGTH:
+        raise ValidationError("job_type", f"must be 1 to {JOB_TYPE_MAX_LENGTH} characters")
+    try:
+        job_class = craft_jobs_runner.get_job_class(job)
+    except craft_jobs_runner.UnknownJobTypeError:
         registered = await store.get_job_type(job)
         if registered is None:
-            raise UnknownJobTypeError(job)
-        parameters = _validate_with_schema(registered.parameters_schema, params)
-        resolved = ResolvedJob(job, parameters, registered.max_attempts, registered.timeout_seconds)
-    check_size(resolved.parameters, store.options.max_parameters_bytes)
-    return resolved
+            raise UnknownJobTypeError(job) from None
+        return JobKind(job, registered.max_attempts, registered.timeout_seconds,
+                       _SchemaParameters(registered.parameters_schema), limit)
+    return JobKind(job_class.job_type, job_class.max_attempts, job_class.timeout_seconds, _ModelParameters(job_class), limit)

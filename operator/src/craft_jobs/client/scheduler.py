@@ -6,6 +6,8 @@ trace; errors name the field at fault.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -17,7 +19,7 @@ from craft_jobs_runner import Job
 from craft_jobs.backoff import RetryPolicy
 from craft_jobs.client.context import current_context
 from craft_jobs.client.filters import ClientFilter
-from craft_jobs.client.jobtypes import resolve_job
+from craft_jobs.client.jobtypes import JobKind, resolve_kind
 from craft_jobs.clock import Clock
 from craft_jobs.engine.engine import connect_store
 from craft_jobs.engine.recurring import job_for_fire
@@ -27,7 +29,7 @@ from craft_jobs.schedules import parse_schedule
 from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition, JobState
 from craft_jobs.store.connector import Session
 from craft_jobs.store.models import Job as StoredJob
-from craft_jobs.store.models import NewJob, RecurringJob
+from craft_jobs.store.models import BatchItem, NewJob, RecurringJob
 from craft_jobs.store.store import JobStore
 
 JobRef = type[Job] | str
@@ -96,26 +98,19 @@ class JobScheduler:
         reason: str,
         **extra: Any,
     ) -> NewJob:
-        resolved = await resolve_job(self.store, job, params)
+        kind = await resolve_kind(self.store, job)
+        parameters = kind.parameters_dict(params)
         tenant, user, merged = self._caller(tenant_id, user_id, metadata)
-        attempts = _first_set(max_attempts, retry.max_attempts if retry else None, resolved.max_attempts)
-        if attempts is None:
-            attempts = self.options.max_retry_attempts
-        RetryPolicy(max_attempts=attempts)  # validates the range, naming max_attempts
-        timeout = _first_set(timeout_seconds, resolved.timeout_seconds)
-        if timeout is not None and (not isinstance(timeout, int) or timeout < 1):
-            raise ValidationError("timeout_seconds", f"must be a whole number of seconds >= 1, got {timeout!r}")
-        queue = queue or "default"
-        if len(queue) > QUEUE_MAX_LENGTH:
-            raise ValidationError("queue", f"must be at most {QUEUE_MAX_LENGTH} characters")
+        attempts = self._attempts(kind, max_attempts, retry)
+        timeout = self._timeout(kind, timeout_seconds)
         return NewJob(
-            job_type=resolved.job_type,
-            parameters=resolved.parameters,
+            job_type=kind.job_type,
+            parameters=parameters,
             state=state,
             scheduled_for=scheduled_for,
             run_at=run_at,
             max_attempts=attempts,
-            queue=queue,
+            queue=_queue(queue),
             tenant_id=tenant,
             user_id=user,
             metadata=merged,
@@ -125,6 +120,20 @@ class JobScheduler:
             reason=reason,
             **extra,
         )
+
+    def _attempts(self, kind: JobKind, max_attempts: int | None, retry: RetryPolicy | None) -> int:
+        attempts = _first_set(max_attempts, retry.max_attempts if retry else None, kind.max_attempts)
+        if attempts is None:
+            attempts = self.options.max_retry_attempts
+        RetryPolicy(max_attempts=attempts)  # validates the range, naming max_attempts
+        return attempts
+
+    @staticmethod
+    def _timeout(kind: JobKind, timeout_seconds: int | None) -> int | None:
+        timeout = _first_set(timeout_seconds, kind.timeout_seconds)
+        if timeout is not None and (not isinstance(timeout, int) or timeout < 1):
+            raise ValidationError("timeout_seconds", f"must be a whole number of seconds >= 1, got {timeout!r}")
+        return timeout
 
     async def _store(self, new_job: NewJob, connection: Any) -> int:
         for client_filter in self.filters:
@@ -206,32 +215,59 @@ class JobScheduler:
         max_attempts: int | None = None,
         connection: Any = None,
     ) -> list[int]:
-        """Many fire-and-forget jobs at once, atomically: all are stored or none."""
-        now = self.store.clock.now()
-        new_jobs = [
-            await self._new_job(
-                job, params, state=JobState.ENQUEUED, scheduled_for=now, queue=queue, tenant_id=tenant_id,
-                user_id=user_id, metadata=metadata, max_attempts=max_attempts, retry=None,
-                timeout_seconds=None, image=None, reason="created in a batch",
-            )
-            for job, params in items
-        ]
-        for new_job in new_jobs:
-            for client_filter in self.filters:
-                client_filter.on_creating(new_job)
+        """Many fire-and-forget jobs at once, atomically: all are stored or none.
+
+        Each job's parameters are checked; the rest (queue, tenant, user,
+        metadata) is shared by the batch, so client filters may refuse a job
+        but must not give jobs of one batch different shared values."""
+        tenant, user, merged = self._caller(tenant_id, user_id, metadata)
+        kinds: dict[Any, tuple[JobKind, int, int | None]] = {}
+        batch: list[BatchItem] = []
+        for job, params in items:
+            if job not in kinds:
+                kind = await resolve_kind(self.store, job)
+                kinds[job] = (kind, self._attempts(kind, max_attempts, None), self._timeout(kind, None))
+            kind, attempts, timeout = kinds[job]
+            batch.append(BatchItem(kind.job_type, kind.parameters_json(params), attempts, timeout))
+        shared = NewJob(
+            job_type="", parameters={}, state=JobState.ENQUEUED, scheduled_for=self.store.clock.now(),
+            max_attempts=0, queue=_queue(queue), tenant_id=tenant, user_id=user, metadata=merged,
+            reason="created in a batch",
+        )
+        new_jobs = self._filter_batch(shared, batch)
         batch_id = uuid.uuid4()
         if connection is None:
-            ids = await self.store.insert_batch(new_jobs, batch_id)
+            ids = await self.store.insert_batch(shared, batch, batch_id)
         elif isinstance(connection, psycopg.AsyncConnection):
-            ids = await self.store.insert_batch(new_jobs, batch_id, Session(connection))
+            ids = await self.store.insert_batch(shared, batch, batch_id, Session(connection))
         elif isinstance(connection, psycopg.Connection):
-            ids = self.store.insert_batch_sync(new_jobs, batch_id, connection)
+            ids = self.store.insert_batch_sync(shared, batch, batch_id, connection)
         else:
             raise ValidationError("connection", "must be a psycopg Connection or AsyncConnection")
         for new_job, job_id in zip(new_jobs, ids):
             for client_filter in self.filters:
                 client_filter.on_created(new_job, job_id)
         return ids
+
+    def _filter_batch(self, shared: NewJob, batch: list[BatchItem]) -> list[NewJob]:
+        """Runs on_creating for each job of a batch (only when there are filters)."""
+        if not self.filters:
+            return []
+        new_jobs = []
+        for item in batch:
+            new_job = dataclasses.replace(
+                shared, job_type=item.job_type, parameters=json.loads(item.parameters_json),
+                max_attempts=item.max_attempts, metadata=dict(shared.metadata),
+            )
+            for client_filter in self.filters:
+                client_filter.on_creating(new_job)
+            new_jobs.append(new_job)
+        shared_fields = {(j.queue, j.tenant_id, j.user_id, json.dumps(j.metadata, sort_keys=True)) for j in new_jobs}
+        if len(shared_fields) > 1:
+            raise ValidationError("filters", "gave the jobs of one batch different queue, tenant, user or metadata")
+        first = new_jobs[0]
+        shared.queue, shared.tenant_id, shared.user_id, shared.metadata = first.queue, first.tenant_id, first.user_id, first.metadata
+        return new_jobs
 
     async def continue_with(
         self,
@@ -391,6 +427,13 @@ class JobScheduler:
         if recurring is None:
             raise RecurringJobNotFoundError(recurring_id)
         return recurring
+
+
+def _queue(queue: str | None) -> str:
+    queue = queue or "default"
+    if len(queue) > QUEUE_MAX_LENGTH:
+        raise ValidationError("queue", f"must be at most {QUEUE_MAX_LENGTH} characters")
+    return queue
 
 
 def _first_set(*values: Any) -> Any:

@@ -38,6 +38,16 @@ class NewJob:
 
 
 @dataclass(slots=True)
+class BatchItem:
+    """One job of a batch: what may differ between the jobs of one batch."""
+
+    job_type: str
+    parameters_json: str
+    max_attempts: int
+    timeout_seconds: int | None = None
+
+
+@dataclass(slots=True)
 class ClaimedJob:
     """A job this server now holds in Processing; handed to an executor."""
 

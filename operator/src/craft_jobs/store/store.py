@@ -20,6 +20,7 @@ from craft_jobs.options import JobOptions
 from craft_jobs.states import JobState
 from craft_jobs.store.connector import Connector, Session, translated_errors
 from craft_jobs.store.models import (
+    BatchItem,
     ClaimedJob,
     Job,
     JobStateEntry,
@@ -98,42 +99,43 @@ class JobStore:
             ).fetchone()
         return None if row is None else row[0]
 
-    def batch_insert_params(self, jobs: Sequence[NewJob], batch_id: Any, now: datetime) -> dict[str, Any]:
+    def batch_insert_params(self, shared: NewJob, items: Sequence[BatchItem], batch_id: Any, now: datetime) -> dict[str, Any]:
+        """`shared` holds what every job of the batch has in common (its type and
+        parameters are ignored); `items` what differs."""
         return {
-            "job_types": [j.job_type for j in jobs],
-            "queues": [j.queue for j in jobs],
-            "states": [j.state.value for j in jobs],
-            "parameters": [Jsonb(j.parameters) for j in jobs],
-            "tenant_ids": [j.tenant_id for j in jobs],
-            "user_ids": [j.user_id for j in jobs],
-            "metadata": [Jsonb(j.metadata) for j in jobs],
-            "max_attempts": [j.max_attempts for j in jobs],
-            "retry_policies": [_jsonb(j.retry_policy) for j in jobs],
-            "timeouts": [j.timeout_seconds for j in jobs],
-            "images": [j.image for j in jobs],
-            "run_ats": [j.run_at for j in jobs],
-            "scheduled_fors": [j.scheduled_for for j in jobs],
+            "job_types": [i.job_type for i in items],
+            "parameters": [i.parameters_json for i in items],
+            "max_attempts": [i.max_attempts for i in items],
+            "timeouts": [i.timeout_seconds for i in items],
+            "queue": shared.queue,
+            "tenant_id": shared.tenant_id,
+            "user_id": shared.user_id,
+            "metadata": Jsonb(shared.metadata),
+            "retry_policy": _jsonb(shared.retry_policy),
+            "image": shared.image,
             "batch_id": batch_id,
-            "reason": jobs[0].reason if jobs else "created",
+            "reason": shared.reason,
             "now": now,
             "channel": self.channel,
         }
 
-    async def insert_batch(self, jobs: Sequence[NewJob], batch_id: Any, session: Session | None = None) -> list[int]:
-        """Stores many jobs in one statement (one round trip, one NOTIFY)."""
-        if not jobs:
+    async def insert_batch(
+        self, shared: NewJob, items: Sequence[BatchItem], batch_id: Any, session: Session | None = None
+    ) -> list[int]:
+        """Stores many Enqueued jobs in one statement (one round trip, one NOTIFY)."""
+        if not items:
             return []
         rows = await self._runner(session).fetch_all(
-            self.queries["insert_jobs_batch"], self.batch_insert_params(jobs, batch_id, self.clock.now())
+            self.queries["insert_jobs_batch"], self.batch_insert_params(shared, items, batch_id, self.clock.now())
         )
         return [row["id"] for row in rows]
 
-    def insert_batch_sync(self, jobs: Sequence[NewJob], batch_id: Any, connection: psycopg.Connection) -> list[int]:
-        if not jobs:
+    def insert_batch_sync(self, shared: NewJob, items: Sequence[BatchItem], batch_id: Any, connection: psycopg.Connection) -> list[int]:
+        if not items:
             return []
         with translated_errors():
             rows = connection.execute(
-                self.queries["insert_jobs_batch"], self.batch_insert_params(jobs, batch_id, self.clock.now())
+                self.queries["insert_jobs_batch"], self.batch_insert_params(shared, items, batch_id, self.clock.now())
             ).fetchall()
         return [row[0] for row in rows]
 
