@@ -160,6 +160,14 @@ async def test_continuation_on_a_missing_parent_is_refused(scheduler, store):
     assert job.continuation_on is ContinuationCondition.FINISHED
 
 
+async def test_a_continuation_inherits_its_parents_context(scheduler, store):
+    parent = await scheduler.schedule(Noop, tenant_id="acme", user_id="scheduler-user", metadata={"trace": "t-1"})
+    child = await store.get_job(await scheduler.continue_with(parent, Noop, metadata={"step": 2}))
+    assert (child.tenant_id, child.user_id, child.metadata) == ("acme", "scheduler-user", {"trace": "t-1", "step": 2})
+    other = await store.get_job(await scheduler.continue_with(parent, Noop, user_id="someone-else"))
+    assert other.user_id == "someone-else"
+
+
 async def test_recurring_by_cron_with_time_zone(scheduler, store, clock):
     recurring = await scheduler.schedule_recurring(
         "report", CronExpressions.daily_at_hour(9), Noop, time_zone="Europe/London", concurrency_policy=ConcurrencyPolicy.FORBID

@@ -287,16 +287,21 @@ class JobScheduler:
         connection: Any = None,
         cr: tuple[str, str, str] | None = None,
     ) -> int:
-        """A job that waits (Awaiting) until `parent_id` meets `on`."""
+        """A job that waits (Awaiting) until `parent_id` meets `on`.
+
+        It inherits its parent's tenant, user and metadata unless given."""
         on = ContinuationCondition(on)
-        tenant, _, _ = self._caller(tenant_id, user_id, metadata)
-        scope = tenant if self.options.enable_multi_tenancy else None
-        if await self.store.job_state(parent_id, scope) is None:
+        scope = self._scope(tenant_id)
+        if self.options.enable_multi_tenancy and not scope:
+            raise ValidationError("tenant_id", "is required when multi-tenancy is enabled")
+        parent = await self.store.get_job(parent_id, scope)
+        if parent is None:
             raise ValidationError("parent_id", f"job {parent_id} does not exist")
         cr_uid, cr_namespace, cr_name = cr or (None, None, None)
         new_job = await self._new_job(
             job, params, state=JobState.AWAITING, scheduled_for=self.store.clock.now(), queue=queue,
-            tenant_id=tenant_id, user_id=user_id, metadata=metadata, max_attempts=max_attempts,
+            tenant_id=_first_set(tenant_id, parent.tenant_id), user_id=_first_set(user_id, parent.user_id),
+            metadata={**parent.metadata, **(metadata or {})}, max_attempts=max_attempts,
             retry=retry, timeout_seconds=timeout_seconds, image=image,
             reason=f"waits for job {parent_id} to be {on.value}",
             parent_id=parent_id, continuation_on=on, cr_uid=cr_uid, cr_namespace=cr_namespace, cr_name=cr_name,
