@@ -69,15 +69,14 @@ class JobScheduler:
     # -- building jobs -----------------------------------------------------------
 
     def _caller(self, tenant_id: str | None, user_id: str | None, metadata: dict[str, Any] | None):
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValidationError("metadata", f"must be a mapping, got {type(metadata).__name__}")
         context = current_context()
         tenant = tenant_id if tenant_id is not None else context.tenant_id
         user = user_id if user_id is not None else context.user_id
-        merged = {**context.metadata, **(metadata or {})}
         if self.options.enable_multi_tenancy and not tenant:
             raise ValidationError("tenant_id", "is required when multi-tenancy is enabled")
-        if not isinstance(merged, dict):
-            raise ValidationError("metadata", "must be an object")
-        return tenant or "", user, merged
+        return tenant or "", user, {**context.metadata, **(metadata or {})}
 
     async def _new_job(
         self,
