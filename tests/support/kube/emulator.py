@@ -51,7 +51,6 @@ BACKGROUND_JOBS = kmock.resource("jobs.craft.dev", "v1alpha1", "backgroundjobs")
 RECURRING_JOBS = kmock.resource("jobs.craft.dev", "v1alpha1", "recurringjobs")
 CRDS = {BACKGROUND_JOBS: "backgroundjobs.jobs.craft.dev.yaml", RECURRING_JOBS: "recurringjobs.jobs.craft.dev.yaml"}
 
-WRITE_ACTIONS = (action.CREATE, action.UPDATE, action.DELETE)
 Listener = Callable[[str, Any, dict[str, Any]], None]
 
 
@@ -201,13 +200,38 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 raise KubernetesError(405, "MethodNotAllowed", "this emulator does not support PUT; use PATCH")
         except KubernetesError as exc:
             return await self._render_error(exc)
-        before = None
-        if request.action == action.DELETE and request.name is not None:
-            before = self._raw_or_none(request.resource, request.namespace, request.name)
-        response = await super()._handle(request)
-        if response.status < 300 and request.action in WRITE_ACTIONS:
-            await self._after_write(request, before)
-        return response
+        if verb != "watch" and request.method != kmock.method.PUT and request.resource.plural:
+            # Served here: kmock's own path matches every request against the whole
+            # request log (quadratic), too slow for benchmarks with thousands of objects.
+            try:
+                return await self._serve_directly(request)
+            except KubernetesError as exc:
+                return await self._render_error(exc)
+        return await super()._handle(request)
+
+    async def _serve_directly(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        resource, namespace, name = request.resource, request.namespace, request.name
+        if request.action == action.LIST:
+            if self._info(resource) is None and not any(res == resource for res, _, _ in list(self.objects)):
+                raise KubernetesError(404, "NotFound", f"the server could not find the requested resource {resource}")
+            return aiohttp.web.json_response(await self._serve_list(request))
+        if request.action == action.FETCH:
+            return aiohttp.web.json_response(await self._serve_fetch(request))
+        if request.action == action.CREATE:
+            meta = request.data["metadata"]
+            raw = await self._store_new(resource, meta.get("namespace"), meta["name"], request.data)
+            return aiohttp.web.json_response(raw, status=201)
+        if request.action == action.UPDATE:
+            raw = await self.patch(resource, namespace, name, request.data, bump=False)
+            if raw is None:
+                raise KubernetesError(404, "NotFound", f'{resource.plural} "{name}" not found')
+            return aiohttp.web.json_response(raw)
+        if request.action == action.DELETE and name is not None:
+            before = self._raw_or_none(resource, namespace, name)
+            if before is None or not await self.delete(resource, namespace, name):
+                raise KubernetesError(404, "NotFound", f'{resource.plural} "{name}" not found')
+            return aiohttp.web.json_response(before)
+        raise KubernetesError(405, "MethodNotAllowed", f"{request.method} is not supported here")
 
     def _replace_request(self, old: rendering.Request, new: rendering.Request) -> None:
         # kmock's views select requests from its own log; the changed request takes the old one's place.
@@ -284,21 +308,6 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
         return attrs.evolve(request, data=data)
 
-    async def _after_write(self, request: rendering.Request, before: dict[str, Any] | None) -> None:
-        if request.action == action.CREATE:
-            meta = request.data.get("metadata", {})
-            raw = self._raw_or_none(request.resource, meta.get("namespace"), meta.get("name"))
-            if raw is not None:
-                self._notify("ADDED", request.resource, raw)
-        elif request.action == action.UPDATE:
-            raw = self._raw_or_none(request.resource, request.namespace, request.name)
-            if raw is not None:
-                self._notify("MODIFIED", request.resource, raw)
-        elif request.action == action.DELETE and before is not None:
-            if self._raw_or_none(request.resource, request.namespace, request.name) is None:
-                self._notify("DELETED", request.resource, before)
-                await self.collect_garbage(before["metadata"].get("uid"))
-
     def _notify(self, kind: str, resource, raw: dict[str, Any]) -> None:
         for listener in list(self.listeners):
             listener(kind, resource, raw)
@@ -349,23 +358,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             await self._session.close()
             self._session = None
 
-    # -- faster lookups than kmock's scans (it scans all objects per request) ------------
+    # -- serving (kmock's own fetch scans every object per request) -------------------------
 
     async def _serve_fetch(self, request: rendering.Request) -> rendering.Payload:
         raw = self._raw_or_none(request.resource, request.namespace, request.name)
         if raw is None:
             raise KubernetesError(404, "NotFound", f'{request.resource.plural} "{request.name}" not found')
         return raw
-
-    async def _serve_create(self, request: rendering.Request) -> rendering.Payload:
-        meta = request.data.get("metadata", {})
-        return self.objects[request.resource, meta.get("namespace"), meta.get("name")].last.raw
-
-    async def _serve_update(self, request: rendering.Request) -> rendering.Payload:
-        return self.objects[request.resource, request.namespace, request.name].last.raw
-
-    async def _serve_delete(self, request: rendering.Request) -> rendering.Payload:
-        return self.objects[request.resource, request.namespace, request.name].last.raw
 
     async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
         result = await super()._serve_list(request)
@@ -400,10 +399,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         meta = obj.setdefault("metadata", {})
         meta.update(uid=str(uuid.uuid4()), resourceVersion=self._next_version(), generation=1,
                     creationTimestamp=now_rfc3339())
-        key = (resource, meta.get("namespace"), meta["name"])
+        return await self._store_new(resource, meta.get("namespace"), meta["name"], obj)
+
+    async def _store_new(self, resource, namespace: str | None, name: str, obj: dict[str, Any]) -> dict[str, Any]:
+        key = (resource, namespace, name)
         async with self._lock:
             if key in self.objects and not self.objects[key].deleted:
-                raise KubernetesError(409, "AlreadyExists", f"{meta['name']} already exists")
+                raise KubernetesError(409, "AlreadyExists", f'{resource.plural} "{name}" already exists')
             if key in self.objects:
                 self.objects[key].create(obj)
             else:
@@ -413,12 +415,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         self._notify("ADDED", resource, raw)
         return raw
 
-    async def patch(self, resource, namespace: str | None, name: str, patch: dict[str, Any]) -> dict[str, Any] | None:
+    async def patch(self, resource, namespace: str | None, name: str, patch: dict[str, Any], bump: bool = True) -> dict[str, Any] | None:
         key = (resource, namespace, name)
         async with self._lock:
             if key not in self.objects or self.objects[key].deleted:
                 return None
-            patch = {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": self._next_version()}}
+            if bump:
+                patch = {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": self._next_version()}}
             self.objects[key].patch(patch)
             raw = self.objects[key].raw
             await self._buses[resource].put({"type": "MODIFIED", "object": raw})

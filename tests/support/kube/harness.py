@@ -15,9 +15,10 @@ from tests.support.kube.jobcontroller import Image, JobController
 
 
 class EmulatedCluster:
-    def __init__(self, *, images: dict[str, Image] | None = None, run_jobs: bool = True, **emulator_kwargs: Any):
+    def __init__(self, *, images: dict[str, Image] | None = None, run_jobs: bool = True, instant: bool = False,
+                 **emulator_kwargs: Any):
         self.emulator = ClusterEmulator(**emulator_kwargs)
-        self.controller = JobController(self.emulator, images) if run_jobs else None
+        self.controller = JobController(self.emulator, images, instant=instant) if run_jobs else None
         self._stack = contextlib.AsyncExitStack()
         self.server: kmock.Server | None = None
 

@@ -224,7 +224,7 @@ class Reconciler:
 
     async def validate(self, body: dict[str, Any], kind: str) -> None:
         """Raises SpecError for what the scheduler would refuse; stores nothing."""
-        from craft_jobs.client.jobtypes import resolve_job
+        from craft_jobs.client.jobtypes import resolve_kind
 
         meta = body.get("metadata") or {}
         try:
@@ -235,7 +235,8 @@ class Reconciler:
             else:
                 job = job_request(body.get("spec") or {}, now=self.clock.now(), default_image=self.settings.default_image)
             try:
-                await asyncio.wait_for(resolve_job(self.store, job.job_type, job.parameters), 5)
+                kind = await asyncio.wait_for(resolve_kind(self.store, job.job_type), 5)
+                kind.parameters_dict(job.parameters)
             except (DatabaseUnavailableError, StoreError, TimeoutError):
                 log.warning("admission of %s/%s: the store is unavailable; the operator will check it", meta.get("namespace"), meta.get("name"))
         except ValidationError as exc:
