@@ -299,14 +299,7 @@ class JobController:
 
     async def _environment(self, namespace, container, mounts: dict[str, Path], pod_dir: Path) -> dict[str, str]:
         image = self.images.get(container.get("image"), self.default_image)
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-            "HOME": str(pod_dir),
-            "TMPDIR": str(mounts.get("/tmp", pod_dir / "tmp")),
-            "CRAFT_LOG_FORMAT": "text",
-        }
-        env.update(image.env)
+        env = dict(image.env)
         for source in container.get("envFrom") or ():
             secret = self.emulator.get(SECRETS, namespace, source["secretRef"]["name"]) or {}
             for key, value in (secret.get("data") or {}).items():
@@ -325,7 +318,16 @@ class JobController:
             for mount_path, local in mounts.items():
                 if value.startswith(mount_path + "/") or value == mount_path:
                     env[name] = str(local) + value[len(mount_path):]
-        env["CRAFT_TERMINATION_MESSAGE_PATH"] = str(pod_dir / "termination-log")
+        # What this machine needs to run the image's entry point; added after the
+        # mapping above, which must not touch this machine's own paths (a checkout under /tmp).
+        env.update({
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            "HOME": str(pod_dir),
+            "TMPDIR": str(mounts.get("/tmp", pod_dir / "tmp")),
+            "CRAFT_LOG_FORMAT": "text",
+            "CRAFT_TERMINATION_MESSAGE_PATH": str(pod_dir / "termination-log"),
+        })
         return env
 
     @staticmethod
