@@ -29,11 +29,13 @@ test: venv tools ## Run the whole test suite (unit, integration, kubernetes emul
 test-unit: venv ## Run the unit tests only
 	$(VENV)/bin/pytest -q tests/unit
 
-bench: venv ## Benchmarks against peers (procrastinate, pgqueuer); last line is JSON
+bench: venv ## Benchmarks: engine vs procrastinate and pgqueuer, operator on the API emulator, dashboard with 1M jobs
 	$(PY) -m pip install --quiet -e 'operator[bench]'
+	$(PY) bench/kube_operator.py
+	$(PY) bench/dashboard.py
 	$(PY) bench/engine.py
 
-bench-quick: venv ## The same benchmarks with fewer jobs (under two minutes)
+bench-quick: venv ## The engine benchmark with fewer jobs (under two minutes)
 	$(PY) -m pip install --quiet -e 'operator[bench]'
 	$(PY) bench/engine.py --quick
 

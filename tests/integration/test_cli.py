@@ -125,3 +125,26 @@ def test_every_command_has_help(capsys):
             main([command, "--help"])
         assert exited.value.code == 0
         assert "usage: craft-jobs " + command in capsys.readouterr().out
+
+
+def test_register_types_from_a_job_images_describe_output(cli, tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    described = subprocess.run(
+        [sys.executable, "-m", "craft_jobs_runner", "describe"],
+        env={**os.environ, "CRAFT_JOB_MODULES": "tests.support.jobs", "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout
+    path = tmp_path / "types.json"
+    path.write_text(described)
+    code, out, err = cli("register-types", "-f", str(path))
+    assert code == 0 and "test-fail-times" in out, err
+    # This process never imported tests.support.jobs' classes under these names: the stored schema validates.
+    monkeypatch.setenv("CRAFT_JOBS_JOB_MODULES", "")
+    code, _, err = cli("schedule", "test-fail-times", "--params", '{"failures": "x"}')
+    assert code == 2 and "parameters: failures" in err
+    path.write_text('{"not": "a list"}')
+    code, _, err = cli("register-types", "-f", str(path))
+    assert code == 2 and "must be a list" in err

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -184,10 +185,42 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_operator(args: argparse.Namespace) -> int:
-    from craft_jobs.kube.operator import main as operator_main
+def cmd_register_types(args: argparse.Namespace) -> int:
+    """Records job types from `python -m craft_jobs_runner describe` (run in a job image)."""
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    try:
+        descriptors = json.loads(text)
+    except ValueError as exc:
+        raise ValidationError(args.file, f"is not the JSON that `describe` prints: {exc}") from None
+    if not isinstance(descriptors, list) or not all(
+        isinstance(d, dict) and isinstance(d.get("job_type"), str) and isinstance(d.get("parameters_schema"), dict)
+        for d in descriptors
+    ):
+        raise ValidationError(args.file, "must be a list of {job_type, parameters_schema, ...} objects")
 
-    return operator_main(_options(args))
+    async def action(scheduler):
+        await scheduler.store.upsert_job_types(descriptors)
+
+    asyncio.run(_with_scheduler(args, action))
+    print(f"registered {len(descriptors)} job types: {', '.join(d['job_type'] for d in descriptors)}")
+    return 0
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    from craft_jobs.kube.operator import run_operator
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = _options(args)
+
+    async def operate() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_operator(options, stop=stop)
+
+    asyncio.run(operate())
+    return 0
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -260,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     trigger = command("trigger", cmd_trigger, "run a recurring job now")
     trigger.add_argument("recurring_id")
     tenant(trigger)
+
+    register = command("register-types", cmd_register_types,
+                       "record the job types of a job image, so that jobs are validated when scheduled")
+    register.add_argument("-f", "--file", default="-",
+                          help="output of `python -m craft_jobs_runner describe` (default: standard input)")
 
     command("operator", cmd_operator, "run the Kubernetes operator (kopf + engine with the Kubernetes executor)")
 

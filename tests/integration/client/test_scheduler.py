@@ -257,3 +257,13 @@ async def test_retry_policy_is_stored_with_the_job(scheduler, store):
     job = await store.get_job(job_id)
     assert job.max_attempts == 7
     assert job.retry_policy == {"base_seconds": 60.0, "max_seconds": 7200.0, "jitter": 0.2, "non_retryable_exit_codes": [42]}
+
+
+async def test_cluster_mode_accepts_a_type_only_its_image_knows(store, options):
+    from craft_jobs.options import Mode
+
+    scheduler = JobScheduler(store, options.model_copy(update={"mode": Mode.CLUSTER}))
+    job_id = await scheduler.schedule("lives-in-my-image", {"anything": [1, 2]})
+    assert (await store.get_job(job_id)).parameters == {"anything": [1, 2]}
+    with pytest.raises(InvalidParametersError, match="must be an object, got list"):
+        await scheduler.schedule("lives-in-my-image", [1, 2])

@@ -132,5 +132,12 @@ async def test_few_api_writes_per_job(start_operator, crs, cluster):
     await asyncio.sleep(1)  # let the last status patches land before counting
     kopf_writes = cluster.emulator.requests_by("kopf")
     executor_writes = cluster.emulator.requests_by("craft-jobs-operator")
-    writes = kopf_writes["writes"] + executor_writes["writes"]
-    assert writes / len(names) <= 5, f"{writes / len(names):.1f} API writes per job: kopf {kopf_writes}, executor and status {executor_writes}"
+    detail = f"kopf {kopf_writes}, executor and status {executor_writes}"
+    # Per job: kopf's one handler patch, the Job and its Secret, and one status
+    # patch per phase a sync pass saw (Enqueued, Processing, Succeeded at most).
+    # How many phases a pass sees depends on timing; bench/kube_operator.py
+    # measures the average (about 4.2 writes per job).
+    assert kopf_writes["writes"] == len(names), detail
+    assert executor_writes.get("create", 0) == 2 * len(names), detail
+    assert executor_writes.get("update", 0) <= 3 * len(names), detail
+    assert (kopf_writes["writes"] + executor_writes["writes"]) / len(names) <= 6, detail

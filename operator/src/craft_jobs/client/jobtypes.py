@@ -1,8 +1,10 @@
 """Resolves what a caller asked to run, and validates its parameters before storing.
 
 A job class validates with its own pydantic `Parameters`. A type name uses the
-class when this process imported it, else the JSON schema that an engine
-registered for it; a name nobody registered is refused.
+class when this process imported it, else the JSON schema registered for it
+(by an engine that imports it, or `craft-jobs register-types`). A name nobody
+registered is refused locally; in cluster mode the job's image holds its code,
+so the runner in the pod is what validates it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pydantic
 from craft_jobs_runner import Job
 
 from craft_jobs.errors import InvalidParametersError, UnknownJobTypeError, ValidationError
+from craft_jobs.options import JobOptions, Mode
 from craft_jobs.store.store import JobStore
 
 JOB_TYPE_MAX_LENGTH = 200
@@ -53,6 +56,27 @@ class _ModelParameters:
         return self._model(params).model_dump_json()
 
 
+class _UncheckedParameters:
+    """A type nobody registered, in cluster mode: its image holds the code, and
+    the runner in the pod validates the parameters (a mismatch fails the job
+    with the field named). Here they must at least be a JSON object."""
+
+    def as_dict(self, params: Any) -> dict[str, Any]:
+        if isinstance(params, pydantic.BaseModel):
+            params = params.model_dump(mode="json")
+        params = {} if params is None else params
+        if not isinstance(params, dict):
+            raise InvalidParametersError("parameters", f"must be an object, got {type(params).__name__}")
+        try:
+            json.dumps(params)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParametersError("parameters", f"must be JSON: {exc}") from exc
+        return params
+
+    def as_json(self, params: Any) -> str:
+        return json.dumps(self.as_dict(params), separators=(",", ":"))
+
+
 class _SchemaParameters:
     """Parameters checked by the JSON schema an engine registered for the type."""
 
@@ -80,7 +104,7 @@ class JobKind:
     job_type: str
     max_attempts: int | None
     timeout_seconds: int | None
-    parameters: _ModelParameters | _SchemaParameters
+    parameters: _ModelParameters | _SchemaParameters | _UncheckedParameters
     size_limit: int
 
     def _check_size(self, size: int) -> None:
@@ -98,8 +122,8 @@ class JobKind:
         return text
 
 
-async def resolve_kind(store: JobStore, job: type[Job] | str) -> JobKind:
-    limit = store.options.max_parameters_bytes
+async def resolve_kind(store: JobStore, job: type[Job] | str, options: JobOptions) -> JobKind:
+    limit = options.max_parameters_bytes
     if isinstance(job, type) and issubclass(job, Job):
         return JobKind(job.job_type, job.max_attempts, job.timeout_seconds, _ModelParameters(job), limit)
     if not isinstance(job, str):
@@ -111,6 +135,8 @@ async def resolve_kind(store: JobStore, job: type[Job] | str) -> JobKind:
     except craft_jobs_runner.UnknownJobTypeError:
         registered = await store.get_job_type(job)
         if registered is None:
+            if options.mode is Mode.CLUSTER:
+                return JobKind(job, None, None, _UncheckedParameters(), limit)
             raise UnknownJobTypeError(job) from None
         return JobKind(job, registered.max_attempts, registered.timeout_seconds,
                        _SchemaParameters(registered.parameters_schema), limit)

@@ -97,7 +97,7 @@ class JobScheduler:
         reason: str,
         **extra: Any,
     ) -> NewJob:
-        kind = await resolve_kind(self.store, job)
+        kind = await resolve_kind(self.store, job, self.options)
         parameters = kind.parameters_dict(params)
         tenant, user, merged = self._caller(tenant_id, user_id, metadata)
         attempts = self._attempts(kind, max_attempts, retry)
@@ -224,7 +224,7 @@ class JobScheduler:
         batch: list[BatchItem] = []
         for job, params in items:
             if job not in kinds:
-                kind = await resolve_kind(self.store, job)
+                kind = await resolve_kind(self.store, job, self.options)
                 kinds[job] = (kind, self._attempts(kind, max_attempts, None), self._timeout(kind, None))
             kind, attempts, timeout = kinds[job]
             batch.append(BatchItem(kind.job_type, kind.parameters_json(params), attempts, timeout))

@@ -235,7 +235,7 @@ class Reconciler:
             else:
                 job = job_request(body.get("spec") or {}, now=self.clock.now(), default_image=self.settings.default_image)
             try:
-                kind = await asyncio.wait_for(resolve_kind(self.store, job.job_type), 5)
+                kind = await asyncio.wait_for(resolve_kind(self.store, job.job_type, self.options), 5)
                 kind.parameters_dict(job.parameters)
             except (DatabaseUnavailableError, StoreError, TimeoutError):
                 log.warning("admission of %s/%s: the store is unavailable; the operator will check it", meta.get("namespace"), meta.get("name"))

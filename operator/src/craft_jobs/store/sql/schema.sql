@@ -133,3 +133,6 @@ CREATE INDEX jobs_type_state_id_idx ON __schema__.jobs (job_type, state, id DESC
 -- percentiles. Covering, so the charts read the index alone.
 CREATE INDEX jobs_finished_idx ON __schema__.jobs (finished_at) INCLUDE (state, tenant_id)
     WHERE finished_at IS NOT NULL;
+
+-- Version 3: the operator's status sync.
+CREATE INDEX jobs_cr_changed_idx ON __schema__.jobs (state_changed_at) WHERE cr_uid IS NOT NULL;

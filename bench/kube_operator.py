@@ -1,7 +1,7 @@
 """Benchmark: the Kubernetes operator against the API emulator.
 
-    .venv/bin/python bench/operator.py            # 1,000 jobs, then 10,000 tracked (several minutes)
-    .venv/bin/python bench/operator.py --quick    # 200, then 2,000
+    .venv/bin/python bench/kube_operator.py            # 1,000 jobs, then 10,000 tracked (several minutes)
+    .venv/bin/python bench/kube_operator.py --quick    # 200, then 2,000
 
 The emulator (tests/support/kube: kmock plus uids, selectors, GC) and a
 Job controller in "instant" mode (a Job completes as soon as its parameters
