@@ -28,7 +28,7 @@ def cli(database_url_for_test, monkeypatch, capsys, tmp_path):
 
 
 def test_schedule_list_show(cli):
-    code, out, _ = cli("schedule", "hello", "--params", '{"name": "you"}', "--tenant", "acme", "--user", "alice")
+    code, out, _ = cli("schedule", "hello", "--params", '{"name": "you"}', "--tenant", "acme", "--user", "user-a")
     assert code == 0
     job_id = int(out.strip())
     code, out, _ = cli("list")

@@ -478,7 +478,7 @@ def test_operator_background_job_status_fits_the_crd() -> None:
     error = {"type": "ValueError", "message": "the input file is corrupt", "exit_code": 3}
     for state in JobState:
         job = JobSnapshot(
-            id=42, state=state, attempt=2, runs=3, tenant_id="team-a", user_id="alice@example.com",
+            id=42, state=state, attempt=2, runs=3, tenant_id="team-a", user_id="user-a@example.com",
             started_at=now, finished_at=now, state_changed_at=now, last_error=error,
         )
         status = background_job_status(job, now, generation=7)

@@ -51,7 +51,7 @@ def free_port() -> int:
 async def dashboard(store, tmp_path):
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps({"tokens": [
-        {"name": "olga", "token": OPERATOR_TOKEN, "role": "operator"},
+        {"name": "ops-user", "token": OPERATOR_TOKEN, "role": "operator"},
         {"name": "victor", "token": VIEWER_TOKEN, "role": "viewer"},
     ]}))
     settings = DashboardSettings(auth_mode="token", tokens_file=tokens, live_interval_seconds=0.5)

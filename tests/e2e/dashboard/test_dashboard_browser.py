@@ -119,7 +119,7 @@ async def test_click_through_every_page_and_action(page, dashboard, store):
     await page.click("button:has-text('Requeue')")
     await expect(page.locator("#flash")).to_contain_text("requeued")
     await expect(page.locator("h1 .badge")).to_have_text("Enqueued")
-    await expect(page.locator("#history")).to_contain_text("by olga")
+    await expect(page.locator("#history")).to_contain_text("by ops-user")
     await page.click(".actions button:has-text('Delete')")
     await expect(page.locator("h1 .badge")).to_have_text("Deleted")
 

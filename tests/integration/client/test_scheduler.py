@@ -116,12 +116,12 @@ async def test_batch_is_atomic(scheduler, store):
 
 
 async def test_tenant_user_and_metadata_come_from_the_request_context(scheduler, store):
-    with job_context(tenant_id="acme", user_id="alice", metadata={"request": "r-1"}):
+    with job_context(tenant_id="acme", user_id="user-a", metadata={"request": "r-1"}):
         job_id = await scheduler.schedule(Noop, metadata={"extra": 1})
-        override = await scheduler.schedule(Noop, user_id="bob")
+        override = await scheduler.schedule(Noop, user_id="user-b")
     job = await store.get_job(job_id)
-    assert (job.tenant_id, job.user_id, job.metadata) == ("acme", "alice", {"request": "r-1", "extra": 1})
-    assert (await store.get_job(override)).user_id == "bob"
+    assert (job.tenant_id, job.user_id, job.metadata) == ("acme", "user-a", {"request": "r-1", "extra": 1})
+    assert (await store.get_job(override)).user_id == "user-b"
 
 
 async def test_multi_tenancy_requires_and_enforces_a_tenant(store, options):

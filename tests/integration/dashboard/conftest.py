@@ -19,7 +19,7 @@ from craft_jobs.options import JobOptions
 from craft_jobs.store.store import JobStore
 
 TOKENS = {
-    "operator": {"name": "olga", "token": "operator-token-0123456789", "role": "operator"},
+    "operator": {"name": "ops-user", "token": "operator-token-0123456789", "role": "operator"},
     "viewer": {"name": "victor", "token": "viewer-token-0123456789", "role": "viewer"},
     "acme-operator": {"name": "ann", "token": "acme-operator-token-0123", "role": "operator", "tenants": ["acme"]},
     "acme-viewer": {"name": "al", "token": "acme-viewer-token-012345", "role": "viewer", "tenants": ["acme"]},

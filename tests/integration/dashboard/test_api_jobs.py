@@ -25,7 +25,7 @@ async def test_schedule_now_read_back_and_see_it_listed(client, store):
     assert created.headers["location"] == f"/api/jobs/{job_id}"
     detail = (await client.get(f"/api/jobs/{job_id}")).json()
     assert detail["job"]["state"] == "Enqueued" and detail["job"]["queue"] == "billing"
-    assert detail["job"]["user_id"] == "olga", "the user comes from the credentials, not the body"
+    assert detail["job"]["user_id"] == "ops-user", "the user comes from the credentials, not the body"
     assert detail["job"]["metadata"] == {"order": "A-1"}
     assert [h["state"] for h in detail["history"]] == ["Enqueued"]
     page = (await client.get("/api/jobs", params={"state": "Enqueued"})).json()
@@ -81,7 +81,7 @@ async def test_requeue_and_delete_go_through_the_scheduler(client, store):
     job = await store.get_job(failed)
     assert job.state is JobState.ENQUEUED and job.attempt == 0
     history = await store.job_history(failed)
-    assert history[-1].reason == "requeued" and history[-1].data["by"] == "olga"
+    assert history[-1].reason == "requeued" and history[-1].data["by"] == "ops-user"
     assert (await client.delete(f"/api/jobs/{failed}")).status_code == 200
     assert (await store.get_job(failed)).state is JobState.DELETED
     assert (await client.post("/api/jobs/424242/requeue")).status_code == 404

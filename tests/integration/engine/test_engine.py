@@ -139,12 +139,12 @@ async def _no_runs(engine):
 async def test_local_executor_gives_the_job_the_pod_contract(scheduler, store, start_engine, options, tmp_path):
     await start_engine(LocalExecutor(options.job_modules, cancel_grace_seconds=2))
     out = tmp_path / "runs.jsonl"
-    job_id = await scheduler.schedule(RecordContext, {"path": str(out), "value": "v"}, tenant_id="acme", user_id="alice", metadata={"m": 1})
+    job_id = await scheduler.schedule(RecordContext, {"path": str(out), "value": "v"}, tenant_id="acme", user_id="user-a", metadata={"m": 1})
     await wait_state(store, job_id, JobState.SUCCEEDED)
     record = json.loads(out.read_text())
     job = await store.get_job(job_id)
     assert record["job_id"] == str(job_id) and record["attempt"] == 0 and record["value"] == "v"
-    assert (record["tenant_id"], record["user_id"], record["metadata"]) == ("acme", "alice", {"m": 1})
+    assert (record["tenant_id"], record["user_id"], record["metadata"]) == ("acme", "user-a", {"m": 1})
     assert record["scheduled_for"] == job.scheduled_for.isoformat()
     import os
 

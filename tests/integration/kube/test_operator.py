@@ -78,14 +78,14 @@ async def test_webhooks_record_the_user_and_refuse_bad_specs(start_operator, clu
     await start_operator(webhook_enabled=True, admission_server=server)
     cluster.emulator.mutating_webhook = f"http://127.0.0.1:{port}/mutate"
     cluster.emulator.validating_webhook = f"http://127.0.0.1:{port}/validate"
-    cluster.emulator.users[""] = {"username": "alice@example.com", "groups": ["developers"]}
+    cluster.emulator.users[""] = {"username": "user-a@example.com", "groups": ["developers"]}
     crs = CrClient(kube_api)
     await eventually(lambda: _webhook_up(port), message="the webhook server")
 
     await crs.create("BackgroundJob", "mine", {"jobType": "hello"}, annotations={"jobs.craft.dev/created-by": "mallory"})
     body = await crs.wait_phase("BackgroundJob", "mine", "Succeeded")
-    assert body["metadata"]["annotations"]["jobs.craft.dev/created-by"] == "alice@example.com"
-    assert body["status"]["user"] == "alice@example.com"
+    assert body["metadata"]["annotations"]["jobs.craft.dev/created-by"] == "user-a@example.com"
+    assert body["status"]["user"] == "user-a@example.com"
 
     try:
         await crs.create("BackgroundJob", "refused", {"jobType": "flaky", "parameters": {"failures": 99}})

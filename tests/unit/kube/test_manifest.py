@@ -30,7 +30,7 @@ SETTINGS = ManifestSettings(default_image="registry.example/jobs:1", default_nam
 def claimed(**overrides) -> ClaimedJob:
     values = dict(
         id=42, job_type="send-report", queue="default", parameters={"report": "daily", "email": "a@example.com"},
-        tenant_id="acme", user_id="alice", metadata={"requestedBy": "finance"}, attempt=1, runs=2,
+        tenant_id="acme", user_id="user-a", metadata={"requestedBy": "finance"}, attempt=1, runs=2,
         max_attempts=3, retry_policy=None, timeout_seconds=None, image=None, scheduled_for=T0,
         created_at=T0, started_at=T0, recurring_id=None, cr_namespace="team-a", cr_name="report",
         cr_uid="0f1e2d3c-0000-4000-8000-000000000001",
@@ -89,7 +89,7 @@ def test_env_contract_and_parameters_only_in_the_secret():
     assert env["CRAFT_JOB_TYPE"] == "send-report"
     assert env["CRAFT_JOB_ATTEMPT"] == "1"
     assert env["CRAFT_TENANT_ID"] == "acme"
-    assert env["CRAFT_USER_ID"] == "alice"
+    assert env["CRAFT_USER_ID"] == "user-a"
     assert json.loads(env["CRAFT_JOB_METADATA"]) == {"requestedBy": "finance"}
     assert env["CRAFT_JOB_PARAMETERS_FILE"] == "/var/run/craft-jobs/parameters/parameters.json"
     assert "a@example.com" not in json.dumps(job)

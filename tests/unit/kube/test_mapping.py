@@ -122,7 +122,7 @@ def test_recurring_fields_map_to_their_place():
 
 def snapshot(**overrides) -> JobSnapshot:
     values = dict(
-        id=7, state=JobState.PROCESSING, attempt=0, runs=1, tenant_id="acme", user_id="alice",
+        id=7, state=JobState.PROCESSING, attempt=0, runs=1, tenant_id="acme", user_id="user-a",
         started_at=T0, finished_at=None, state_changed_at=T0, last_error=None,
     )
     values.update(overrides)
@@ -133,7 +133,7 @@ def test_status_of_a_running_job():
     status = background_job_status(snapshot(), T0, generation=1)
     assert status["phase"] == "Processing" and status["jobId"] == "7" and status["attempts"] == 1
     assert status["kubernetesJobName"] == "cj-7-1" and status["startedAt"] == "2026-03-01T12:00:00Z"
-    assert status["tenant"] == "acme" and status["user"] == "alice" and status["observedGeneration"] == 1
+    assert status["tenant"] == "acme" and status["user"] == "user-a" and status["observedGeneration"] == 1
     assert [c["type"] for c in status["conditions"]] == ["Accepted"]
 
 

@@ -160,7 +160,7 @@ async def test_success_passes_parameters_and_context(events):
         job_id="job-42",
         attempt=1,
         tenant_id="acme",
-        user_id="alice",
+        user_id="user-a",
         created_at=datetime(2024, 5, 1, tzinfo=UTC),
         metadata={"source": "api"},
     )
@@ -168,7 +168,7 @@ async def test_success_passes_parameters_and_context(events):
     assert result.succeeded and not result.retryable
     assert events == [
         "run 42 9.5 ['eu']",
-        "context job-42 1 acme alice {'source': 'api'} 2024-05-01T00:00:00+00:00",
+        "context job-42 1 acme user-a {'source': 'api'} 2024-05-01T00:00:00+00:00",
     ]
 
 

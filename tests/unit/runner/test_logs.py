@@ -40,7 +40,7 @@ def lines(buffer):
 
 
 def test_context_logger_records_carry_the_job_fields(caplog):
-    context = JobContext(job_id="j1", job_type="t", attempt=3, tenant_id="acme", user_id="bob")
+    context = JobContext(job_id="j1", job_type="t", attempt=3, tenant_id="acme", user_id="user-b")
     with caplog.at_level(logging.INFO):
         context.logger.info("hello", extra={"order_id": 7})
     [record] = caplog.records
@@ -49,7 +49,7 @@ def test_context_logger_records_carry_the_job_fields(caplog):
         "t",
         3,
         "acme",
-        "bob",
+        "user-b",
     )
     assert record.order_id == 7  # the call's own extra is kept
 

@@ -1,6 +1,6 @@
 """The caller's context (tenant, user, metadata), set once per request.
 
-    with job_context(tenant_id="acme", user_id="alice@acme"):
+    with job_context(tenant_id="acme", user_id="user-a@acme"):
         await scheduler.schedule(...)
 
 Explicit arguments to the scheduler win over the context.
