@@ -104,7 +104,7 @@ def test_invalid_recurring_schedule_in_yaml_names_the_field(cli, tmp_path):
 
     path.write_text(re.sub(r"schedule: .*", 'schedule: "61 * * * *"', text))
     code, _, err = cli("apply", "-f", str(path))
-    assert code == 2 and "error: cron: minute field '61'" in err
+    assert code == 2 and "error: spec.schedule: minute field '61'" in err
 
 
 def test_without_a_database_the_error_says_how_to_give_one(monkeypatch, capsys, tmp_path):
@@ -148,3 +148,19 @@ def test_register_types_from_a_job_images_describe_output(cli, tmp_path, monkeyp
     path.write_text('{"not": "a list"}')
     code, _, err = cli("register-types", "-f", str(path))
     assert code == 2 and "must be a list" in err
+
+
+def test_yaml_errors_name_the_spec_path(cli, tmp_path):
+    path = tmp_path / "bad-retry.yaml"
+    path.write_text(
+        "apiVersion: jobs.craft.dev/v1alpha1\nkind: BackgroundJob\nmetadata: {name: bad}\n"
+        "spec: {jobType: hello, retry: {maxAttempts: 11}}\n"
+    )
+    code, _, err = cli("apply", "-f", str(path))
+    assert code == 2 and "error: spec.retry.maxAttempts: must be between 0 and 10" in err
+    path.write_text(
+        "apiVersion: jobs.craft.dev/v1alpha1\nkind: BackgroundJob\nmetadata: {name: orphan}\n"
+        "spec: {jobType: hello, continueAfter: {name: missing}}\n"
+    )
+    code, _, err = cli("apply", "-f", str(path))
+    assert code == 2 and "error: spec.continueAfter.name: BackgroundJob 'missing' does not exist" in err

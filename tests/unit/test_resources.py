@@ -1,32 +1,7 @@
-from datetime import timedelta
-
 import pytest
 
 from craft_jobs.errors import ValidationError
-from craft_jobs.resources import parse_duration, parse_time, resource_ref, retry_from_spec
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [("90s", timedelta(seconds=90)), ("10m", timedelta(minutes=10)), ("1h30m", timedelta(minutes=90)), ("1d", timedelta(days=1))],
-)
-def test_durations(text, expected):
-    assert parse_duration(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "10", "m", "1x", "-5m", "1m1h"])
-def test_bad_durations_name_the_field(text):
-    with pytest.raises(ValidationError) as raised:
-        parse_duration(text)
-    assert raised.value.field == "spec.delay"
-
-
-def test_times_need_an_offset():
-    assert parse_time("2026-12-01T09:00:00Z", "spec.runAt").utcoffset() == timedelta(0)
-    with pytest.raises(ValidationError, match="no time zone offset"):
-        parse_time("2026-12-01T09:00:00", "spec.runAt")
-    with pytest.raises(ValidationError, match="spec.runAt"):
-        parse_time("tomorrow", "spec.runAt")
+from craft_jobs.resources import resource_ref
 
 
 def _doc(**overrides):
@@ -39,6 +14,11 @@ def test_resource_ref_gives_local_documents_a_stable_uid():
     ref = resource_ref(_doc(), "team-a")
     assert (ref.kind, ref.namespace, ref.name) == ("BackgroundJob", "team-a", "report")
     assert ref.uid == resource_ref(_doc(), "team-a").uid
+    assert ref.cr == (ref.uid, "team-a", "report")
+
+
+def test_a_namespace_in_the_document_wins():
+    assert resource_ref(_doc(metadata={"name": "r", "namespace": "ops"}), "team-a").namespace == "ops"
 
 
 @pytest.mark.parametrize(
@@ -56,12 +36,6 @@ def test_resource_ref_errors_name_the_field(overrides, field):
     assert raised.value.field == field
 
 
-def test_retry_block_errors_use_yaml_paths():
-    attempts, policy = retry_from_spec({"maxAttempts": 2, "backoff": {"baseSeconds": 5, "maxSeconds": 60}}, "spec")
-    assert attempts == 2 and policy.base_seconds == 5 and policy.max_seconds == 60
-    with pytest.raises(ValidationError) as raised:
-        retry_from_spec({"maxAttempts": 11}, "spec")
-    assert raised.value.field == "spec.retry.maxAttempts"
-    with pytest.raises(ValidationError) as raised:
-        retry_from_spec({"backoff": {"baseSeconds": 100, "maxSeconds": 10}}, "spec.jobTemplate")
-    assert raised.value.field == "spec.jobTemplate.retry.backoff.maxSeconds"
+def test_a_document_that_is_not_a_mapping_is_refused():
+    with pytest.raises(ValidationError, match="document: must be a YAML mapping"):
+        resource_ref(["a", "list"])

@@ -87,12 +87,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from craft_jobs.resources import parse_duration, parse_time
+    from craft_jobs.kube.mapping import parse_delay, parse_time
 
     params = _json_arg(args.params, "--params")
     if args.params_file:
         params = _json_arg(Path(args.params_file).read_text(), "--params-file")
-    delay = parse_duration(args.delay, "--delay") if args.delay else None
+    try:
+        delay = parse_delay(args.delay) if args.delay else None
+    except ValidationError as exc:
+        raise ValidationError("--delay", exc.reason) from exc
     at = parse_time(args.at, "--at") if args.at else None
 
     async def action(scheduler):
