@@ -2,8 +2,10 @@
 
 Claims go in batches (one statement for up to the free capacity) and
 outcomes are flushed in batches (one statement for all that ended since the
-last flush), which is what lets a single engine process thousands of short
-jobs per second while still writing every transition to the history.
+last flush); a flush claims the next jobs for the slots it frees in the same
+transaction. That is what lets one engine process thousands of short jobs per
+second while still writing every transition to the history. The claim loop
+claims when NOTIFY (or the polling interval) says new work is there.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Dispatcher:
         self._slot_freed = asyncio.Event()
         self._outcomes: list[Outcome] = []
         self._outcome_ready = asyncio.Event()
+        self._claiming = asyncio.Lock()
         self._stopping = False
         self._rng = random.Random()
 
@@ -80,11 +83,11 @@ class Dispatcher:
     # -- claiming ----------------------------------------------------------------
 
     async def claim_loop(self) -> None:
+        """Claims when woken (NOTIFY, a freed slot, the polling interval)."""
         failures = 0
         self._wake.set()  # look once at start: work may be waiting
         while not self._stopping:
-            free = self.options.worker_count - self.in_flight
-            if free <= 0:
+            if self.in_flight >= self.options.worker_count:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
@@ -93,7 +96,10 @@ class Dispatcher:
                 break
             self._wake.clear()
             try:
-                claimed = await self.store.claim_jobs(self.server_id, free, self.queues)
+                async with self._claiming:  # the flusher claims too: count free slots under one lock
+                    free = self.options.worker_count - self.in_flight
+                    claimed = await self.store.claim_jobs(self.server_id, free, self.queues) if free > 0 else []
+                    self._start_all(claimed)
                 failures = 0
             except DatabaseUnavailableError as exc:
                 delay = _RETRY_DELAYS[min(failures, len(_RETRY_DELAYS) - 1)]
@@ -102,10 +108,12 @@ class Dispatcher:
                 await asyncio.sleep(delay)
                 self._wake.set()
                 continue
-            for job in claimed:
-                self._start(job)
-            if len(claimed) == free:
+            if claimed and len(claimed) == free:
                 self._wake.set()  # there may be more: claim again once a slot frees
+
+    def _start_all(self, claimed: list[ClaimedJob]) -> None:
+        for job in claimed:
+            self._start(job)
 
     def _start(self, job: ClaimedJob) -> None:
         running = Running(job)
@@ -146,7 +154,16 @@ class Dispatcher:
             timed_work = False
             while True:
                 try:
-                    changed, timed_work = await self.store.finish_jobs(self.server_id, batch)
+                    async with self._claiming:
+                        # The batch's slots free up as it is recorded: refill them in the same transaction.
+                        free = 0 if self._stopping else self.options.worker_count - self.in_flight + len(batch)
+                        if free > 0:
+                            changed, timed_work, claimed = await self.store.finish_and_claim(
+                                self.server_id, batch, free, self.queues)
+                        else:
+                            (changed, timed_work), claimed = await self.store.finish_jobs(self.server_id, batch), []
+                        self._forget(batch, changed)
+                        self._start_all(claimed)
                     failures = 0
                     break
                 except DatabaseUnavailableError as exc:
@@ -157,15 +174,18 @@ class Dispatcher:
                     await asyncio.sleep(delay)
                 except CraftJobsError:
                     log.exception("recording outcomes failed; the jobs will be rescued")
+                    self._forget(batch, changed)
+                    self._wake.set()  # nothing was claimed for the freed slots
                     break
-            for outcome in batch:
-                self.running.pop(outcome.job_id, None)
-                if outcome.job_id not in changed:
-                    log.info("job %s changed while it ran; its outcome was dropped", outcome.job_id)
             self._slot_freed.set()
-            self._wake.set()
             if self.on_finished is not None and timed_work:
                 self.on_finished()
+
+    def _forget(self, batch: list[Outcome], changed: dict) -> None:
+        for outcome in batch:
+            self.running.pop(outcome.job_id, None)
+            if outcome.job_id not in changed:
+                log.info("job %s changed while it ran; its outcome was dropped", outcome.job_id)
 
     async def drain(self, grace_seconds: float) -> None:
         """Stop claiming, let runs finish for `grace_seconds`, then cancel the rest."""

@@ -109,24 +109,26 @@ class Connector:
                 async with connection.transaction():
                     yield Session(connection)
 
-    async def _once_more_if_cut(self, run):
-        """Runs `run(session)`; again on a fresh connection if the pooled one had been
-        cut by a server restart. The server ended that backend before our
-        statement reached it, so running it again cannot run it twice."""
-        try:
-            async with self.session() as session:
-                return await run(session)
-        except DatabaseUnavailableError as exc:
-            if not isinstance(exc.__cause__, _SERVER_ENDED_BACKEND):
-                raise
+    async def _again_if_cut(self, run):
+        """Runs `run(session)`; again on another connection while the pooled ones
+        turn out cut by a server restart (each is then dropped from the pool).
+        The server ended such a backend before our statement reached it, so
+        running it again cannot run it twice."""
+        for _ in range(self._pool.max_size):
+            try:
+                async with self.session() as session:
+                    return await run(session)
+            except DatabaseUnavailableError as exc:
+                if not isinstance(exc.__cause__, _SERVER_ENDED_BACKEND):
+                    raise
         async with self.session() as session:
             return await run(session)
 
     async def execute(self, query: str, params: Params = None) -> None:
-        await self._once_more_if_cut(lambda session: session.execute(query, params))
+        await self._again_if_cut(lambda session: session.execute(query, params))
 
     async def fetch_one(self, query: str, params: Params = None) -> dict[str, Any] | None:
-        return await self._once_more_if_cut(lambda session: session.fetch_one(query, params))
+        return await self._again_if_cut(lambda session: session.fetch_one(query, params))
 
     async def fetch_all(self, query: str, params: Params = None) -> list[dict[str, Any]]:
-        return await self._once_more_if_cut(lambda session: session.fetch_all(query, params))
+        return await self._again_if_cut(lambda session: session.fetch_all(query, params))

@@ -113,10 +113,11 @@ WITH RECURSIVE tenants AS (
            jsonb_build_object('attempt', attempt, 'run', runs)
     FROM claimed
 ), fast_commit AS (
-    -- A claim need not wait for its WAL flush: if the server crashed before it,
-    -- the job would simply be Enqueued again, which rescue does anyway
-    -- (delivery is at least once). Outcomes stay fully durable.
-    SELECT set_config('synchronous_commit', 'off', true)
+    -- A claim alone need not wait for its WAL flush ('off'): if the server
+    -- crashed before it, the job would simply be Enqueued again, as a rescue
+    -- does anyway (delivery is at least once). Claimed together with recorded
+    -- outcomes, the transaction stays durable ('on').
+    SELECT set_config('synchronous_commit', %(synchronous_commit)s, true)
 )
 SELECT claimed.* FROM claimed, fast_commit;
 
