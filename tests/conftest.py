@@ -72,23 +72,22 @@ def template_database(postgres_server) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _scratch_database(server_url: str, prefix: str, template: str | None = None) -> Iterator[str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    yield database_url(server_url, name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def database_url_for_test(postgres_server, template_database) -> Iterator[str]:
     """A migrated database of this test's own."""
-    name = f"craft_jobs_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    yield database_url(postgres_server, name)
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from _scratch_database(postgres_server, "craft_jobs_test", template_database)
 
 
 @pytest.fixture
 def empty_database_url(postgres_server) -> Iterator[str]:
     """A database with nothing in it, for migration tests."""
-    name = f"craft_jobs_empty_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield database_url(postgres_server, name)
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from _scratch_database(postgres_server, "craft_jobs_empty")

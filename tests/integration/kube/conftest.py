@@ -7,23 +7,15 @@ import logging
 import pytest
 
 from craft_jobs.kube.api import KubeApi
-from craft_jobs.options import load_options
 from tests.support.kube.harness import EmulatedCluster
 
 JOB_MODULES = ["craft_jobs.samples.jobs", "tests.support.kube.jobs"]
 
 
 @pytest.fixture
-def options(database_url_for_test, tmp_path):
-    return load_options(
-        connection_string=database_url_for_test,
-        job_modules=JOB_MODULES,
-        polling_interval_seconds=1,
-        heartbeat_interval_seconds=1,
-        server_timeout_seconds=5,
-        cancel_grace_seconds=2,
-        data_dir=tmp_path,
-    )
+def options(options):
+    """The integration options, with the job modules of the Kubernetes tests."""
+    return options.model_copy(update={"job_modules": JOB_MODULES})
 
 
 @pytest.fixture
