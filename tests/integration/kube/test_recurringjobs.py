@@ -78,3 +78,27 @@ async def test_invalid_schedules_get_a_condition(operator, crs):
         ready = condition(body, "Ready")
         assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
         assert ready["message"].startswith(f"{field}: "), ready["message"]
+
+
+async def test_history_limits_keep_only_the_newest_jobs(operator, crs, cluster):
+    await crs.create("RecurringJob", "tidy", {
+        "schedule": YEARLY, "successfulJobsHistoryLimit": 1, "failedJobsHistoryLimit": 1,
+        "jobTemplate": {"jobType": "cleanup", "parameters": {"older_than_days": 7}}})
+    await crs.wait_for("RecurringJob", "tidy", lambda b: (b.get("status") or {}).get("nextScheduleTime"))
+    job_ids = []
+    for _ in range(3):
+        await crs.annotate("RecurringJob", "tidy", {"jobs.craft.dev/trigger": "now"})
+        body = await crs.wait_for(
+            "RecurringJob", "tidy",
+            lambda b: ((b.get("status") or {}).get("lastJob") or {}).get("jobId") not in (None, *job_ids)
+            and b["status"]["lastJob"].get("phase") == "Succeeded",
+            what="the next triggered run to succeed")
+        job_ids.append(body["status"]["lastJob"]["jobId"])
+
+    def kept():
+        return [j["metadata"]["name"] for j in cluster.emulator.list(JOBS, "default", "jobs.craft.dev/recurring=tidy")]
+
+    await eventually(lambda: kept() == [f"cj-{job_ids[-1]}-1"], message="only the newest succeeded Job to remain")
+    # The runs' history stays in the store.
+    for job_id in job_ids:
+        assert (await operator.handle.reconciler.store.get_job(int(job_id))).state.value == "Succeeded"

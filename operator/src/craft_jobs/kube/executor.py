@@ -33,6 +33,7 @@ from craft_jobs_runner import EXIT_CANCELLED, EXIT_NON_RETRYABLE
 from craft_jobs.engine.executor import ExecutionResult
 from craft_jobs.errors import ValidationError
 from craft_jobs.kube.api import KubeApi, KubeApiError
+from craft_jobs.kube.history import prune_recurring_history
 from craft_jobs.kube.manifest import (
     CONTAINER_NAME,
     LABEL_JOB_ID,
@@ -171,9 +172,12 @@ class KubernetesExecutor:
                 waiter.latest = waiter.latest or created
             else:
                 waiter.latest = adopted
-            return await self._wait(job, namespace, name, ref, waiter, cancel)
+            result = await self._wait(job, namespace, name, ref, waiter, cancel)
         finally:
             self._waiters.pop((namespace, name), None)
+        if job.recurring_id and job.cr_namespace and result.exit_code != EXIT_CANCELLED:
+            await prune_recurring_history(self.api, namespace, job.recurring_id, job_finished)
+        return result
 
     async def _adoptable(self, job: ClaimedJob, namespace: str) -> dict[str, Any] | None:
         """An unfinished Job of an earlier run of this job (its operator stopped), if any."""

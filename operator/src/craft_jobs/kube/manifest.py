@@ -46,6 +46,7 @@ LABEL_JOB_ID = f"{API_GROUP}/job-id"
 LABEL_JOB_TYPE = f"{API_GROUP}/job-type"
 LABEL_TENANT = f"{API_GROUP}/tenant"
 LABEL_RUN = f"{API_GROUP}/run"
+LABEL_RECURRING = f"{API_GROUP}/recurring"
 ANNOTATION_ATTEMPT = f"{API_GROUP}/attempt"
 ANNOTATION_JOB_TYPE = f"{API_GROUP}/job-type"
 ANNOTATION_TENANT = f"{API_GROUP}/tenant"
@@ -115,7 +116,14 @@ def job_labels(job: ClaimedJob) -> dict[str, str]:
     }
     if job.tenant_id:
         labels[LABEL_TENANT] = label_value(job.tenant_id)
+    if job.recurring_id and job.cr_namespace:
+        labels[LABEL_RECURRING] = recurring_label(job.recurring_id)
     return labels
+
+
+def recurring_label(recurring_id: str) -> str:
+    """The RecurringJob's name (its id is "<namespace>/<name>"), as a label value."""
+    return label_value(recurring_id.rsplit("/", 1)[-1])
 
 
 def _owner_references(job: ClaimedJob) -> list[dict[str, Any]]:
