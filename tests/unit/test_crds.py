@@ -236,6 +236,8 @@ def rules_at(kind: str, path: str) -> set[str]:
 
 def test_cel_rules_guard_the_cross_field_combinations() -> None:
     assert "!(has(self.delay) && has(self.runAt))" in rules_at("BackgroundJob", ".spec")
+    assert "self == oldSelf" in rules_at("BackgroundJob", ".spec"), "a BackgroundJob's spec is immutable"
+    assert "self == oldSelf" not in rules_at("RecurringJob", ".spec"), "a RecurringJob's schedule may change"
     backoff_rule = "!has(self.baseSeconds) || !has(self.maxSeconds) || self.baseSeconds <= self.maxSeconds"
     assert backoff_rule in rules_at("BackgroundJob", ".spec.retry.backoff")
     assert backoff_rule in rules_at("RecurringJob", ".spec.jobTemplate.retry.backoff")
