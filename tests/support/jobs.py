@@ -38,6 +38,7 @@ class RecordContext(Job):
             "created_at": context.created_at.isoformat() if context.created_at else None,
             "value": params.value,
             "pid": os.getpid(),
+            "control_plane_settings": sorted(k for k in os.environ if k.startswith("CRAFT_JOBS_")),
         }
         with Path(params.path).open("a") as out:
             out.write(json.dumps(record) + "\n")

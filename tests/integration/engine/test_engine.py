@@ -136,7 +136,8 @@ async def _no_runs(engine):
     return engine.dispatcher.in_flight == 0
 
 
-async def test_local_executor_gives_the_job_the_pod_contract(scheduler, store, start_engine, options, tmp_path):
+async def test_local_executor_gives_the_job_the_pod_contract(scheduler, store, start_engine, options, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRAFT_JOBS_CONNECTION_STRING", options.connection_string)
     await start_engine(LocalExecutor(options.job_modules, cancel_grace_seconds=2))
     out = tmp_path / "runs.jsonl"
     job_id = await scheduler.schedule(RecordContext, {"path": str(out), "value": "v"}, tenant_id="acme", user_id="user-a", metadata={"m": 1})
@@ -146,6 +147,7 @@ async def test_local_executor_gives_the_job_the_pod_contract(scheduler, store, s
     assert record["job_id"] == str(job_id) and record["attempt"] == 0 and record["value"] == "v"
     assert (record["tenant_id"], record["user_id"], record["metadata"]) == ("acme", "user-a", {"m": 1})
     assert record["scheduled_for"] == job.scheduled_for.isoformat()
+    assert record["control_plane_settings"] == [], "the database password must not reach a job"
     import os
 
     assert record["pid"] != os.getpid()  # it really ran in a child process

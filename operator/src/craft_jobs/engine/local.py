@@ -21,6 +21,7 @@ from pathlib import Path
 from craft_jobs_runner import EXIT_CANCELLED, contract
 
 from craft_jobs.engine.executor import ExecutionResult
+from craft_jobs.options import ENV_PREFIX
 from craft_jobs.pod_contract import job_environment
 from craft_jobs.store.models import ClaimedJob
 
@@ -39,7 +40,9 @@ class LocalExecutor:
         os.chmod(self._workdir, 0o700)
 
     def _environment(self, job: ClaimedJob, run_dir: Path) -> dict[str, str]:
-        env = dict(os.environ)
+        # A pod never sees the control plane's settings (the database password
+        # among them); neither does a local run.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
         # The child imports the same job modules as this process, from the same paths.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         env.update(job_environment(job))
