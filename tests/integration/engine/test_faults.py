@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -113,3 +115,21 @@ async def test_jobs_of_an_engine_killed_with_sigkill_are_rescued_by_another(sche
         reasons = [h.reason for h in await store.job_history(job_id)]
         assert "rescued: its server stopped heartbeating" in reasons
     assert doomed_server not in {s.id for s in await store.list_servers()}
+
+
+async def test_after_an_outage_of_its_own_an_engine_waits_before_rescuing(scheduler, store, start_engine, options, clock):
+    """Everyone was cut off, not dead: the others get a full timeout to heartbeat again."""
+    job_id = await scheduler.schedule(Sleep, {"seconds": 30})
+    await store.heartbeat({"id": "other-engine", "kind": "engine", "hostname": "h", "pid": 1,
+                           "worker_count": 1, "queues": None, "in_flight": 1})
+    [claimed] = await store.claim_jobs("other-engine", 1)
+    assert claimed.id == job_id
+    engine = await start_engine(engine_options=options.model_copy(update={"worker_count": 1}), queues=["none"])
+    clock.advance(timedelta(seconds=options.server_timeout_seconds + 1))  # the other engine's row is now stale
+    maintenance = engine.maintenance
+    maintenance._last_heartbeat = time.monotonic() - options.server_timeout_seconds - 1  # as after an outage
+    await maintenance.heartbeat_once()
+    assert (await store.get_job(job_id)).state is JobState.PROCESSING, "no rescue right after our own outage"
+    maintenance._rescue_after = 0.0  # a full timeout later
+    await maintenance.heartbeat_once()
+    assert (await store.get_job(job_id)).state is JobState.ENQUEUED

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 
 from craft_jobs.clock import Clock
@@ -47,6 +48,8 @@ class Maintenance:
         self.kind = kind
         self.in_flight: Callable[[], int] = lambda: 0
         self._wake = asyncio.Event()
+        self._last_heartbeat: float | None = None
+        self._rescue_after = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -91,6 +94,16 @@ class Maintenance:
 
     async def heartbeat_once(self) -> None:
         await self.store.heartbeat(self.server_row())
+        now = time.monotonic()
+        timeout = self.options.server_timeout_seconds
+        if self._last_heartbeat is not None and now - self._last_heartbeat > timeout:
+            # We could not heartbeat either, so the others were probably cut off too,
+            # not dead: give them a full timeout to heartbeat before rescuing their jobs.
+            log.info("back after an outage: rescues wait %.0f s", timeout)
+            self._rescue_after = now + timeout
+        self._last_heartbeat = now
+        if now < self._rescue_after:
+            return
         rescued = await self.store.rescue_orphans(self.server_id)
         if rescued:
             log.warning("rescued %d jobs whose server stopped heartbeating", rescued)
