@@ -19,6 +19,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from craft_jobs.engine.waiting import wait_event
 from craft_jobs.errors import CraftJobsError
 from craft_jobs.kube.api import KubeApiError
 from craft_jobs.kube.mapping import (
@@ -86,10 +87,7 @@ class StatusSync:
                 log.warning("status sync pass failed, retrying: %s", exc)
             except Exception:  # a bug here must not stop status updates for good
                 log.exception("status sync pass failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, self.interval)
             self._wake.clear()
 
     async def sync_once(self) -> int:
