@@ -61,20 +61,15 @@ async def apply_background_job(
 ) -> int:
     try:
         request = job_request(spec, now=scheduler.store.clock.now(), default_image=LOCAL_IMAGE)
+        parent_id = None
         if request.continue_after:
             parent = await scheduler.store.get_job_by_cr_name(ref.namespace, request.continue_after)
             if parent is None:
                 raise ValidationError(
                     "parent_id", f"BackgroundJob {request.continue_after!r} does not exist in namespace {ref.namespace!r}"
                 )
-            return await scheduler.continue_with(
-                parent.id, request.job_type, request.parameters, on=request.continue_on,
-                tenant_id=tenant_id, user_id=user_id, cr=ref.cr, **request.scheduler_kwargs(),
-            )
-        return await scheduler.schedule(
-            request.job_type, request.parameters, at=request.at,
-            tenant_id=tenant_id, user_id=user_id, cr=ref.cr, **request.scheduler_kwargs(),
-        )
+            parent_id = parent.id
+        return await request.submit(scheduler, parent_id=parent_id, tenant_id=tenant_id, user_id=user_id, cr=ref.cr)
     except ValidationError as exc:
         raise ValidationError(cr_field(exc.field), exc.reason) from exc
 
@@ -84,13 +79,8 @@ async def apply_recurring_job(
 ) -> RecurringJob:
     try:
         request = recurring_request(spec, default_image=LOCAL_IMAGE)
-        job = request.job
-        return await scheduler.schedule_recurring(
-            recurring_id(ref.namespace, ref.name), request.cron, job.job_type, job.parameters,
-            interval_minutes=request.interval_minutes, time_zone=request.time_zone,
-            concurrency_policy=request.concurrency_policy,
-            starting_deadline_seconds=request.starting_deadline_seconds, paused=request.suspend,
-            tenant_id=tenant_id, user_id=user_id, cr=ref.cr, **job.scheduler_kwargs(),
+        return await request.submit(
+            scheduler, recurring_id(ref.namespace, ref.name), tenant_id=tenant_id, user_id=user_id, cr=ref.cr
         )
     except ValidationError as exc:
         raise ValidationError(cr_field(exc.field, recurring=True), exc.reason) from exc

@@ -48,6 +48,7 @@ async def test_delay_and_at(scheduler, store, clock):
         ({"timeout_seconds": 0}, "timeout_seconds"),
         ({"queue": "q" * 101}, "queue"),
         ({"metadata": ["not", "a", "mapping"]}, "metadata"),
+        ({"connection": "postgresql://not-a-connection"}, "connection"),
     ],
 )
 async def test_bad_arguments_name_the_field_and_store_nothing(scheduler, store, kwargs, field):

@@ -137,14 +137,11 @@ class JobScheduler:
     async def _store(self, new_job: NewJob, connection: Any) -> int:
         for client_filter in self.filters:
             client_filter.on_creating(new_job)
-        if connection is None:
-            job_id = await self.store.insert_job(new_job)
-        elif isinstance(connection, psycopg.AsyncConnection):
-            job_id = await self.store.insert_job(new_job, Session(connection))
-        elif isinstance(connection, psycopg.Connection):
-            job_id = self.store.insert_job_sync(new_job, connection)
-        else:
-            raise ValidationError("connection", "must be a psycopg Connection or AsyncConnection")
+        job_id = await _on_connection(
+            connection,
+            lambda session: self.store.insert_job(new_job, session),
+            lambda sync: self.store.insert_job_sync(new_job, sync),
+        )
         if job_id is None:
             existing = await self.store.get_job_by_cr_uid(new_job.cr_uid)
             job_id = existing.id
@@ -235,14 +232,11 @@ class JobScheduler:
         )
         new_jobs = self._filter_batch(shared, batch)
         batch_id = uuid.uuid4()
-        if connection is None:
-            ids = await self.store.insert_batch(shared, batch, batch_id)
-        elif isinstance(connection, psycopg.AsyncConnection):
-            ids = await self.store.insert_batch(shared, batch, batch_id, Session(connection))
-        elif isinstance(connection, psycopg.Connection):
-            ids = self.store.insert_batch_sync(shared, batch, batch_id, connection)
-        else:
-            raise ValidationError("connection", "must be a psycopg Connection or AsyncConnection")
+        ids = await _on_connection(
+            connection,
+            lambda session: self.store.insert_batch(shared, batch, batch_id, session),
+            lambda sync: self.store.insert_batch_sync(shared, batch, batch_id, sync),
+        )
         for new_job, job_id in zip(new_jobs, ids):
             for client_filter in self.filters:
                 client_filter.on_created(new_job, job_id)
@@ -431,6 +425,17 @@ class JobScheduler:
         if recurring is None:
             raise RecurringJobNotFoundError(recurring_id)
         return recurring
+
+
+async def _on_connection(connection: Any, run_async, run_sync):
+    """Runs on a pooled connection (None), or inside the caller's own transaction."""
+    if connection is None:
+        return await run_async(None)
+    if isinstance(connection, psycopg.AsyncConnection):
+        return await run_async(Session(connection))
+    if isinstance(connection, psycopg.Connection):
+        return run_sync(connection)
+    raise ValidationError("connection", "must be a psycopg Connection or AsyncConnection")
 
 
 def _queue(queue: str | None) -> str:

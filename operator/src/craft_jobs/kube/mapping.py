@@ -11,12 +11,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from craft_jobs.backoff import RetryPolicy
 from craft_jobs.errors import ValidationError
 from craft_jobs.kube.manifest import KUBE_METADATA_KEY, job_name
 from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition, JobState
+
+if TYPE_CHECKING:
+    from craft_jobs.client.scheduler import JobScheduler
+    from craft_jobs.store.models import RecurringJob
 
 ANNOTATION_CREATED_BY = "jobs.craft.dev/created-by"
 ANNOTATION_REQUEUE = "jobs.craft.dev/requeue"
@@ -117,6 +121,19 @@ class JobRequest:
             "queue": self.queue, "metadata": self.metadata, "max_attempts": self.max_attempts,
             "retry": self.retry, "timeout_seconds": self.timeout_seconds, "image": self.image,
         }
+
+    async def submit(self, scheduler: JobScheduler, *, parent_id: int | None, tenant_id: str | None,
+                     user_id: str | None, cr: tuple[str, str, str]) -> int:
+        """Schedules the job, or its continuation of `parent_id` (the stored id of continueAfter)."""
+        if parent_id is not None:
+            return await scheduler.continue_with(
+                parent_id, self.job_type, self.parameters, on=self.continue_on,
+                tenant_id=tenant_id, user_id=user_id, cr=cr, **self.scheduler_kwargs(),
+            )
+        return await scheduler.schedule(
+            self.job_type, self.parameters, at=self.at, tenant_id=tenant_id, user_id=user_id, cr=cr,
+            **self.scheduler_kwargs(),
+        )
 
 
 def _retry(spec: dict[str, Any]) -> tuple[int | None, RetryPolicy | None]:
@@ -227,6 +244,17 @@ class RecurringRequest:
     concurrency_policy: ConcurrencyPolicy
     starting_deadline_seconds: int | None
     suspend: bool
+
+    async def submit(self, scheduler: JobScheduler, recurring_id: str, *, tenant_id: str | None,
+                     user_id: str | None, cr: tuple[str, str, str]) -> RecurringJob:
+        """Creates or updates the recurring job."""
+        return await scheduler.schedule_recurring(
+            recurring_id, self.cron, self.job.job_type, self.job.parameters,
+            interval_minutes=self.interval_minutes, time_zone=self.time_zone,
+            concurrency_policy=self.concurrency_policy,
+            starting_deadline_seconds=self.starting_deadline_seconds, paused=self.suspend,
+            tenant_id=tenant_id, user_id=user_id, cr=cr, **self.job.scheduler_kwargs(),
+        )
 
 
 def recurring_request(

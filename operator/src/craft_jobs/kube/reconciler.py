@@ -127,16 +127,8 @@ class Reconciler:
         user = self.user_of(meta)
         cr = (uid, namespace, name)
         try:
-            if request.continue_after:
-                parent_id = await self._parent_job(namespace, request.continue_after, tenant)
-                return await self.scheduler.continue_with(
-                    parent_id, request.job_type, request.parameters, on=request.continue_on,
-                    tenant_id=tenant, user_id=user, cr=cr, **request.scheduler_kwargs(),
-                )
-            return await self.scheduler.schedule(
-                request.job_type, request.parameters, at=request.at, tenant_id=tenant, user_id=user, cr=cr,
-                **request.scheduler_kwargs(),
-            )
+            parent_id = await self._parent_job(namespace, request.continue_after, tenant) if request.continue_after else None
+            return await request.submit(self.scheduler, parent_id=parent_id, tenant_id=tenant, user_id=user, cr=cr)
         except ValidationError as exc:
             raise SpecError(exc) from exc
         except (DatabaseUnavailableError, StoreError) as exc:
@@ -187,13 +179,9 @@ class Reconciler:
         try:
             request = recurring_request(body.get("spec") or {}, owner=owner, default_image=self.settings.default_image)
             tenant = await self.tenant_of(namespace)
-            job = request.job
-            recurring = await self.scheduler.schedule_recurring(
-                recurring_id(namespace, name), request.cron, job.job_type, job.parameters,
-                interval_minutes=request.interval_minutes, time_zone=request.time_zone,
-                concurrency_policy=request.concurrency_policy,
-                starting_deadline_seconds=request.starting_deadline_seconds, paused=request.suspend,
-                tenant_id=tenant, user_id=self.user_of(meta), cr=(uid, namespace, name), **job.scheduler_kwargs(),
+            recurring = await request.submit(
+                self.scheduler, recurring_id(namespace, name), tenant_id=tenant, user_id=self.user_of(meta),
+                cr=(uid, namespace, name),
             )
             if resumed and not request.suspend:
                 await self.scheduler.resume_recurring(recurring.id, tenant_id=tenant)
