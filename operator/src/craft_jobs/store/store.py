@@ -256,10 +256,6 @@ class JobStore:
             {"id": job_id, "server_id": server_id, "executor_ref": executor_ref},
         )
 
-    async def running_jobs_of_server(self, server_id: str) -> list[int]:
-        rows = await self.connector.fetch_all(self.queries["running_jobs_of_server"], {"server_id": server_id})
-        return [row["id"] for row in rows]
-
     # -- maintenance -----------------------------------------------------------
 
     async def promote_due_jobs(self, limit: int = 1000) -> int:

@@ -289,9 +289,6 @@ WITH doomed AS (
 )
 SELECT count(*) AS expired FROM removed;
 
--- name: running_jobs_of_server
-SELECT id FROM __schema__.jobs WHERE state = 'Processing' AND server_id = %(server_id)s;
-
 -- name: job_exists
 SELECT state::text FROM __schema__.jobs
 WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s);
