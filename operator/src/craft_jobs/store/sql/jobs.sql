@@ -82,10 +82,17 @@ WITH RECURSIVE tenants AS (
     SELECT c.id, row_number() OVER (PARTITION BY t.tenant_id ORDER BY c.id) AS place
     FROM tenants t
     CROSS JOIN LATERAL (
+        -- The tenant's range of jobs_enqueued_idx, written as row comparisons
+        -- rather than tenant_id = t.tenant_id: with an equality the planner
+        -- may walk the primary key instead and filter, which looks as cheap
+        -- while statistics still count the rows claimed since the last
+        -- ANALYZE as Enqueued, and then skips more finished rows every claim.
         SELECT j.id FROM __schema__.jobs j
-        WHERE j.state = 'Enqueued' AND j.tenant_id = t.tenant_id
+        WHERE j.state = 'Enqueued'
+          AND (j.tenant_id, j.id) > (t.tenant_id, 0::bigint)
+          AND (j.tenant_id, j.id) <= (t.tenant_id, 9223372036854775807::bigint)
           AND (%(queues)s::text[] IS NULL OR j.queue = ANY(%(queues)s))
-        ORDER BY j.id LIMIT %(limit)s) c
+        ORDER BY j.tenant_id, j.id LIMIT %(limit)s) c
     WHERE t.tenant_id IS NOT NULL
 ), ranked AS MATERIALIZED (
     SELECT id, place FROM candidates ORDER BY place, id
@@ -102,7 +109,10 @@ WITH RECURSIVE tenants AS (
     UPDATE __schema__.jobs j
     SET state = 'Processing', server_id = %(server_id)s, started_at = %(now)s,
         state_changed_at = %(now)s, runs = j.runs + 1, executor_ref = NULL
-    FROM picked WHERE j.id = picked.id
+    -- = ANY(ARRAY(...)) keeps this a primary-key probe per job in the generic
+    -- plan too (the LIMIT is a parameter there); a join may become a hash
+    -- join over the whole table.
+    WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING j.id, j.job_type, j.queue, j.parameters, j.tenant_id, j.user_id, j.metadata,
               j.attempt, j.runs, j.max_attempts, j.retry_policy, j.timeout_seconds, j.image,
               j.scheduled_for, j.created_at, j.started_at, j.recurring_id,
@@ -141,7 +151,11 @@ WITH input AS (
         server_id = NULL,
         state_changed_at = %(now)s
     FROM input
-    WHERE j.id = input.id AND j.state = 'Processing' AND j.server_id = %(server_id)s
+    -- A primary-key probe per job. State compared as text so that no state
+    -- index looks cheaper: statistics taken while few jobs were Processing
+    -- would have the planner walk every Processing job instead.
+    WHERE j.id = ANY(%(ids)s::bigint[]) AND j.id = input.id
+      AND j.state::text = 'Processing' AND j.server_id = %(server_id)s
     RETURNING j.id, j.state
 ), history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, data, server_id, created_at)
@@ -153,7 +167,7 @@ WITH input AS (
     SELECT 1 FROM finished WHERE state = 'Scheduled'
     UNION ALL
     SELECT 1 FROM __schema__.jobs c
-    WHERE c.state = 'Awaiting' AND c.parent_id IN (SELECT id FROM finished)
+    WHERE c.parent_id = ANY(ARRAY(SELECT id FROM finished)) AND c.state::text = 'Awaiting'
     LIMIT 1
 ), notified AS (
     SELECT pg_notify(%(channel)s, 'finished') FROM timed_work

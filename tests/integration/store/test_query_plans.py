@@ -1,0 +1,89 @@
+"""The dispatcher's statements touch only the rows they change, even when the
+table's statistics are stale.
+
+A queue's jobs change state far faster than autovacuum re-analyzes the table:
+statistics taken while every job was Enqueued make the planner think no job
+is Processing or Succeeded. These tests build exactly that and read the plans
+PostgreSQL runs, generic ones included (what a prepared statement gets after
+five executions, when LIMIT and the arrays are parameters).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support.jobs import Noop
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+BACKLOG = 3000
+
+
+def _scans_of_jobs(node: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [node] if node.get("Relation Name") == "jobs" else []
+    for child in node.get("Plans", []):
+        found += _scans_of_jobs(child)
+    return found
+
+
+def _plan(connection: psycopg.Connection, query: str, params: dict[str, Any], generic: bool) -> list[dict[str, Any]]:
+    connection.execute(f"SET plan_cache_mode = {'force_generic_plan' if generic else 'auto'}")
+    with connection.transaction(force_rollback=True):
+        (plan,) = connection.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query, params).fetchone()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return _scans_of_jobs(plan[0]["Plan"])
+
+
+def _assert_touches_few_rows(scans: list[dict[str, Any]], most: int) -> None:
+    assert scans, "the plan reads no jobs at all"
+    for scan in scans:
+        assert scan["Node Type"] != "Seq Scan", scan
+        visited = scan["Actual Rows"] * scan["Actual Loops"] + scan.get("Rows Removed by Filter", 0)
+        assert visited <= most, f"{scan['Node Type']} on {scan.get('Index Name')} visited {visited} rows"
+
+
+@pytest.fixture
+async def stale_statistics(scheduler, options):
+    """BACKLOG Enqueued jobs, analyzed, then most of them finished behind the statistics' back."""
+    for _ in range(BACKLOG // 1000):
+        await scheduler.schedule_batch([(Noop, Noop.Parameters()) for _ in range(1000)])
+    schema = options.schema_name
+    with psycopg.connect(options.connection_string, autocommit=True) as connection:
+        connection.execute(f"ANALYZE {schema}.jobs")
+        connection.execute(
+            f"UPDATE {schema}.jobs SET state = 'Succeeded', finished_at = %(now)s, state_changed_at = %(now)s"
+            f" WHERE id IN (SELECT id FROM {schema}.jobs ORDER BY id LIMIT %(count)s)",
+            {"now": NOW, "count": BACKLOG - 100},
+        )
+    return options
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+async def test_a_claim_skips_no_finished_jobs(stale_statistics, store, generic):
+    params = {"server_id": "me", "limit": 10, "queues": None, "now": NOW, "synchronous_commit": "on"}
+    with psycopg.connect(stale_statistics.connection_string, autocommit=True) as connection:
+        scans = _plan(connection, store.queries["claim_jobs"], params, generic)
+    _assert_touches_few_rows(scans, most=30)
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+async def test_recording_outcomes_reads_only_those_jobs(stale_statistics, store, generic):
+    schema = stale_statistics.schema_name
+    with psycopg.connect(stale_statistics.connection_string, autocommit=True) as connection:
+        # Other servers run the rest of the backlog; this one ran ten jobs.
+        connection.execute(f"UPDATE {schema}.jobs SET state = 'Processing', server_id = 'other' WHERE state = 'Enqueued'")
+        ids = [row[0] for row in connection.execute(
+            f"UPDATE {schema}.jobs SET server_id = 'me' WHERE id IN"
+            f" (SELECT id FROM {schema}.jobs WHERE state = 'Processing' ORDER BY id DESC LIMIT 10) RETURNING id")]
+        params = {
+            "ids": ids, "states": ["Succeeded"] * 10, "run_ats": [None] * 10, "attempts": [0] * 10,
+            "errors": [None] * 10, "reasons": ["succeeded"] * 10, "server_id": "me", "now": NOW,
+            "expires_at": NOW + timedelta(days=1), "channel": store.channel,
+        }
+        scans = _plan(connection, store.queries["finish_jobs"], params, generic)
+    _assert_touches_few_rows(scans, most=30)
