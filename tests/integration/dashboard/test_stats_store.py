@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from craft_jobs.states import JobState
+from craft_jobs.states import ContinuationCondition, JobState
 from craft_jobs.store.stats import JobFilter, StatsStore
 from tests.integration.dashboard.factory import enqueue, error, run
 
@@ -25,6 +25,24 @@ async def test_state_counts_respect_the_tenant_scope(store, stats):
     acme = await stats.state_counts(["acme"])
     assert acme[JobState.ENQUEUED] == 1 and acme[JobState.SCHEDULED] == 1
     assert sum((await stats.state_counts([])).values()) == 0
+
+
+async def test_state_counts_cover_every_state(store, stats):
+    """Working states are counted from their own indexes, final ones from the dashboard's."""
+    await run(store, await enqueue(store, tenant_id="acme"))
+    await run(store, await enqueue(store, tenant_id="acme"), fail=error())
+    await store.change_state(await enqueue(store, tenant_id="acme"), JobState.DELETED, reason="by a test", actor="test")
+    parent = await enqueue(store, tenant_id="acme")
+    assert [job.id for job in await store.claim_jobs("server-test-2", 5)] == [parent]
+    await enqueue(store, tenant_id="acme", state=JobState.SCHEDULED)
+    await enqueue(store, tenant_id="acme", state=JobState.AWAITING, parent_id=parent, continuation_on=ContinuationCondition.SUCCEEDED)
+    await enqueue(store, tenant_id="acme")
+    await enqueue(store, tenant_id="globex")
+    expected = {JobState.AWAITING: 1, JobState.SCHEDULED: 1, JobState.ENQUEUED: 1, JobState.PROCESSING: 1,
+                JobState.SUCCEEDED: 1, JobState.FAILED: 1, JobState.DELETED: 1}
+    assert await stats.state_counts(["acme"]) == expected
+    assert await stats.state_counts() == {**expected, JobState.ENQUEUED: 2}
+    assert list(await stats.state_counts()) == list(JobState), "in the states' own order"
 
 
 async def test_pages_are_newest_first_and_chain_without_overlap(store, stats):

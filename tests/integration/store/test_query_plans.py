@@ -87,3 +87,21 @@ async def test_recording_outcomes_reads_only_those_jobs(stale_statistics, store,
         }
         scans = _plan(connection, store.queries["finish_jobs"], params, generic)
     _assert_touches_few_rows(scans, most=30)
+
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+async def test_promoting_due_jobs_reads_only_the_due_ones(stale_statistics, store, generic):
+    schema = stale_statistics.schema_name
+    with psycopg.connect(stale_statistics.connection_string, autocommit=True) as connection:
+        # Thousands of delayed jobs, ten of them due.
+        connection.execute(
+            f"UPDATE {schema}.jobs SET state = 'Scheduled', run_at = %(now)s + id * interval '1 minute'"
+            f" WHERE state <> 'Enqueued'", {"now": NOW})
+        connection.execute(
+            f"UPDATE {schema}.jobs SET run_at = %(now)s - interval '1 second'"
+            f" WHERE id IN (SELECT id FROM {schema}.jobs WHERE state = 'Scheduled' ORDER BY id LIMIT 10)",
+            {"now": NOW})
+        params = {"now": NOW, "limit": 1000, "channel": store.channel}
+        scans = _plan(connection, store.queries["promote_due_jobs"], params, generic)
+    _assert_touches_few_rows(scans, most=30)
