@@ -43,7 +43,7 @@ SAMPLES_IMAGE = "craft-jobs-samples:test"
 
 def kube_settings(**overrides) -> KubeSettings:
     values = dict(default_image=SAMPLES_IMAGE, status_sync_seconds=0.2, health_port=0, job_resync_seconds=5,
-                  termination_grace_seconds=3, job_namespace="default")
+                  termination_grace_seconds=3, job_namespace="default", parent_wait_seconds=5)
     values.update(overrides)
     return KubeSettings(**values)
 

@@ -52,9 +52,10 @@ async def test_run_at_in_the_future_and_in_the_past(operator, crs):
 
 
 async def test_continuation_waits_for_its_parent(operator, crs):
-    # Applied together, as `kubectl apply -f` of the sample does: the child may come first.
+    # `kubectl apply -f` of one file may send the child first: it waits for its parent to appear.
     await crs.create("BackgroundJob", "child", {
         "jobType": "send-report", "parameters": {"report": "summary"}, "continueAfter": {"name": "parent"}})
+    await asyncio.sleep(1.5)
     await crs.create("BackgroundJob", "parent", {"jobType": "slow", "parameters": {"seconds": 2}})
     await crs.wait_phase("BackgroundJob", "child", "Awaiting")
     parent = await crs.wait_phase("BackgroundJob", "parent", "Succeeded")

@@ -106,11 +106,17 @@ class Reconciler:
 
     # -- BackgroundJob ---------------------------------------------------------------------
 
-    def background_request(self, body: dict[str, Any]) -> JobRequest:
-        meta = body.get("metadata") or {}
-        created = meta.get("creationTimestamp")
+    @staticmethod
+    def created_at(body: dict[str, Any]) -> datetime | None:
+        created = (body.get("metadata") or {}).get("creationTimestamp")
         try:
-            created_at = parse_time(created, "metadata.creationTimestamp") if created else None
+            return parse_time(created, "metadata.creationTimestamp") if created else None
+        except ValidationError as exc:
+            raise SpecError(exc) from exc
+
+    def background_request(self, body: dict[str, Any]) -> JobRequest:
+        created_at = self.created_at(body)
+        try:
             return job_request(
                 body.get("spec") or {}, created_at=created_at, now=self.clock.now(),
                 default_image=self.settings.default_image,
@@ -127,20 +133,29 @@ class Reconciler:
         user = self.user_of(meta)
         cr = (uid, namespace, name)
         try:
-            parent_id = await self._parent_job(namespace, request.continue_after, tenant) if request.continue_after else None
+            parent_id = None
+            if request.continue_after:
+                parent_id = await self._parent_job(namespace, request.continue_after, tenant, self.created_at(body))
             return await request.submit(self.scheduler, parent_id=parent_id, tenant_id=tenant, user_id=user, cr=cr)
         except ValidationError as exc:
             raise SpecError(exc) from exc
         except (DatabaseUnavailableError, StoreError) as exc:
             raise RetryLater(str(exc), 5) from exc
 
-    async def _parent_job(self, namespace: str, parent_name: str, tenant: str | None) -> int:
+    async def _parent_job(
+        self, namespace: str, parent_name: str, tenant: str | None, created_at: datetime | None
+    ) -> int:
         try:
             parent = await self.api.get_custom(BACKGROUND_JOBS, namespace, parent_name)
         except KubeApiError as exc:
             raise RetryLater(f"cannot read BackgroundJob {parent_name}: {exc}", 5) from exc
         if parent is None:
-            raise SpecError(ValidationError("parent_id", f"BackgroundJob {parent_name!r} does not exist in namespace {namespace!r}"))
+            waited = (self.clock.now() - created_at).total_seconds() if created_at else float("inf")
+            if waited < self.settings.parent_wait_seconds:
+                raise RetryLater(f"waiting for BackgroundJob {parent_name!r} to be created", 1)
+            raise SpecError(ValidationError(
+                "parent_id", f"BackgroundJob {parent_name!r} does not exist in namespace {namespace!r}"
+                f" (waited {self.settings.parent_wait_seconds:g} s for it)"))
         job = await self.store.get_job_by_cr_uid(parent["metadata"]["uid"])
         if job is None:
             for condition in (parent.get("status") or {}).get("conditions") or ():

@@ -39,6 +39,10 @@ class KubeSettings(BaseSettings):
     # The executor's safety net: a full re-list of its Jobs this often.
     job_resync_seconds: float = Field(30.0, ge=1, le=600)
     image_pull_policy: str | None = None
+    # How long a BackgroundJob waits for the BackgroundJob it continues to be
+    # created (`kubectl apply -f` of one file may send the child first) before
+    # its spec is refused.
+    parent_wait_seconds: float = Field(60.0, ge=0, le=3600)
 
     @field_validator("namespaces", mode="before")
     @classmethod
