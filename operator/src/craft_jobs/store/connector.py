@@ -40,10 +40,6 @@ _IDLE_CHECK_SECONDS = 1.0
 _returned_at: "weakref.WeakKeyDictionary[psycopg.AsyncConnection, float]" = weakref.WeakKeyDictionary()
 
 
-async def _mark_returned(connection: psycopg.AsyncConnection) -> None:
-    _returned_at[connection] = time.monotonic()
-
-
 async def _check_if_idle(connection: psycopg.AsyncConnection) -> None:
     returned = _returned_at.get(connection)
     if returned is None or time.monotonic() - returned > _IDLE_CHECK_SECONDS:
@@ -85,7 +81,8 @@ class Connector:
             timeout=10,
             kwargs={"autocommit": True, "application_name": name},
             check=_check_if_idle,
-            reset=_mark_returned,
+            # No `reset` callback: with one, the pool hands every returned
+            # connection to a background worker, a detour on every query.
         )
 
     async def open(self, wait_seconds: float = 10) -> None:
@@ -96,16 +93,24 @@ class Connector:
         await self._pool.close()
 
     @contextlib.asynccontextmanager
+    async def _borrowed(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        async with self._pool.connection() as connection:
+            try:
+                yield connection
+            finally:
+                _returned_at[connection] = time.monotonic()
+
+    @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
         """One pooled connection in autocommit mode."""
         with translated_errors():
-            async with self._pool.connection() as connection:
+            async with self._borrowed() as connection:
                 yield Session(connection)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
         with translated_errors():
-            async with self._pool.connection() as connection:
+            async with self._borrowed() as connection:
                 async with connection.transaction():
                     yield Session(connection)
 
