@@ -146,16 +146,19 @@ class Engine:
         delay = 0.5
         while True:
             try:
-                async for payload in self.store.notifications():
+                async for payload in self.store.notifications(on_listening=self._look_for_work):
                     self._on_notification(payload)
                     delay = 0.5
             except DatabaseUnavailableError as exc:
                 log.warning("notification connection lost, reconnecting in %.1f s: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5)
-                # Notifications sent while we were away are lost: look for work.
-                self.dispatcher.wake()
-                self.maintenance.wake()
+
+    def _look_for_work(self) -> None:
+        """Notifications sent before LISTEN took effect (at start, while
+        reconnecting) are lost: look for work once it has."""
+        self.dispatcher.wake()
+        self.maintenance.wake()
 
     def _on_notification(self, payload: str) -> None:
         if payload == "Enqueued":

@@ -8,7 +8,7 @@ data" path); without one they use a pooled autocommit connection.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -433,9 +433,11 @@ class JobStore:
 
     # -- notifications -----------------------------------------------------------
 
-    async def notifications(self) -> AsyncIterator[str]:
+    async def notifications(self, on_listening: Callable[[], None] = lambda: None) -> AsyncIterator[str]:
         """Payloads on this schema's channel, over a dedicated connection.
 
+        `on_listening` is called once LISTEN is in place: whatever was notified
+        before that is lost, so that is when to look for work.
         Ends with DatabaseUnavailableError when the connection drops; the
         engine then reconnects."""
         with translated_errors():
@@ -443,6 +445,7 @@ class JobStore:
         try:
             with translated_errors():
                 await conn.execute(f'LISTEN "{self.channel}"')
+                on_listening()
                 async for notify in conn.notifies():
                     yield notify.payload
         finally:
