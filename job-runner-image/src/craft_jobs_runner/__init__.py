@@ -5,6 +5,7 @@
 See job-runner-image/README.md and docs/architecture.md.
 """
 
+from .cancel import CancelSignal
 from .context import JobContext
 from .contract import EXIT_CANCELLED, EXIT_FAILED, EXIT_NON_RETRYABLE, EXIT_SUCCEEDED
 from .errors import (
@@ -33,6 +34,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_NON_RETRYABLE",
     "EXIT_SUCCEEDED",
+    "CancelSignal",
     "ContextError",
     "DuplicateJobTypeError",
     "ErrorInfo",

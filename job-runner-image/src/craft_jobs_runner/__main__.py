@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from . import contract
+from .cancel import CancelSignal
 from .context import JobContext
 from .errors import ContextError, JobModuleImportError, RunnerError
 from .execution import ErrorInfo, RunResult, execute_with_context
@@ -49,7 +50,7 @@ def _run(env: Mapping[str, str]) -> int:
     try:
         _configure_logging(env)
         import_job_modules(env.get(contract.ENV_JOB_MODULES, ""))
-        context = JobContext.from_environment(env, cancel_event=asyncio.Event())
+        context = JobContext.from_environment(env, cancel_event=CancelSignal())
         grace = _cancel_grace_seconds(env)
         raw_parameters = _read_parameters(env)
     except RunnerError as exc:

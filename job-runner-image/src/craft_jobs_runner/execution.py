@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from . import registry
+from .cancel import CancelSignal
 from .context import JobContext
 from .contract import (
     DEFAULT_CANCEL_GRACE_SECONDS,
@@ -257,22 +258,25 @@ async def _await_job(
         await run  # the common, cheap path: nothing to race against
         return
     # The job runs in this task under an asyncio.timeout; cancellation just
-    # moves that deadline to the end of the grace period. One watcher task and
-    # no asyncio.wait: this path is hot when the engine runs jobs inline.
+    # moves that deadline to the end of the grace period. A CancelSignal does
+    # that from a callback; a plain Event needs one watcher task.
     deadline = asyncio.timeout(timeout)
     watcher = None
+    forget = None
     try:
         async with deadline:
-            if cancel_event is not None:
-                watcher = asyncio.ensure_future(
-                    _cut_short_on_cancel(cancel_event, deadline, cancel_grace_seconds)
-                )
+            if isinstance(cancel_event, CancelSignal):
+                forget = cancel_event.on_set(lambda: _cut_short(deadline, cancel_grace_seconds))
+            elif cancel_event is not None:
+                watcher = asyncio.ensure_future(_cut_short_on_cancel(cancel_event, deadline, cancel_grace_seconds))
             await run
     except TimeoutError:
         if deadline.expired():
             raise _deadline_error(context, timeout, cancel_grace_seconds) from None
         raise  # the job's own TimeoutError
     finally:
+        if forget is not None:
+            forget()
         if watcher is not None:
             watcher.cancel()
     if deadline.expired():  # the job swallowed the cancellation and returned
@@ -282,6 +286,10 @@ async def _await_job(
 async def _cut_short_on_cancel(event: asyncio.Event, deadline: asyncio.Timeout, grace: float) -> None:
     # Cooperative first: the job may notice `context.cancelled` and stop by itself.
     await event.wait()
+    _cut_short(deadline, grace)
+
+
+def _cut_short(deadline: asyncio.Timeout, grace: float) -> None:
     loop = asyncio.get_running_loop()
     current = deadline.when()
     if current is None or loop.time() + grace < current:

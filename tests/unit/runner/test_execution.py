@@ -9,6 +9,7 @@ from craft_jobs_runner import (
     EXIT_FAILED,
     EXIT_NON_RETRYABLE,
     EXIT_SUCCEEDED,
+    CancelSignal,
     Job,
     JobContext,
     NonRetryableError,
@@ -251,8 +252,14 @@ async def test_invalid_context_fields_are_non_retryable():
     assert result.error.message.startswith("attempt: ")
 
 
-async def test_cancel_event_set_while_the_job_awaits_gives_143(events):
-    cancel = asyncio.Event()
+@pytest.fixture(params=[asyncio.Event, CancelSignal], ids=["Event", "CancelSignal"])
+def new_cancel(request):
+    """Runs race a plain Event with a watcher task, a CancelSignal with a callback: both must behave alike."""
+    return request.param
+
+
+async def test_cancel_event_set_while_the_job_awaits_gives_143(events, new_cancel):
+    cancel = new_cancel()
     running = asyncio.ensure_future(run("test-exec-sleeps", cancel_event=cancel, cancel_grace_seconds=0.01))
     await wait_until(lambda: "started" in events)
     cancel.set()
@@ -271,8 +278,8 @@ async def test_cancel_event_set_while_the_job_awaits_gives_143(events):
         ("other-error", "ConnectionResetError"),
     ],
 )
-async def test_a_job_that_stops_by_itself_within_the_grace_is_cancelled(events, how, error_type):
-    cancel = asyncio.Event()
+async def test_a_job_that_stops_by_itself_within_the_grace_is_cancelled(events, new_cancel, how, error_type):
+    cancel = new_cancel()
     # A long grace: the result must come from the job stopping, not from the runner.
     running = asyncio.ensure_future(
         run("test-exec-cooperates", {"how": how}, cancel_event=cancel, cancel_grace_seconds=60)
@@ -284,8 +291,8 @@ async def test_a_job_that_stops_by_itself_within_the_grace_is_cancelled(events, 
     assert events == ["started", "noticed"]
 
 
-async def test_a_job_swallowing_the_forced_cancellation_is_still_cancelled(events):
-    cancel = asyncio.Event()
+async def test_a_job_swallowing_the_forced_cancellation_is_still_cancelled(events, new_cancel):
+    cancel = new_cancel()
     running = asyncio.ensure_future(run("test-exec-stubborn", cancel_event=cancel, cancel_grace_seconds=0))
     await wait_until(lambda: "started" in events)
     cancel.set()
@@ -294,24 +301,24 @@ async def test_a_job_swallowing_the_forced_cancellation_is_still_cancelled(event
     assert events == ["started", "swallowed"]
 
 
-async def test_a_timeout_error_of_the_job_itself_is_an_ordinary_failure():
+async def test_a_timeout_error_of_the_job_itself_is_an_ordinary_failure(new_cancel):
     # Raced against a cancel event, so the runner's own deadline is in place too.
-    result = await run("test-exec-own-timeout", cancel_event=asyncio.Event())
+    result = await run("test-exec-own-timeout", cancel_event=new_cancel())
     assert (result.exit_code, result.error.type) == (EXIT_FAILED, "TimeoutError")
 
 
-async def test_a_run_cancelled_before_it_starts_does_not_run(events):
-    cancel = asyncio.Event()
+async def test_a_run_cancelled_before_it_starts_does_not_run(events, new_cancel):
+    cancel = new_cancel()
     cancel.set()
     result = await run("test-exec-sleeps", cancel_event=cancel)
     assert result.exit_code == EXIT_CANCELLED
     assert events == []
 
 
-async def test_a_cancel_event_that_is_never_set_does_not_change_the_outcome(events):
-    result = await run("test-exec-recorded", {"invoice_id": 1, "amount": 1}, cancel_event=asyncio.Event())
+async def test_a_cancel_event_that_is_never_set_does_not_change_the_outcome(events, new_cancel):
+    result = await run("test-exec-recorded", {"invoice_id": 1, "amount": 1}, cancel_event=new_cancel())
     assert result.exit_code == EXIT_SUCCEEDED
-    assert (await run("test-exec-fails", cancel_event=asyncio.Event())).exit_code == EXIT_FAILED
+    assert (await run("test-exec-fails", cancel_event=new_cancel())).exit_code == EXIT_FAILED
 
 
 async def test_a_job_raising_cancelled_error_itself_counts_as_cancelled():
@@ -335,8 +342,8 @@ async def test_cancelling_the_caller_stops_the_job_closes_services_and_propagate
     assert events == ["resource opened", "started", "resource closed"]
 
 
-async def test_cancelling_the_caller_while_racing_a_cancel_event_also_propagates(events):
-    running = asyncio.ensure_future(run("test-exec-uses-resource", cancel_event=asyncio.Event()))
+async def test_cancelling_the_caller_while_racing_a_cancel_event_also_propagates(events, new_cancel):
+    running = asyncio.ensure_future(run("test-exec-uses-resource", cancel_event=new_cancel()))
     await wait_until(lambda: "started" in events)
     running.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -16,6 +16,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from craft_jobs_runner import CancelSignal
+
 from craft_jobs.clock import Clock
 from craft_jobs.engine.executor import ExecutionResult, Executor
 from craft_jobs.engine.outcomes import decide_outcome
@@ -33,7 +35,7 @@ _RETRY_DELAYS = (0.1, 0.25, 0.5, 1, 2, 5)
 @dataclass
 class Running:
     job: ClaimedJob
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel: CancelSignal = field(default_factory=CancelSignal)
     task: asyncio.Task | None = None
 
 
