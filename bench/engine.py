@@ -52,6 +52,7 @@ CONCURRENCY = 10
 BATCH_SIZE = 1000
 LATENCY_RATE = 20.0  # jobs per second
 ENQUEUE_ROUNDS = 4
+WARM_UP_JOBS = 1000
 THROUGHPUT_ROUNDS = 2
 METRICS = ("enqueue_single_per_s", "enqueue_batch_per_s", "throughput_per_s", "latency_p50_ms", "latency_p99_ms")
 HIGHER_IS_BETTER = {"enqueue_single_per_s", "enqueue_batch_per_s", "throughput_per_s"}
@@ -313,10 +314,13 @@ async def enqueue_batched(system, count: int) -> float:
 async def in_rounds(systems: dict[str, Any], count: int, phase) -> dict[str, float]:
     """Jobs per second of each system over ENQUEUE_ROUNDS rounds of count/ENQUEUE_ROUNDS
     jobs, the systems' order rotating from round to round: who goes first, and a
-    drift in the machine's load during the phase, then touch all of them alike."""
+    drift in the machine's load during the phase, then touch all of them alike.
+    Each system first does one untimed warm-up round."""
     names = list(systems)
     seconds = dict.fromkeys(names, 0.0)
     per_round = max(1, count // ENQUEUE_ROUNDS)
+    for name in names:  # untimed: first connections, prepared statements, caches
+        await phase(systems[name], min(per_round, WARM_UP_JOBS))
     for round_number in range(ENQUEUE_ROUNDS):
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:
