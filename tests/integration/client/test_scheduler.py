@@ -116,6 +116,15 @@ async def test_batch_is_atomic(scheduler, store):
     assert len(await store.list_jobs()) == 2
 
 
+async def test_each_job_of_a_batch_keeps_its_own_type_and_parameters(scheduler, store):
+    items = [(FailTimes, {"failures": n}) if n % 3 else (Noop, None) for n in range(12)]
+    ids = await scheduler.schedule_batch(items)
+    stored = [await store.get_job(i) for i in ids]
+    assert [(j.job_type, j.parameters) for j in stored] == [
+        (FailTimes.job_type, {"failures": n}) if n % 3 else (Noop.job_type, {}) for n in range(12)]
+    assert ids == sorted(ids)
+
+
 async def test_tenant_user_and_metadata_come_from_the_request_context(scheduler, store):
     with job_context(tenant_id="acme", user_id="user-a", metadata={"request": "r-1"}):
         job_id = await scheduler.schedule(Noop, metadata={"extra": 1})

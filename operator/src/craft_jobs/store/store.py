@@ -105,7 +105,9 @@ class JobStore:
         parameters are ignored); `items` what differs."""
         return {
             "job_types": [i.job_type for i in items],
-            "parameters": [i.parameters_json for i in items],
+            # One JSON array, not a text[] of JSON objects: quoting every
+            # object into an array literal cost a quarter of a batch's time.
+            "parameters": "[" + ",".join(i.parameters_json for i in items) + "]",
             "max_attempts": [i.max_attempts for i in items],
             "timeouts": [i.timeout_seconds for i in items],
             "queue": shared.queue,

@@ -27,15 +27,16 @@ SELECT job.id, job.state::text, pg_notify(%(channel)s, job.state::text) AS notif
 -- A whole batch in one statement: what varies per job comes as arrays, what
 -- the batch shares as single values; one NOTIFY for all.
 WITH input AS (
-    SELECT * FROM unnest(%(job_types)s::text[], %(parameters)s::text[], %(max_attempts)s::int[],
-                         %(timeouts)s::int[])
+    SELECT * FROM ROWS FROM (
+        unnest(%(job_types)s::text[]), jsonb_array_elements(%(parameters)s::jsonb),
+        unnest(%(max_attempts)s::int[]), unnest(%(timeouts)s::int[]))
         AS t(job_type, parameters, max_attempts, timeout_seconds)
 ), job AS (
     INSERT INTO __schema__.jobs (
         job_type, queue, state, parameters, tenant_id, user_id, metadata, max_attempts,
         retry_policy, timeout_seconds, image, scheduled_for, created_at, enqueued_at,
         state_changed_at, batch_id)
-    SELECT job_type, %(queue)s, 'Enqueued', parameters::jsonb, %(tenant_id)s, %(user_id)s,
+    SELECT job_type, %(queue)s, 'Enqueued', parameters, %(tenant_id)s, %(user_id)s,
            %(metadata)s, max_attempts, %(retry_policy)s, timeout_seconds, %(image)s,
            %(now)s, %(now)s, %(now)s, %(now)s, %(batch_id)s
     FROM input
