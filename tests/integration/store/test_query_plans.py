@@ -68,7 +68,8 @@ async def test_a_claim_skips_no_finished_jobs(stale_statistics, store, generic):
     params = {"server_id": "me", "limit": 10, "queues": None, "now": NOW, "synchronous_commit": "on"}
     with psycopg.connect(stale_statistics.connection_string, autocommit=True) as connection:
         scans = _plan(connection, store.queries["claim_jobs"], params, generic)
-    _assert_touches_few_rows(scans, most=30)
+    # It reads 4 x limit candidates (room to skip another claim's locks), never the finished jobs.
+    _assert_touches_few_rows(scans, most=50)
 
 
 @pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])

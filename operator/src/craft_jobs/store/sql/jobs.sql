@@ -93,7 +93,10 @@ WITH RECURSIVE tenants AS (
           AND (j.tenant_id, j.id) > (t.tenant_id, 0::bigint)
           AND (j.tenant_id, j.id) <= (t.tenant_id, 9223372036854775807::bigint)
           AND (%(queues)s::text[] IS NULL OR j.queue = ANY(%(queues)s))
-        ORDER BY j.tenant_id, j.id LIMIT %(limit)s) c
+        -- Four times the claim's size: another claim in flight (a second
+        -- engine) holds this tenant's oldest jobs locked, and `picked` must
+        -- find unlocked ones behind them rather than come back empty.
+        ORDER BY j.tenant_id, j.id LIMIT 4 * %(limit)s) c
     WHERE t.tenant_id IS NOT NULL
 ), ranked AS MATERIALIZED (
     SELECT id, place FROM candidates ORDER BY place, id
