@@ -486,7 +486,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_to_best_peer": ratios(systems),
     }
     say()
-    say("ratio to the best peer (> 1 = we are ahead; targets: throughputs >= 1.5, p99 latency >= 1):")
+    say("ratio to the best peer (> 1 = we are ahead; targets: every figure > 1, throughput_per_s >= 1.5, p99 >= 1):")
     for metric, value in summary["ratio_to_best_peer"].items():
         say(f"   {metric:<22} {'-' if value is None else f'{value:.2f}'}")
     say(f"details: {json.dumps({k: {d: v[d] for d in ('throughput_detail', 'latency_detail')} for k, v in systems.items()})}")
