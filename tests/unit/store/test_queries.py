@@ -8,6 +8,20 @@ def test_named_blocks():
     assert blocks == {"a": "SELECT 1", "b": "SELECT 2"}
 
 
+def test_a_block_includes_another_ones_text():
+    blocks = parse_named_blocks("-- name: ctes\nx AS (SELECT 1)\n-- name: q\nWITH __include:ctes__ SELECT * FROM x;\n")
+    assert blocks["q"] == "WITH x AS (SELECT 1) SELECT * FROM x"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("-- name: q\nWITH __include:nowhere__ SELECT 1;", "'nowhere' is not defined"),
+    ("-- name: a\nSELECT 1\n-- name: b\n__include:a__\n-- name: c\n__include:b__", "one level only"),
+])
+def test_bad_includes_are_refused(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_named_blocks(text)
+
+
 def test_duplicate_names_are_refused():
     with pytest.raises(ValueError, match="defined twice"):
         parse_named_blocks("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;\n")

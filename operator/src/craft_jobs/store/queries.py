@@ -13,6 +13,9 @@ from craft_jobs.options import SQL_IDENTIFIER
 SCHEMA_TOKEN = "__schema__"
 QUERY_FILES = ("jobs.sql", "recurring.sql", "servers.sql", "stats.sql", "kube.sql")
 _NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+# A block may include another one's text: shared CTE lists, so that one
+# statement can do the work of two without a second copy of either.
+_INCLUDE = re.compile(r"__include:(\w+)__")
 
 
 def quoted_schema(schema: str) -> str:
@@ -32,7 +35,19 @@ def parse_named_blocks(text: str) -> dict[str, str]:
         if name in blocks:
             raise ValueError(f"query {name!r} is defined twice")
         blocks[name] = body.strip().rstrip(";")
-    return blocks
+    return {name: _with_includes(body, blocks) for name, body in blocks.items()}
+
+
+def _with_includes(body: str, blocks: dict[str, str]) -> str:
+    def included(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in blocks:
+            raise ValueError(f"included query {name!r} is not defined in the same file")
+        if _INCLUDE.search(blocks[name]):
+            raise ValueError(f"included query {name!r} includes another one: one level only")
+        return blocks[name]
+
+    return _INCLUDE.sub(included, body)
 
 
 def sql_file(name: str) -> str:

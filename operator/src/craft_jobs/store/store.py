@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from craft_jobs.clock import Clock, SystemClock
@@ -220,22 +219,15 @@ class JobStore:
     async def finish_and_claim(
         self, server_id: str, outcomes: Sequence[Outcome], limit: int, queues: list[str] | None = None
     ) -> tuple[dict[int, JobState], bool, list[ClaimedJob]]:
-        """Records outcomes and claims the next jobs in one transaction, pipelined:
-        one round trip and one commit instead of two of each."""
-        async with self.connector.transaction() as session:
-            connection = session.connection
-            with translated_errors():
-                async with connection.pipeline():
-                    finishing = connection.cursor(row_factory=dict_row)
-                    claiming = connection.cursor(row_factory=dict_row)
-                    await finishing.execute(self.queries["finish_jobs"], self._finish_params(server_id, outcomes))
-                    await claiming.execute(
-                        self.queries["claim_jobs"], self._claim_params(server_id, limit, queues, durable=True)
-                    )
-                    finished = await finishing.fetchall()
-                    claimed = await claiming.fetchall()
-        changed = {row["id"]: JobState(row["state"]) for row in finished}
-        return changed, any(row["woke"] for row in finished), self._claimed(claimed)
+        """Records outcomes and claims the next jobs in one statement: one round
+        trip and one commit instead of two of each."""
+        params = self._finish_params(server_id, outcomes)
+        params.update(self._claim_params(server_id, limit, queues, durable=True), now=params["now"])
+        rows = await self.connector.fetch_all(self.queries["finish_and_claim"], params)
+        first = rows[0]  # the outcomes' result rides on every row; there is always one
+        changed = {job_id: JobState(state) for job_id, state in
+                   zip(first["finished_ids"] or (), first["finished_states"] or ())}
+        return changed, first["woke"] > 0, self._claimed([row for row in rows if row["id"] is not None])
 
     def _finish_params(self, server_id: str, outcomes: Sequence[Outcome]) -> dict[str, Any]:
         now = self.clock.now()

@@ -68,11 +68,12 @@ WHERE (%(state)s::__schema__.job_state IS NULL OR state = %(state)s::__schema__.
 ORDER BY id DESC
 LIMIT %(limit)s;
 
--- name: claim_jobs
+-- name: claim_ctes
 -- Fair across tenants: the oldest jobs of every tenant are ranked by their
 -- place in that tenant's line, so one tenant's backlog cannot starve another.
 -- The tenants are found by a loose index scan over jobs_enqueued_idx.
-WITH RECURSIVE tenants AS (
+-- (The CTEs of a claim: claim_jobs and finish_and_claim include them.)
+tenants AS (
     (SELECT tenant_id FROM __schema__.jobs WHERE state = 'Enqueued' ORDER BY tenant_id LIMIT 1)
     UNION ALL
     SELECT (SELECT j.tenant_id FROM __schema__.jobs j
@@ -121,7 +122,7 @@ WITH RECURSIVE tenants AS (
               j.attempt, j.runs, j.max_attempts, j.retry_policy, j.timeout_seconds, j.image,
               j.scheduled_for, j.created_at, j.started_at, j.recurring_id,
               j.cr_namespace, j.cr_name, j.cr_uid
-), history AS (
+), claimed_history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, server_id, created_at, data)
     SELECT id, 'Processing', 'claimed', %(server_id)s, %(now)s,
            jsonb_build_object('attempt', attempt, 'run', runs)
@@ -133,12 +134,16 @@ WITH RECURSIVE tenants AS (
     -- outcomes, the transaction stays durable ('on').
     SELECT set_config('synchronous_commit', %(synchronous_commit)s, true)
 )
+
+-- name: claim_jobs
+WITH RECURSIVE __include:claim_ctes__
 SELECT claimed.* FROM claimed, fast_commit;
 
--- name: finish_jobs
+-- name: finish_ctes
 -- Outcomes of a batch of runs. Only jobs this server still holds change:
 -- one deleted, requeued or rescued meanwhile keeps its new state.
-WITH input AS (
+-- (The CTEs of recording outcomes: finish_jobs and finish_and_claim include them.)
+input AS (
     SELECT * FROM unnest(
         %(ids)s::bigint[], %(states)s::__schema__.job_state[], %(run_ats)s::timestamptz[],
         %(attempts)s::int[], %(errors)s::jsonb[], %(reasons)s::text[])
@@ -161,7 +166,7 @@ WITH input AS (
     WHERE j.id = ANY(%(ids)s::bigint[]) AND j.id = input.id
       AND j.state::text = 'Processing' AND j.server_id = %(server_id)s
     RETURNING j.id, j.state
-), history AS (
+), finished_history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, data, server_id, created_at)
     SELECT input.id, input.state, input.reason, input.error, %(server_id)s, %(now)s
     FROM input JOIN finished ON finished.id = input.id
@@ -173,10 +178,26 @@ WITH input AS (
     SELECT 1 FROM __schema__.jobs c
     WHERE c.parent_id = ANY(ARRAY(SELECT id FROM finished)) AND c.state::text = 'Awaiting'
     LIMIT 1
-), notified AS (
+), finish_notified AS (
     SELECT pg_notify(%(channel)s, 'finished') FROM timed_work
 )
-SELECT finished.id, finished.state::text, (SELECT count(*) FROM notified) AS woke FROM finished;
+
+-- name: finish_jobs
+WITH __include:finish_ctes__
+SELECT finished.id, finished.state::text, (SELECT count(*) FROM finish_notified) AS woke FROM finished;
+
+-- name: finish_and_claim
+-- Outcomes recorded and the freed slots refilled in one statement: one
+-- round trip and one commit. The two touch different rows (Processing
+-- jobs of this server, Enqueued jobs). One row per claimed job, each
+-- carrying the outcomes' result; a single row of NULL job columns when
+-- nothing was claimed.
+WITH RECURSIVE __include:finish_ctes__, __include:claim_ctes__
+SELECT outcome.finished_ids, outcome.finished_states, outcome.woke, next.*
+FROM (SELECT array_agg(id) AS finished_ids, array_agg(state::text) AS finished_states,
+             (SELECT count(*) FROM finish_notified) AS woke
+      FROM finished) AS outcome
+LEFT JOIN (SELECT claimed.* FROM claimed, fast_commit) AS next ON true;
 
 -- name: set_executor_ref
 UPDATE __schema__.jobs SET executor_ref = %(executor_ref)s
