@@ -1,11 +1,24 @@
 import pytest
 
-from craft_jobs.store.queries import load_queries, parse_named_blocks, quoted_schema
+from craft_jobs.store.queries import MAX_STATEMENT_LENGTH, load_queries, parse_named_blocks, quoted_schema
 
 
 def test_named_blocks():
     blocks = parse_named_blocks("-- name: a\nSELECT 1;\n\n-- name: b\nSELECT 2;\n")
     assert blocks == {"a": "SELECT 1", "b": "SELECT 2"}
+
+
+def test_comment_lines_and_indentation_are_dropped():
+    blocks = parse_named_blocks("-- name: a\n-- why\nSELECT x\n    -- more why\n    FROM t -- kept\n;\n")
+    assert blocks == {"a": "SELECT x\nFROM t -- kept"}
+
+
+def test_every_query_stays_short_enough_for_psycopgs_cache():
+    from psycopg import _queries
+
+    assert MAX_STATEMENT_LENGTH == _queries.MAX_CACHED_STATEMENT_LENGTH
+    too_long = {name: len(q.encode()) for name, q in load_queries("craft_jobs").items() if len(q.encode()) > MAX_STATEMENT_LENGTH}
+    assert not too_long, f"re-parsed on every call: {too_long}"
 
 
 def test_a_block_includes_another_ones_text():

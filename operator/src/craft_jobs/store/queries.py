@@ -16,6 +16,9 @@ _NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 # A block may include another one's text: shared CTE lists, so that one
 # statement can do the work of two without a second copy of either.
 _INCLUDE = re.compile(r"__include:(\w+)__")
+# psycopg caches the conversion of statements up to this length only
+# (psycopg._queries.MAX_CACHED_STATEMENT_LENGTH); tests keep every query under it.
+MAX_STATEMENT_LENGTH = 4096
 
 
 def quoted_schema(schema: str) -> str:
@@ -34,8 +37,15 @@ def parse_named_blocks(text: str) -> dict[str, str]:
     for name, body in zip(parts[1::2], parts[2::2]):
         if name in blocks:
             raise ValueError(f"query {name!r} is defined twice")
-        blocks[name] = body.strip().rstrip(";")
+        blocks[name] = _compact(body)
     return {name: _with_includes(body, blocks) for name, body in blocks.items()}
+
+
+def _compact(body: str) -> str:
+    """Without comment lines and indentation: psycopg re-parses on every call a
+    statement longer than MAX_STATEMENT_LENGTH (its cache's limit)."""
+    lines = (line.strip() for line in body.strip().rstrip(";").splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("--"))
 
 
 def _with_includes(body: str, blocks: dict[str, str]) -> str:
