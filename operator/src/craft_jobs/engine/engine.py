@@ -34,14 +34,18 @@ def new_server_id(kind: str) -> str:
     return f"{kind}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-async def connect_store(options: JobOptions, clock: Clock, startup_timeout: float, pool_size: int) -> JobStore:
-    """Migrates and opens the store, retrying while the database is down at start."""
+async def connect_store(
+    options: JobOptions, clock: Clock, startup_timeout: float, pool_size: int, dispatch_pool_size: int = 0
+) -> JobStore:
+    """Migrates and opens the store, retrying while the database is down at start.
+    `dispatch_pool_size`: connections for the dispatcher's claims and outcomes."""
     deadline = time.monotonic() + startup_timeout
     delay = 0.5
     while True:
         try:
             await migrate(options.connection_string, options.schema_name)
-            connector = Connector(options.connection_string, max_size=pool_size)
+            connector = Connector(
+                options.connection_string, max_size=pool_size, generic_plan_pool_size=dispatch_pool_size)
             await connector.open()
             return JobStore(connector, options, clock)
         except DatabaseUnavailableError as exc:
@@ -93,7 +97,8 @@ class Engine:
     async def start(self) -> None:
         if self.store is None:
             pool = min(self.options.worker_count, 10) + 4
-            self.store = await connect_store(self.options, self.clock, self.startup_timeout, pool)
+            # The claim loop and the outcome flusher: one connection each.
+            self.store = await connect_store(self.options, self.clock, self.startup_timeout, pool, dispatch_pool_size=2)
         await register_job_types(self.store, self.options.job_modules)
         self.maintenance = Maintenance(self.store, self.options, self.server_id, self.clock, self.kind)
         self.dispatcher = Dispatcher(

@@ -69,42 +69,73 @@ class Session:
                 return await cursor.fetchall()
 
 
+# The dispatcher's statements are long and run thousands of times a second
+# in the same shape. PostgreSQL kept choosing custom plans for them, planning
+# each execution: about a third of a dispatch cycle. Their generic plans are
+# tested to touch only their own rows (tests/integration/store/test_query_plans.py).
+_GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
+
+
+def _with_generic_plans(conninfo: str) -> dict[str, Any]:
+    """Connection arguments adding our setting to any `options` the conninfo has."""
+    existing = psycopg.conninfo.conninfo_to_dict(conninfo).get("options") or ""
+    return {"options": f"{existing} {_GENERIC_PLANS}".strip()}
+
+
 class Connector:
-    def __init__(self, conninfo: str, *, min_size: int = 1, max_size: int = 10, name: str = "craft-jobs"):
+    def __init__(
+        self, conninfo: str, *, min_size: int = 1, max_size: int = 10, name: str = "craft-jobs",
+        generic_plan_pool_size: int = 0,
+    ):
+        """`generic_plan_pool_size` > 0 adds a pool whose connections always use
+        generic plans, for `fetch_all(..., generic_plan=True)`."""
         self.conninfo = conninfo
-        self._pool = psycopg_pool.AsyncConnectionPool(
-            conninfo,
+        self._pool = self._new_pool(min_size, max_size, name, {})
+        self._generic_pool = (
+            self._new_pool(1, generic_plan_pool_size, f"{name}-dispatch", _with_generic_plans(conninfo))
+            if generic_plan_pool_size > 0 else None
+        )
+
+    def _new_pool(self, min_size: int, max_size: int, name: str, extra: dict[str, Any]) -> psycopg_pool.AsyncConnectionPool:
+        return psycopg_pool.AsyncConnectionPool(
+            self.conninfo,
             min_size=min_size,
             max_size=max_size,
             open=False,
             name=name,
             timeout=10,
-            kwargs={"autocommit": True, "application_name": name},
+            kwargs={"autocommit": True, "application_name": name, **extra},
             check=_check_if_idle,
             # No `reset` callback: with one, the pool hands every returned
             # connection to a background worker, a detour on every query.
         )
 
+    def _pools(self) -> list[psycopg_pool.AsyncConnectionPool]:
+        return [self._pool] if self._generic_pool is None else [self._pool, self._generic_pool]
+
     async def open(self, wait_seconds: float = 10) -> None:
         with translated_errors():
-            await self._pool.open(wait=True, timeout=wait_seconds)
+            for pool in self._pools():
+                await pool.open(wait=True, timeout=wait_seconds)
 
     async def close(self) -> None:
-        await self._pool.close()
+        for pool in self._pools():
+            await pool.close()
 
     @contextlib.asynccontextmanager
-    async def _borrowed(self) -> AsyncIterator[psycopg.AsyncConnection]:
-        async with self._pool.connection() as connection:
+    async def _borrowed(self, generic_plan: bool = False) -> AsyncIterator[psycopg.AsyncConnection]:
+        pool = self._generic_pool if generic_plan and self._generic_pool is not None else self._pool
+        async with pool.connection() as connection:
             try:
                 yield connection
             finally:
                 _returned_at[connection] = time.monotonic()
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[Session]:
+    async def session(self, generic_plan: bool = False) -> AsyncIterator[Session]:
         """One pooled connection in autocommit mode."""
         with translated_errors():
-            async with self._borrowed() as connection:
+            async with self._borrowed(generic_plan) as connection:
                 yield Session(connection)
 
     @contextlib.asynccontextmanager
@@ -114,19 +145,19 @@ class Connector:
                 async with connection.transaction():
                     yield Session(connection)
 
-    async def _again_if_cut(self, run):
+    async def _again_if_cut(self, run, generic_plan: bool = False):
         """Runs `run(session)`; again on another connection while the pooled ones
         turn out cut by a server restart (each is then dropped from the pool).
         The server ended such a backend before our statement reached it, so
         running it again cannot run it twice."""
         for _ in range(self._pool.max_size):
             try:
-                async with self.session() as session:
+                async with self.session(generic_plan) as session:
                     return await run(session)
             except DatabaseUnavailableError as exc:
                 if not isinstance(exc.__cause__, _SERVER_ENDED_BACKEND):
                     raise
-        async with self.session() as session:
+        async with self.session(generic_plan) as session:
             return await run(session)
 
     async def execute(self, query: str, params: Params = None) -> None:
@@ -135,5 +166,6 @@ class Connector:
     async def fetch_one(self, query: str, params: Params = None) -> dict[str, Any] | None:
         return await self._again_if_cut(lambda session: session.fetch_one(query, params))
 
-    async def fetch_all(self, query: str, params: Params = None) -> list[dict[str, Any]]:
-        return await self._again_if_cut(lambda session: session.fetch_all(query, params))
+    async def fetch_all(self, query: str, params: Params = None, *, generic_plan: bool = False) -> list[dict[str, Any]]:
+        """`generic_plan`: on the generic-plan pool, when there is one."""
+        return await self._again_if_cut(lambda session: session.fetch_all(query, params), generic_plan)

@@ -202,7 +202,7 @@ class JobStore:
 
     async def claim_jobs(self, server_id: str, limit: int, queues: list[str] | None = None) -> list[ClaimedJob]:
         rows = await self.connector.fetch_all(
-            self.queries["claim_jobs"], self._claim_params(server_id, limit, queues, durable=False)
+            self.queries["claim_jobs"], self._claim_params(server_id, limit, queues, durable=False), generic_plan=True
         )
         return self._claimed(rows)
 
@@ -213,7 +213,9 @@ class JobStore:
         continuation) now waits for the engines' maintenance loop."""
         if not outcomes:
             return {}, False
-        rows = await self.connector.fetch_all(self.queries["finish_jobs"], self._finish_params(server_id, outcomes))
+        rows = await self.connector.fetch_all(
+            self.queries["finish_jobs"], self._finish_params(server_id, outcomes), generic_plan=True
+        )
         return {row["id"]: JobState(row["state"]) for row in rows}, any(row["woke"] for row in rows)
 
     async def finish_and_claim(
@@ -223,7 +225,7 @@ class JobStore:
         trip and one commit instead of two of each."""
         params = self._finish_params(server_id, outcomes)
         params.update(self._claim_params(server_id, limit, queues, durable=True), now=params["now"])
-        rows = await self.connector.fetch_all(self.queries["finish_and_claim"], params)
+        rows = await self.connector.fetch_all(self.queries["finish_and_claim"], params, generic_plan=True)
         first = rows[0]  # the outcomes' result rides on every row; there is always one
         changed = {job_id: JobState(state) for job_id, state in
                    zip(first["finished_ids"] or (), first["finished_states"] or ())}
