@@ -30,6 +30,11 @@ from craft_jobs.store.store import JobStore
 log = logging.getLogger(__name__)
 
 
+# The claim loop and the outcome flusher: one connection each, on the pool
+# that plans generically (Connector's generic_plan_pool_size).
+DISPATCH_CONNECTIONS = 2
+
+
 def new_server_id(kind: str) -> str:
     return f"{kind}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -97,8 +102,8 @@ class Engine:
     async def start(self) -> None:
         if self.store is None:
             pool = min(self.options.worker_count, 10) + 4
-            # The claim loop and the outcome flusher: one connection each.
-            self.store = await connect_store(self.options, self.clock, self.startup_timeout, pool, dispatch_pool_size=2)
+            self.store = await connect_store(
+                self.options, self.clock, self.startup_timeout, pool, dispatch_pool_size=DISPATCH_CONNECTIONS)
         await register_job_types(self.store, self.options.job_modules)
         self.maintenance = Maintenance(self.store, self.options, self.server_id, self.clock, self.kind)
         self.dispatcher = Dispatcher(

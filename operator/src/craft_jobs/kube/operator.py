@@ -28,7 +28,7 @@ import kopf
 
 from craft_jobs.client.scheduler import JobScheduler
 from craft_jobs.clock import Clock, SystemClock
-from craft_jobs.engine.engine import Engine, connect_store
+from craft_jobs.engine.engine import DISPATCH_CONNECTIONS, Engine, connect_store
 from craft_jobs.kube.api import KubeApi
 from craft_jobs.kube.executor import KubernetesExecutor
 from craft_jobs.kube.handlers import build_registry
@@ -125,7 +125,8 @@ async def run_operator(
     handle = handle or OperatorHandle()
     owns_store = store is None
     if store is None:
-        store = await connect_store(options, clock, startup_timeout=60, pool_size=min(options.worker_count, 10) + 8)
+        store = await connect_store(
+            options, clock, startup_timeout=60, pool_size=min(options.worker_count, 10) + 8, dispatch_pool_size=DISPATCH_CONNECTIONS)
     api = KubeApi.connect(server)
     executor = KubernetesExecutor(api, manifest_settings(settings, options), namespaces=settings.namespaces,
                                   recheck_seconds=settings.job_resync_seconds)
