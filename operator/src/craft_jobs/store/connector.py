@@ -122,10 +122,12 @@ class Connector:
         for pool in self._pools():
             await pool.close()
 
+    def _pool_for(self, generic_plan: bool) -> psycopg_pool.AsyncConnectionPool:
+        return self._generic_pool if generic_plan and self._generic_pool is not None else self._pool
+
     @contextlib.asynccontextmanager
     async def _borrowed(self, generic_plan: bool = False) -> AsyncIterator[psycopg.AsyncConnection]:
-        pool = self._generic_pool if generic_plan and self._generic_pool is not None else self._pool
-        async with pool.connection() as connection:
+        async with self._pool_for(generic_plan).connection() as connection:
             try:
                 yield connection
             finally:
@@ -150,7 +152,7 @@ class Connector:
         turn out cut by a server restart (each is then dropped from the pool).
         The server ended such a backend before our statement reached it, so
         running it again cannot run it twice."""
-        for _ in range(self._pool.max_size):
+        for _ in range(self._pool_for(generic_plan).max_size):
             try:
                 async with self.session(generic_plan) as session:
                     return await run(session)
