@@ -3,29 +3,28 @@
 -- Every list is keyset-paginated on id, newest first, so a page costs the same
 -- at job 50 and at job 1,000,000.
 
+-- name: in_tenant_scope
+(%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
+
 -- name: stats_state_counts
 -- One index count per state instead of a scan of the whole table and its
 -- payloads: final states from jobs_state_id_idx (jobs_tenant_state_id_idx in a
 -- tenant scope), each working state from its own partial index. The states are
 -- written out: a partial index serves a count only for a state known when the
 -- statement is planned.
-SELECT state, count FROM (VALUES
-    (1, 'Awaiting', (SELECT count(*) FROM __schema__.jobs j WHERE j.state = 'Awaiting'
-                     AND (%(tenants)s::text[] IS NULL OR j.tenant_id = ANY(%(tenants)s)))),
-    (2, 'Scheduled', (SELECT count(*) FROM __schema__.jobs j WHERE j.state = 'Scheduled'
-                      AND (%(tenants)s::text[] IS NULL OR j.tenant_id = ANY(%(tenants)s)))),
-    (3, 'Enqueued', (SELECT count(*) FROM __schema__.jobs j WHERE j.state = 'Enqueued'
-                     AND (%(tenants)s::text[] IS NULL OR j.tenant_id = ANY(%(tenants)s)))),
-    (4, 'Processing', (SELECT count(*) FROM __schema__.jobs j WHERE j.state = 'Processing'
-                       AND (%(tenants)s::text[] IS NULL OR j.tenant_id = ANY(%(tenants)s)))),
-    (5, 'Succeeded', (SELECT count(*) FROM __schema__.jobs j WHERE j.state = 'Succeeded'
-                      AND (%(tenants)s::text[] IS NULL OR j.tenant_id = ANY(%(tenants)s)))),
-    (6, 'Failed', (SELECT count(*) FROM __schema__.jobs j WHERE j.state = 'Failed'
-                   AND (%(tenants)s::text[] IS NULL OR j.tenant_id = ANY(%(tenants)s)))),
-    (7, 'Deleted', (SELECT count(*) FROM __schema__.jobs j WHERE j.state = 'Deleted'
-                    AND (%(tenants)s::text[] IS NULL OR j.tenant_id = ANY(%(tenants)s))))
-) AS counts(place, state, count)
-ORDER BY place;
+SELECT 'Awaiting' AS state, count(*) FROM __schema__.jobs WHERE state = 'Awaiting' AND __include:in_tenant_scope__
+UNION ALL
+SELECT 'Scheduled', count(*) FROM __schema__.jobs WHERE state = 'Scheduled' AND __include:in_tenant_scope__
+UNION ALL
+SELECT 'Enqueued', count(*) FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_tenant_scope__
+UNION ALL
+SELECT 'Processing', count(*) FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_tenant_scope__
+UNION ALL
+SELECT 'Succeeded', count(*) FROM __schema__.jobs WHERE state = 'Succeeded' AND __include:in_tenant_scope__
+UNION ALL
+SELECT 'Failed', count(*) FROM __schema__.jobs WHERE state = 'Failed' AND __include:in_tenant_scope__
+UNION ALL
+SELECT 'Deleted', count(*) FROM __schema__.jobs WHERE state = 'Deleted' AND __include:in_tenant_scope__;
 
 -- name: stats_list_jobs
 SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
