@@ -311,6 +311,12 @@ async def enqueue_batched(system, count: int) -> float:
     return elapsed
 
 
+def rotated(names: list[str], round_number: int) -> list[str]:
+    """The systems' order in a round: each round starts one system later."""
+    shift = round_number % len(names)
+    return names[shift:] + names[:shift]
+
+
 async def in_rounds(systems: dict[str, Any], count: int, phase) -> dict[str, float]:
     """Jobs per second of each system over ENQUEUE_ROUNDS rounds of count/ENQUEUE_ROUNDS
     jobs, the systems' order rotating from round to round: who goes first, and a
@@ -322,8 +328,7 @@ async def in_rounds(systems: dict[str, Any], count: int, phase) -> dict[str, flo
     for name in names:  # untimed: first connections, prepared statements, caches
         await phase(systems[name], min(per_round, WARM_UP_JOBS))
     for round_number in range(ENQUEUE_ROUNDS):
-        shift = round_number % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in rotated(names, round_number):
             seconds[name] += await phase(systems[name], per_round)
     return {name: common.per_second(per_round * ENQUEUE_ROUNDS, seconds[name]) for name in names}
 
@@ -416,10 +421,8 @@ async def run_phases(systems: dict[str, Any], sizes: Sizes, profile_path: str | 
         f" {THROUGHPUT_ROUNDS} rounds)")
     profile = cProfile.Profile() if profile_path and "craft_jobs" in systems else None
     rounds: dict[str, list[dict]] = {name: [] for name in systems}
-    names = list(systems)
     for round_number in range(THROUGHPUT_ROUNDS):
-        shift = round_number % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in rotated(list(systems), round_number):
             value, detail = await throughput(
                 systems[name], sizes.throughput, sizes.throughput_deadline, profile if name == "craft_jobs" else None)
             rounds[name].append(detail)
