@@ -39,10 +39,7 @@ class RetryPolicy:
     non_retryable_exit_codes: frozenset[int] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
-            raise ValidationError("max_attempts", f"must be a whole number, got {self.max_attempts!r}")
-        if not 0 <= self.max_attempts <= MAX_ATTEMPTS:
-            raise ValidationError("max_attempts", f"must be between 0 and {MAX_ATTEMPTS}, got {self.max_attempts}")
+        checked_max_attempts(self.max_attempts)
         base = _number("base_seconds", self.base_seconds)
         if not 0 < base <= MAX_DELAY_SECONDS:
             raise ValidationError("base_seconds", f"must be above 0 and at most {MAX_DELAY_SECONDS}, got {base:g}")
@@ -58,6 +55,14 @@ class RetryPolicy:
         object.__setattr__(self, "max_seconds", cap)
         object.__setattr__(self, "jitter", jitter)
         object.__setattr__(self, "non_retryable_exit_codes", _exit_codes(self.non_retryable_exit_codes))
+
+
+def checked_max_attempts(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError("max_attempts", f"must be a whole number, got {value!r}")
+    if not 0 <= value <= MAX_ATTEMPTS:
+        raise ValidationError("max_attempts", f"must be between 0 and {MAX_ATTEMPTS}, got {value}")
+    return value
 
 
 def _exit_codes(codes: Iterable[int]) -> frozenset[int]:

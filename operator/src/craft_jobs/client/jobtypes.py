@@ -9,6 +9,7 @@ so the runner in the pod is what validates it.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -122,10 +123,16 @@ class JobKind:
         return text
 
 
+@functools.lru_cache(maxsize=1024)
+def _class_kind(job_class: type[Job], limit: int) -> JobKind:
+    """Kept per class: resolved on every schedule call, and a class does not change."""
+    return JobKind(job_class.job_type, job_class.max_attempts, job_class.timeout_seconds, _ModelParameters(job_class), limit)
+
+
 async def resolve_kind(store: JobStore, job: type[Job] | str, options: JobOptions) -> JobKind:
     limit = options.max_parameters_bytes
     if isinstance(job, type) and issubclass(job, Job):
-        return JobKind(job.job_type, job.max_attempts, job.timeout_seconds, _ModelParameters(job), limit)
+        return _class_kind(job, limit)
     if not isinstance(job, str):
         raise ValidationError("job", f"expected a Job subclass or a job type name, got {job!r}")
     if not job or len(job) > JOB_TYPE_MAX_LENGTH:
@@ -140,4 +147,4 @@ async def resolve_kind(store: JobStore, job: type[Job] | str, options: JobOption
             raise UnknownJobTypeError(job) from None
         return JobKind(job, registered.max_attempts, registered.timeout_seconds,
                        _SchemaParameters(registered.parameters_schema), limit)
-    return JobKind(job_class.job_type, job_class.max_attempts, job_class.timeout_seconds, _ModelParameters(job_class), limit)
+    return _class_kind(job_class, limit)

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from craft_jobs_runner import Job
 
-from craft_jobs.backoff import RetryPolicy
+from craft_jobs.backoff import RetryPolicy, checked_max_attempts
 from craft_jobs.client.context import current_context
 from craft_jobs.client.filters import ClientFilter
 from craft_jobs.client.jobtypes import JobKind, resolve_kind
@@ -124,8 +124,7 @@ class JobScheduler:
         attempts = _first_set(max_attempts, retry.max_attempts if retry else None, kind.max_attempts)
         if attempts is None:
             attempts = self.options.max_retry_attempts
-        RetryPolicy(max_attempts=attempts)  # validates the range, naming max_attempts
-        return attempts
+        return checked_max_attempts(attempts)
 
     @staticmethod
     def _timeout(kind: JobKind, timeout_seconds: int | None) -> int | None:

@@ -21,16 +21,23 @@ Params = Mapping[str, Any] | None
 _SERVER_ENDED_BACKEND = (psycopg.errors.AdminShutdown, psycopg.errors.CrashShutdown)
 
 
-@contextlib.contextmanager
-def translated_errors():
-    try:
-        yield
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-        raise DatabaseUnavailableError(f"PostgreSQL is unavailable: {exc}".strip()) from exc
-    except psycopg.errors.CheckViolation as exc:
-        raise StoreError(f"the database refused a value: {exc.diag.message_primary}") from exc
-    except psycopg.Error as exc:
-        raise StoreError(f"database error: {exc}") from exc
+class translated_errors:
+    """`with translated_errors():` turns driver errors into Craft Jobs errors.
+    A class, not a generator: it wraps every query, and costs a third as much."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None:
+            return False
+        if isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout)):
+            raise DatabaseUnavailableError(f"PostgreSQL is unavailable: {exc}".strip()) from exc
+        if isinstance(exc, psycopg.errors.CheckViolation):
+            raise StoreError(f"the database refused a value: {exc.diag.message_primary}") from exc
+        if isinstance(exc, psycopg.Error):
+            raise StoreError(f"database error: {exc}") from exc
+        return False
 
 
 # A connection used within the last second is known to be alive; checking it
@@ -58,15 +65,15 @@ class Session:
 
     async def fetch_one(self, query: str, params: Params = None) -> dict[str, Any] | None:
         with translated_errors():
-            async with self.connection.cursor(row_factory=dict_row) as cursor:
-                await cursor.execute(query, params)
-                return await cursor.fetchone()
+            cursor = self.connection.cursor(row_factory=dict_row)
+            await cursor.execute(query, params)
+            return await cursor.fetchone()
 
     async def fetch_all(self, query: str, params: Params = None) -> list[dict[str, Any]]:
         with translated_errors():
-            async with self.connection.cursor(row_factory=dict_row) as cursor:
-                await cursor.execute(query, params)
-                return await cursor.fetchall()
+            cursor = self.connection.cursor(row_factory=dict_row)
+            await cursor.execute(query, params)
+            return await cursor.fetchall()
 
 
 # The dispatcher's statements are long and run thousands of times a second
@@ -125,13 +132,26 @@ class Connector:
     def _pool_for(self, generic_plan: bool) -> psycopg_pool.AsyncConnectionPool:
         return self._generic_pool if generic_plan and self._generic_pool is not None else self._pool
 
+    @staticmethod
+    async def _run_borrowed(pool: psycopg_pool.AsyncConnectionPool, run):
+        """`run(connection)` on a connection of `pool`. getconn/putconn rather
+        than pool.connection(): one generator fewer on every query."""
+        connection = await pool.getconn()
+        try:
+            return await run(connection)
+        finally:
+            _returned_at[connection] = time.monotonic()
+            await pool.putconn(connection)
+
     @contextlib.asynccontextmanager
     async def _borrowed(self, generic_plan: bool = False) -> AsyncIterator[psycopg.AsyncConnection]:
-        async with self._pool_for(generic_plan).connection() as connection:
-            try:
-                yield connection
-            finally:
-                _returned_at[connection] = time.monotonic()
+        pool = self._pool_for(generic_plan)
+        connection = await pool.getconn()
+        try:
+            yield connection
+        finally:
+            _returned_at[connection] = time.monotonic()
+            await pool.putconn(connection)
 
     @contextlib.asynccontextmanager
     async def session(self, generic_plan: bool = False) -> AsyncIterator[Session]:
@@ -152,15 +172,14 @@ class Connector:
         turn out cut by a server restart (each is then dropped from the pool).
         The server ended such a backend before our statement reached it, so
         running it again cannot run it twice."""
-        for _ in range(self._pool_for(generic_plan).max_size):
+        pool = self._pool_for(generic_plan)
+        for retries_left in range(pool.max_size, -1, -1):
             try:
-                async with self.session(generic_plan) as session:
-                    return await run(session)
+                with translated_errors():
+                    return await self._run_borrowed(pool, lambda connection: run(Session(connection)))
             except DatabaseUnavailableError as exc:
-                if not isinstance(exc.__cause__, _SERVER_ENDED_BACKEND):
+                if not retries_left or not isinstance(exc.__cause__, _SERVER_ENDED_BACKEND):
                     raise
-        async with self.session(generic_plan) as session:
-            return await run(session)
 
     async def execute(self, query: str, params: Params = None) -> None:
         await self._again_if_cut(lambda session: session.execute(query, params))
