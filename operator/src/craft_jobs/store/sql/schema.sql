@@ -7,8 +7,8 @@ CREATE TYPE __schema__.job_state AS ENUM
 
 CREATE TABLE __schema__.jobs (
     id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    job_type          text NOT NULL CHECK (length(job_type) BETWEEN 1 AND 200),
-    queue             text NOT NULL DEFAULT 'default' CHECK (length(queue) BETWEEN 1 AND 100),
+    job_type          text NOT NULL,
+    queue             text NOT NULL DEFAULT 'default',
     state             __schema__.job_state NOT NULL,
     parameters        jsonb NOT NULL,
     tenant_id         text NOT NULL DEFAULT '',
@@ -16,11 +16,11 @@ CREATE TABLE __schema__.jobs (
     metadata          jsonb NOT NULL DEFAULT '{}',
     -- 0-based retry attempt of the current or next run; `runs` counts every
     -- execution (requeues and rescues included) and names Kubernetes Jobs.
-    attempt           integer NOT NULL DEFAULT 0 CHECK (attempt >= 0),
-    runs              integer NOT NULL DEFAULT 0 CHECK (runs >= 0),
-    max_attempts      integer NOT NULL CHECK (max_attempts BETWEEN 0 AND 10),
+    attempt           integer NOT NULL DEFAULT 0,
+    runs              integer NOT NULL DEFAULT 0,
+    max_attempts      integer NOT NULL,
     retry_policy      jsonb,
-    timeout_seconds   integer CHECK (timeout_seconds > 0),
+    timeout_seconds   integer,
     image             text,
     run_at            timestamptz,
     scheduled_for     timestamptz NOT NULL,
@@ -34,12 +34,13 @@ CREATE TABLE __schema__.jobs (
     executor_ref      text,
     recurring_id      text,
     parent_id         bigint REFERENCES __schema__.jobs (id) ON DELETE SET NULL,
-    continuation_on   text CHECK (continuation_on IN ('Succeeded', 'Finished')),
+    continuation_on   text,
     batch_id          uuid,
     cr_uid            text,
     cr_namespace      text,
     cr_name           text,
     last_error        jsonb,
+    -- Only checks that tie columns to the state (migration 0005 says why).
     CONSTRAINT processing_has_server CHECK (state <> 'Processing' OR server_id IS NOT NULL),
     CONSTRAINT scheduled_has_run_at CHECK (state <> 'Scheduled' OR run_at IS NOT NULL),
     CONSTRAINT only_final_states_expire CHECK (expires_at IS NULL OR state IN ('Succeeded', 'Deleted'))
