@@ -132,16 +132,20 @@ class Connector:
     def _pool_for(self, generic_plan: bool) -> psycopg_pool.AsyncConnectionPool:
         return self._generic_pool if generic_plan and self._generic_pool is not None else self._pool
 
+    # getconn/putconn rather than pool.connection(): one generator fewer on
+    # every query.
     @staticmethod
-    async def _run_borrowed(pool: psycopg_pool.AsyncConnectionPool, run):
-        """`run(connection)` on a connection of `pool`. getconn/putconn rather
-        than pool.connection(): one generator fewer on every query."""
+    async def _give_back(pool: psycopg_pool.AsyncConnectionPool, connection: psycopg.AsyncConnection) -> None:
+        _returned_at[connection] = time.monotonic()
+        await pool.putconn(connection)
+
+    async def _run_borrowed(self, pool: psycopg_pool.AsyncConnectionPool, run):
+        """`run(session)` on a connection of `pool`."""
         connection = await pool.getconn()
         try:
-            return await run(connection)
+            return await run(Session(connection))
         finally:
-            _returned_at[connection] = time.monotonic()
-            await pool.putconn(connection)
+            await self._give_back(pool, connection)
 
     @contextlib.asynccontextmanager
     async def _borrowed(self, generic_plan: bool = False) -> AsyncIterator[psycopg.AsyncConnection]:
@@ -150,8 +154,7 @@ class Connector:
         try:
             yield connection
         finally:
-            _returned_at[connection] = time.monotonic()
-            await pool.putconn(connection)
+            await self._give_back(pool, connection)
 
     @contextlib.asynccontextmanager
     async def session(self, generic_plan: bool = False) -> AsyncIterator[Session]:
@@ -176,7 +179,7 @@ class Connector:
         for retries_left in range(pool.max_size, -1, -1):
             try:
                 with translated_errors():
-                    return await self._run_borrowed(pool, lambda connection: run(Session(connection)))
+                    return await self._run_borrowed(pool, run)
             except DatabaseUnavailableError as exc:
                 if not retries_left or not isinstance(exc.__cause__, _SERVER_ENDED_BACKEND):
                     raise
