@@ -262,6 +262,29 @@ async def test_client_filters_see_and_may_refuse_jobs(store, options):
     assert len(await store.list_jobs()) == 1
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"max_attempts": 50}, "max_attempts"),
+        ({"queue": ""}, "queue"),
+        ({"timeout_seconds": 0}, "timeout_seconds"),
+        ({"job_type": "x" * 201}, "job_type"),
+    ],
+)
+async def test_what_a_client_filter_changes_is_checked_too(store, options, change, field):
+    class Careless(ClientFilter):
+        def on_creating(self, job):
+            for name, value in change.items():
+                setattr(job, name, value)
+
+    scheduler = JobScheduler(store, options, filters=[Careless()])
+    for schedule in (lambda: scheduler.schedule(Noop), lambda: scheduler.schedule_batch([(Noop, None)])):
+        with pytest.raises(ValidationError) as raised:
+            await schedule()
+        assert raised.value.field == field
+    assert await store.list_jobs() == []
+
+
 async def test_retry_policy_is_stored_with_the_job(scheduler, store):
     job_id = await scheduler.schedule(Noop, retry=RetryPolicy(max_attempts=7, base_seconds=60, max_seconds=7200, non_retryable_exit_codes={42}))
     job = await store.get_job(job_id)

@@ -19,7 +19,7 @@ from craft_jobs_runner import Job
 from craft_jobs.backoff import RetryPolicy, checked_max_attempts
 from craft_jobs.client.context import current_context
 from craft_jobs.client.filters import ClientFilter
-from craft_jobs.client.jobtypes import JobKind, resolve_kind
+from craft_jobs.client.jobtypes import JOB_TYPE_MAX_LENGTH, JobKind, resolve_kind
 from craft_jobs.clock import Clock
 from craft_jobs.engine.engine import connect_store
 from craft_jobs.engine.recurring import job_for_fire
@@ -128,14 +128,13 @@ class JobScheduler:
 
     @staticmethod
     def _timeout(kind: JobKind, timeout_seconds: int | None) -> int | None:
-        timeout = _first_set(timeout_seconds, kind.timeout_seconds)
-        if timeout is not None and (not isinstance(timeout, int) or timeout < 1):
-            raise ValidationError("timeout_seconds", f"must be a whole number of seconds >= 1, got {timeout!r}")
-        return timeout
+        return _checked_timeout(_first_set(timeout_seconds, kind.timeout_seconds))
 
     async def _store(self, new_job: NewJob, connection: Any) -> int:
         for client_filter in self.filters:
             client_filter.on_creating(new_job)
+        if self.filters:
+            _check_filtered(new_job)
         job_id = await _on_connection(
             connection,
             lambda session: self.store.insert_job(new_job, session),
@@ -253,6 +252,7 @@ class JobScheduler:
             )
             for client_filter in self.filters:
                 client_filter.on_creating(new_job)
+            _check_filtered(new_job)
             new_jobs.append(new_job)
         shared_fields = {(j.queue, j.tenant_id, j.user_id, json.dumps(j.metadata, sort_keys=True)) for j in new_jobs}
         if len(shared_fields) > 1:
@@ -435,6 +435,23 @@ async def _on_connection(connection: Any, run_async, run_sync):
     if isinstance(connection, psycopg.Connection):
         return run_sync(connection)
     raise ValidationError("connection", "must be a psycopg Connection or AsyncConnection")
+
+
+def _checked_timeout(timeout: Any) -> int | None:
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
+        raise ValidationError("timeout_seconds", f"must be a whole number of seconds >= 1, got {timeout!r}")
+    return timeout
+
+
+def _check_filtered(job: NewJob) -> None:
+    """A client filter may change a job: what it leaves must pass the checks
+    a caller's own values pass (the database no longer repeats them)."""
+    if not isinstance(job.job_type, str) or not 1 <= len(job.job_type) <= JOB_TYPE_MAX_LENGTH:
+        raise ValidationError("job_type", f"must be 1 to {JOB_TYPE_MAX_LENGTH} characters")
+    if not isinstance(job.queue, str) or not 1 <= len(job.queue) <= QUEUE_MAX_LENGTH:
+        raise ValidationError("queue", f"must be 1 to {QUEUE_MAX_LENGTH} characters")
+    checked_max_attempts(job.max_attempts)
+    _checked_timeout(job.timeout_seconds)
 
 
 def _queue(queue: str | None) -> str:
