@@ -285,6 +285,19 @@ async def test_what_a_client_filter_changes_is_checked_too(store, options, chang
     assert await store.list_jobs() == []
 
 
+async def test_what_a_client_filter_changes_is_stored_for_one_job_and_a_batch(store, options):
+    class Tuning(ClientFilter):
+        def on_creating(self, job):
+            job.max_attempts, job.timeout_seconds = 1, 30
+            job.parameters = {**job.parameters, "failures": 2}
+
+    scheduler = JobScheduler(store, options, filters=[Tuning()])
+    ids = [await scheduler.schedule(FailTimes, {"failures": 0})]
+    ids += await scheduler.schedule_batch([(FailTimes, {"failures": 0}), (FailTimes, {"failures": 5})])
+    stored = [await store.get_job(i) for i in ids]
+    assert [(j.max_attempts, j.timeout_seconds, j.parameters) for j in stored] == [(1, 30, {"failures": 2})] * 3
+
+
 async def test_retry_policy_is_stored_with_the_job(scheduler, store):
     job_id = await scheduler.schedule(Noop, retry=RetryPolicy(max_attempts=7, base_seconds=60, max_seconds=7200, non_retryable_exit_codes={42}))
     job = await store.get_job(job_id)

@@ -241,18 +241,21 @@ class JobScheduler:
         return ids
 
     def _filter_batch(self, shared: NewJob, batch: list[BatchItem]) -> list[NewJob]:
-        """Runs on_creating for each job of a batch (only when there are filters)."""
+        """Runs on_creating for each job of a batch (only when there are filters);
+        what a filter changes is stored, as for one job."""
         if not self.filters:
             return []
         new_jobs = []
         for item in batch:
             new_job = dataclasses.replace(
                 shared, job_type=item.job_type, parameters=json.loads(item.parameters_json),
-                max_attempts=item.max_attempts, metadata=dict(shared.metadata),
+                max_attempts=item.max_attempts, timeout_seconds=item.timeout_seconds, metadata=dict(shared.metadata),
             )
             for client_filter in self.filters:
                 client_filter.on_creating(new_job)
             _check_filtered(new_job)
+            item.job_type, item.max_attempts, item.timeout_seconds = new_job.job_type, new_job.max_attempts, new_job.timeout_seconds
+            item.parameters_json = json.dumps(new_job.parameters, separators=(",", ":"))
             new_jobs.append(new_job)
         shared_fields = {(j.queue, j.tenant_id, j.user_id, json.dumps(j.metadata, sort_keys=True)) for j in new_jobs}
         if len(shared_fields) > 1:
