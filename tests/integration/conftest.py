@@ -40,7 +40,9 @@ async def connector(options):
 
 @pytest.fixture
 async def store(connector, options, clock):
-    return JobStore(connector, options, clock)
+    store = JobStore(connector, options, clock)
+    yield store
+    await store.notifier.flush()  # before the connector fixture closes the pool
 
 
 @pytest.fixture

@@ -37,8 +37,9 @@ async def store(database_url_for_test, tmp_path):
     options = load_options(connection_string=database_url_for_test, data_dir=tmp_path)
     connector = Connector(options.connection_string, max_size=5)
     await connector.open()
-    yield JobStore(connector, options)
-    await connector.close()
+    store = JobStore(connector, options)
+    yield store
+    await store.close()
 
 
 def free_port() -> int:

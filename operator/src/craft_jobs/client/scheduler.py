@@ -64,7 +64,7 @@ class JobScheduler:
         return cls(store, options, **kwargs)
 
     async def close(self) -> None:
-        await self.store.connector.close()
+        await self.store.close()
 
     # -- building jobs -----------------------------------------------------------
 

@@ -110,7 +110,7 @@ def create_app(
             yield
         finally:
             if owned is not None:
-                await owned.connector.close()
+                await owned.close()
 
     app = FastAPI(
         title="Craft Jobs", version="0.1.0", lifespan=lifespan,

@@ -141,7 +141,7 @@ class Engine:
             except DatabaseUnavailableError:
                 log.warning("could not remove server row %s; others will expire it", self.server_id)
             if self._owns_store:
-                await self.store.connector.close()
+                await self.store.close()
         await self.executor.close()
 
     async def run(self, stop: asyncio.Event) -> None:

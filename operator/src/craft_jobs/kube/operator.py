@@ -185,4 +185,4 @@ async def run_operator(
             await health.cleanup()
         api.close()
         if owns_store:
-            await store.connector.close()
+            await store.close()

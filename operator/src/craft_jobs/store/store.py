@@ -30,6 +30,7 @@ from craft_jobs.store.models import (
     RecurringJob,
     Server,
 )
+from craft_jobs.store.notifier import Notifier
 from craft_jobs.store.queries import load_queries
 
 _CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedJob))
@@ -46,6 +47,11 @@ class JobStore:
         self.clock = clock or SystemClock()
         self.queries = load_queries(options.schema_name)
         self.channel = options.notify_channel
+        self.notifier = Notifier(self.notify)
+
+    async def close(self) -> None:
+        await self.notifier.flush()
+        await self.connector.close()
 
     # -- helpers -------------------------------------------------------------
 
@@ -80,16 +86,34 @@ class JobStore:
             "reason": job.reason,
             "now": now,
             "channel": self.channel,
+            "notify": True,
         }
 
     # -- creating jobs -------------------------------------------------------
 
     async def insert_job(self, job: NewJob, session: Session | None = None) -> int | None:
-        """Stores one job; returns its id, or None when its CR uid is already stored."""
-        row = await self._runner(session).fetch_one(
-            self.queries["insert_job"], self.job_insert_params(job, self.clock.now())
-        )
+        """Stores one job; returns its id, or None when its CR uid is already stored.
+        In a session, the NOTIFY goes with its commit; on our own connection,
+        with the commit or just after it (store/notifier.py)."""
+        query, params = self.queries["insert_job"], self.job_insert_params(job, self.clock.now())
+        if session is not None:
+            row = await session.fetch_one(query, params)
+        else:
+            row = await self._enqueue(self.connector.fetch_one, query, params, lambda row: row["state"])
         return None if row is None else row["id"]
+
+    async def _enqueue(self, fetch, query: str, params: dict[str, Any], payload_of: Callable[[Any], str]) -> Any:
+        """An enqueue on our own connection: its statement NOTIFYs with its
+        commit when no other enqueue is under way, else the notifier sends
+        one just after the commit (store/notifier.py)."""
+        params["notify"] = self.notifier.starting()
+        try:
+            result = await fetch(query, params)
+        finally:
+            self.notifier.finished()
+        if result and not params["notify"]:
+            self.notifier.after_commit(payload_of(result))
+        return result
 
     def insert_job_sync(self, job: NewJob, connection: psycopg.Connection) -> int | None:
         """The same insert on a caller's synchronous psycopg connection and transaction."""
@@ -119,17 +143,21 @@ class JobStore:
             "reason": shared.reason,
             "now": now,
             "channel": self.channel,
+            "notify": True,
         }
 
     async def insert_batch(
         self, shared: NewJob, items: Sequence[BatchItem], batch_id: Any, session: Session | None = None
     ) -> list[int]:
-        """Stores many Enqueued jobs in one statement (one round trip, one NOTIFY)."""
+        """Stores many Enqueued jobs in one statement (one round trip, one NOTIFY
+        sent as insert_job's is)."""
         if not items:
             return []
-        rows = await self._runner(session).fetch_all(
-            self.queries["insert_jobs_batch"], self.batch_insert_params(shared, items, batch_id, self.clock.now())
-        )
+        query, params = self.queries["insert_jobs_batch"], self.batch_insert_params(shared, items, batch_id, self.clock.now())
+        if session is not None:
+            rows = await session.fetch_all(query, params)
+        else:
+            rows = await self._enqueue(self.connector.fetch_all, query, params, lambda rows: JobState.ENQUEUED.value)
         return [row["id"] for row in rows]
 
     def insert_batch_sync(self, shared: NewJob, items: Sequence[BatchItem], batch_id: Any, connection: psycopg.Connection) -> list[int]:

@@ -21,11 +21,14 @@ WITH job AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
     SELECT id, state, %(reason)s, created_at FROM job
 )
-SELECT job.id, job.state::text, pg_notify(%(channel)s, job.state::text) AS notified FROM job;
+-- notify: false when the NOTIFY goes out just after the commit (store/notifier.py).
+SELECT job.id, job.state::text,
+       CASE WHEN %(notify)s THEN pg_notify(%(channel)s, job.state::text) END AS notified
+FROM job;
 
 -- name: insert_jobs_batch
 -- A whole batch in one statement: what varies per job comes as arrays, what
--- the batch shares as single values; one NOTIFY for all.
+-- the batch shares as single values; one NOTIFY for all (or none, as above).
 WITH input AS (
     SELECT * FROM ROWS FROM (
         unnest(%(job_types)s::text[]), jsonb_array_elements(%(parameters)s::jsonb),
@@ -45,7 +48,7 @@ WITH input AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
     SELECT id, state, %(reason)s, %(now)s FROM job
 ), notified AS (
-    SELECT pg_notify(%(channel)s, 'Enqueued') FROM (SELECT 1 FROM job LIMIT 1) AS any_job
+    SELECT pg_notify(%(channel)s, 'Enqueued') FROM (SELECT 1 FROM job LIMIT 1) AS any_job WHERE %(notify)s
 )
 SELECT job.id FROM job, (SELECT count(*) FROM notified) AS n ORDER BY job.id;
 
