@@ -33,6 +33,7 @@ bench: venv ## Benchmarks: engine vs procrastinate and pgqueuer, operator on the
 	$(PY) -m pip install --quiet -e 'operator[bench]'
 	$(PY) bench/kube_operator.py
 	$(PY) bench/dashboard.py
+	$(PY) bench/concurrent_enqueue.py
 	$(PY) bench/engine.py
 
 bench-quick: venv ## The engine benchmark with fewer jobs (under two minutes)
