@@ -114,8 +114,7 @@ class Reconciler:
         except ValidationError as exc:
             raise SpecError(exc) from exc
 
-    def background_request(self, body: dict[str, Any]) -> JobRequest:
-        created_at = self.created_at(body)
+    def background_request(self, body: dict[str, Any], created_at: datetime | None) -> JobRequest:
         try:
             return job_request(
                 body.get("spec") or {}, created_at=created_at, now=self.clock.now(),
@@ -128,14 +127,15 @@ class Reconciler:
         """Stores the job of a BackgroundJob; idempotent (a second call returns the same id)."""
         meta = body["metadata"]
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
-        request = self.background_request(body)
+        created_at = self.created_at(body)
+        request = self.background_request(body, created_at)
         tenant = await self.tenant_of(namespace)
         user = self.user_of(meta)
         cr = (uid, namespace, name)
         try:
             parent_id = None
             if request.continue_after:
-                parent_id = await self._parent_job(namespace, request.continue_after, tenant, self.created_at(body))
+                parent_id = await self._parent_job(namespace, request.continue_after, tenant, created_at)
             return await request.submit(self.scheduler, parent_id=parent_id, tenant_id=tenant, user_id=user, cr=cr)
         except ValidationError as exc:
             raise SpecError(exc) from exc
