@@ -99,10 +99,10 @@ class JobStore:
         if session is not None:
             row = await session.fetch_one(query, params)
         else:
-            row = await self._enqueue(self.connector.fetch_one, query, params, lambda row: row["state"])
+            row = await self._enqueue(self.connector.fetch_one, query, params, job.state.value)
         return None if row is None else row["id"]
 
-    async def _enqueue(self, fetch, query: str, params: dict[str, Any], payload_of: Callable[[Any], str]) -> Any:
+    async def _enqueue(self, fetch, query: str, params: dict[str, Any], payload: str) -> Any:
         """An enqueue on our own connection: its statement NOTIFYs with its
         commit when no other enqueue is under way, else the notifier sends
         one just after the commit (store/notifier.py)."""
@@ -111,8 +111,9 @@ class JobStore:
             result = await fetch(query, params)
         finally:
             self.notifier.finished()
+        # No row: the CR uid was stored before, and there is nothing new to wake for.
         if result and not params["notify"]:
-            self.notifier.after_commit(payload_of(result))
+            self.notifier.after_commit(payload)
         return result
 
     def insert_job_sync(self, job: NewJob, connection: psycopg.Connection) -> int | None:
@@ -157,7 +158,7 @@ class JobStore:
         if session is not None:
             rows = await session.fetch_all(query, params)
         else:
-            rows = await self._enqueue(self.connector.fetch_all, query, params, lambda rows: JobState.ENQUEUED.value)
+            rows = await self._enqueue(self.connector.fetch_all, query, params, JobState.ENQUEUED.value)
         return [row["id"] for row in rows]
 
     def insert_batch_sync(self, shared: NewJob, items: Sequence[BatchItem], batch_id: Any, connection: psycopg.Connection) -> list[int]:
