@@ -120,6 +120,12 @@ class JobKind:
         return text
 
 
+def checked_job_type(name: object) -> str:
+    if not isinstance(name, str) or not 1 <= len(name) <= JOB_TYPE_MAX_LENGTH:
+        raise ValidationError("job_type", f"must be 1 to {JOB_TYPE_MAX_LENGTH} characters")
+    return name
+
+
 @functools.lru_cache(maxsize=1024)
 def _class_kind(job_class: type[Job], limit: int) -> JobKind:
     """Kept per class: resolved on every schedule call, and a class does not change."""
@@ -132,8 +138,7 @@ async def resolve_kind(store: JobStore, job: type[Job] | str, options: JobOption
         return _class_kind(job, limit)
     if not isinstance(job, str):
         raise ValidationError("job", f"expected a Job subclass or a job type name, got {job!r}")
-    if not job or len(job) > JOB_TYPE_MAX_LENGTH:
-        raise ValidationError("job_type", f"must be 1 to {JOB_TYPE_MAX_LENGTH} characters")
+    checked_job_type(job)
     try:
         job_class = craft_jobs_runner.get_job_class(job)
     except craft_jobs_runner.UnknownJobTypeError:

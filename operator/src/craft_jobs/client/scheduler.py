@@ -19,7 +19,7 @@ from craft_jobs_runner import Job
 from craft_jobs.backoff import RetryPolicy, checked_max_attempts
 from craft_jobs.client.context import current_context
 from craft_jobs.client.filters import ClientFilter
-from craft_jobs.client.jobtypes import JOB_TYPE_MAX_LENGTH, JobKind, resolve_kind
+from craft_jobs.client.jobtypes import JobKind, checked_job_type, resolve_kind
 from craft_jobs.clock import Clock
 from craft_jobs.engine.engine import connect_store
 from craft_jobs.engine.recurring import job_for_fire
@@ -449,10 +449,10 @@ def _checked_timeout(timeout: Any) -> int | None:
 def _check_filtered(job: NewJob) -> None:
     """A client filter may change a job: what it leaves must pass the checks
     a caller's own values pass (the database no longer repeats them)."""
-    if not isinstance(job.job_type, str) or not 1 <= len(job.job_type) <= JOB_TYPE_MAX_LENGTH:
-        raise ValidationError("job_type", f"must be 1 to {JOB_TYPE_MAX_LENGTH} characters")
-    if not isinstance(job.queue, str) or not 1 <= len(job.queue) <= QUEUE_MAX_LENGTH:
-        raise ValidationError("queue", f"must be 1 to {QUEUE_MAX_LENGTH} characters")
+    checked_job_type(job.job_type)
+    if not isinstance(job.queue, str) or not job.queue:
+        raise ValidationError("queue", "must be a non-empty string")
+    _queue(job.queue)
     checked_max_attempts(job.max_attempts)
     _checked_timeout(job.timeout_seconds)
 
