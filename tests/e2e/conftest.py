@@ -1,14 +1,20 @@
 """The e2e harness: "a cluster", reached only through the Kubernetes API.
 
-With `KUBECONFIG` set, the tests drive that cluster, where `make e2e-kind`
-(scripts/e2e-kind.sh) installed the chart: the operator runs in the cluster
-and the tests only create resources and wait for their status. Without it,
-the same tests run against the emulator harness (tests/support/kube) with a
-real operator (`run_operator`) and the Job-controller simulator in this
-process, on a fresh PostgreSQL database.
+Three targets, one suite:
 
-Tests that only mean something on a real cluster are marked `cluster` and
-skipped here with a reason.
+- `KUBECONFIG` set: that cluster, where `make e2e-kind` (scripts/e2e-kind.sh)
+  installed the chart; the operator runs in the cluster and the tests only
+  create resources and wait for their status;
+- `CRAFT_JOBS_E2E_CLUSTER=local` (`make test-cluster`): the local control
+  plane (tests/support/cluster: kube-apiserver, etcd, controller-manager,
+  scheduler and our node agent), started once for the session with our CRDs,
+  and `craft-jobs operator` running as its own process against it;
+- else the emulator harness (tests/support/kube) with a real operator
+  (`run_operator`) and the Job-controller simulator in this process, on a
+  fresh PostgreSQL database per test.
+
+Tests that only mean something on a real API server are marked `cluster` and
+skipped on the emulator with a reason.
 """
 
 from __future__ import annotations
@@ -17,13 +23,16 @@ import asyncio
 import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from craft_jobs.kube.api import KubeApi
 from tests.support.kube.client import CrClient
 
-REAL_CLUSTER = bool(os.environ.get("KUBECONFIG"))
+LOCAL_CLUSTER = os.environ.get("CRAFT_JOBS_E2E_CLUSTER") == "local" and not os.environ.get("KUBECONFIG")
+REAL_CLUSTER = bool(os.environ.get("KUBECONFIG")) or LOCAL_CLUSTER
+CRDS = sorted((Path(__file__).resolve().parents[2] / "crds").glob("*.yaml"))
 E2E_NAMESPACE = os.environ.get("CRAFT_JOBS_E2E_NAMESPACE", "default")
 E2E_IMAGE = os.environ.get("CRAFT_JOBS_E2E_IMAGE", "craft-jobs-samples:e2e")
 
@@ -31,7 +40,7 @@ E2E_IMAGE = os.environ.get("CRAFT_JOBS_E2E_IMAGE", "craft-jobs-samples:e2e")
 def pytest_collection_modifyitems(config, items):
     if REAL_CLUSTER:
         return
-    skip = pytest.mark.skip(reason="needs a real Kubernetes cluster: set KUBECONFIG (make e2e-kind)")
+    skip = pytest.mark.skip(reason="needs a real API server: make test-cluster, or set KUBECONFIG (make e2e-kind)")
     for item in items:
         if "cluster" in item.keywords:
             item.add_marker(skip)
@@ -56,10 +65,41 @@ def e2e_database(request) -> str | None:
     return None if REAL_CLUSTER else request.getfixturevalue("database_url_for_test")
 
 
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory, postgres_server, template_database):
+    """The local control plane with our CRDs and an operator process on a database of the session's own."""
+    from tests.conftest import _scratch_database
+    from tests.support.cluster.controlplane import ControlPlane
+    from tests.support.cluster.operatorprocess import OperatorProcess
+
+    directory = tmp_path_factory.mktemp("cluster")
+    plane = ControlPlane(directory).start()
+    databases = _scratch_database(postgres_server, "craft_jobs_e2e", template_database)
+    operator = None
+    try:
+        plane.apply_crds(CRDS)
+        operator = OperatorProcess(plane.kubeconfig, next(databases), directory / "logs" / "operator.log").start()
+        yield plane, operator
+    finally:
+        if operator is not None:
+            operator.stop()
+        plane.stop()
+        databases.close()
+
+
+def kube_api(request) -> KubeApi:
+    if LOCAL_CLUSTER:
+        from tests.support.cluster.controlplane import api_from_kubeconfig
+
+        plane, _ = request.getfixturevalue("local_cluster")
+        return api_from_kubeconfig(plane.kubeconfig, "craft-jobs-e2e")
+    return KubeApi.connect(user_agent="craft-jobs-e2e")
+
+
 @pytest.fixture
-async def cluster_under_test(e2e_database, tmp_path):
+async def cluster_under_test(request, e2e_database, tmp_path):
     if REAL_CLUSTER:
-        api = KubeApi.connect(user_agent="craft-jobs-e2e")
+        api = kube_api(request)
         crs = CrClient(api, E2E_NAMESPACE)
         created: list = []
         original_create = crs.create
