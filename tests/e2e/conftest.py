@@ -87,7 +87,11 @@ def local_cluster(tmp_path_factory, postgres_server, template_database):
         databases.close()
 
 
-def kube_api(request) -> KubeApi:
+@pytest.fixture
+def real_cluster_api(request) -> KubeApi | None:
+    """The API of a real cluster (the local control plane's, or KUBECONFIG's); None on the emulator."""
+    if not REAL_CLUSTER:
+        return None
     if LOCAL_CLUSTER:
         from tests.support.cluster.controlplane import api_from_kubeconfig
 
@@ -97,9 +101,9 @@ def kube_api(request) -> KubeApi:
 
 
 @pytest.fixture
-async def cluster_under_test(request, e2e_database, tmp_path):
-    if REAL_CLUSTER:
-        api = kube_api(request)
+async def cluster_under_test(real_cluster_api, e2e_database, tmp_path):
+    if real_cluster_api is not None:
+        api = real_cluster_api
         crs = CrClient(api, E2E_NAMESPACE)
         created: list = []
         original_create = crs.create
