@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from craft_jobs.kube.api import KubeApiError
 from tests.support.kube.client import condition
 
 SAMPLES = Path(__file__).resolve().parents[2] / "crds" / "samples"
@@ -114,3 +115,26 @@ async def test_job_pods_are_admitted_under_the_restricted_pod_security_standard(
         await c.crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=c.timeout, namespace=namespace)
     finally:
         await c.api.request("DELETE", f"/api/v1/namespaces/{namespace}")
+
+
+@pytest.mark.cluster
+async def test_the_api_server_refuses_a_spec_change_with_the_cel_rules_message(cluster_under_test):
+    """CEL rules only run on a real API server: a BackgroundJob's spec is immutable."""
+    c = cluster_under_test
+    name = c.name("immutable")
+    await c.crs.create("BackgroundJob", name, {"jobType": "hello", "delay": "1h"})
+    with pytest.raises(KubeApiError) as refused:
+        await c.crs.patch_spec("BackgroundJob", name, {"delay": "2h"})
+    assert refused.value.status == 422
+    assert "spec is immutable; delete the BackgroundJob and create it again" in refused.value.message
+
+
+@pytest.mark.cluster
+async def test_the_api_server_refuses_a_reserved_environment_variable(cluster_under_test):
+    c = cluster_under_test
+    with pytest.raises(KubeApiError) as refused:
+        await c.crs.create("BackgroundJob", c.name("reserved"), {
+            "jobType": "hello", "pod": {"env": [{"name": "CRAFT_JOB_ID", "value": "7"}]}})
+    assert refused.value.status == 422
+    assert "spec.pod.env[0]" in refused.value.message
+    assert "the job context variables are set by the operator" in refused.value.message

@@ -90,3 +90,17 @@ def test_generated_certificate_is_signed_by_the_ca_bundle_for_the_service(tmp_pa
     modulus_cert = openssl("x509", "-in", str(cert), "-noout", "-pubkey").stdout
     modulus_key = openssl("pkey", "-in", str(key), "-pubout").stdout
     assert modulus_cert and modulus_cert == modulus_key
+
+
+def test_an_out_of_cluster_webhook_server_is_called_by_url() -> None:
+    manifests = render("webhooks-existing-certificate.yaml", "webhooks.url=https://127.0.0.1:9443/")
+    for kind, path in zip(HOOK_KINDS, ("/mutate", "/validate")):
+        (hook,) = one(manifests, kind)["webhooks"]
+        assert hook["clientConfig"]["url"] == f"https://127.0.0.1:9443{path}"
+        assert "service" not in hook["clientConfig"]
+
+
+def test_a_webhook_url_that_is_not_https_is_refused(render_with) -> None:
+    result = render_with({"webhooks": {"enabled": True, "url": "http://127.0.0.1:9443"}})
+    assert result.returncode != 0
+    assert "webhooks.url" in result.stderr, result.stderr

@@ -1,0 +1,129 @@
+"""The chart installed into the local control plane, its operator run with the chart's own grants.
+
+`helm install` creates the ServiceAccount, RBAC and webhook configurations;
+the operator then runs out of the cluster (no kubelet can run its image here)
+with a kubeconfig holding that ServiceAccount's token, so what it may do is
+exactly what the chart grants, and the real API server calls its webhooks
+over TLS at `webhooks.url`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from craft_jobs.kube.api import KubeApiError
+from craft_jobs.kube.mapping import ANNOTATION_CREATED_BY
+from tests.e2e.conftest import LOCAL_CLUSTER
+from tests.support.kube.client import CrClient
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "craft-jobs"
+TOOLS = ROOT / ".tools" / "bin"
+
+pytestmark = pytest.mark.skipif(not LOCAL_CLUSTER, reason="installs the chart into the local control plane: make test-cluster")
+
+
+def run(plane, tool: str, *args: str, input: str | None = None) -> str:
+    binary = str(TOOLS / tool) if (TOOLS / tool).exists() else shutil.which(tool)
+    result = subprocess.run([binary, f"--kubeconfig={plane.kubeconfig}", *args], capture_output=True, text=True,
+                            input=input, timeout=120)
+    assert result.returncode == 0, f"{tool} {' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture
+def installed_chart(local_cluster, postgres_server, template_database, tmp_path):
+    """The chart in a namespace of its own, scoped to it, with webhooks at an out-of-cluster URL."""
+    from tests.conftest import _scratch_database
+    from tests.support.cluster.controlplane import free_port
+
+    plane, session_operator = local_cluster
+    namespace = f"cj-helm-{uuid.uuid4().hex[:6]}"
+    webhook_port = free_port()
+    certificate = plane.authority.serving_certificate(f"webhook-{namespace}", ["127.0.0.1"])
+    cert_dir = tmp_path / "webhook"
+    cert_dir.mkdir()
+    shutil.copy(certificate.cert, cert_dir / "tls.crt")
+    shutil.copy(certificate.key, cert_dir / "tls.key")
+    databases = _scratch_database(postgres_server, "craft_jobs_helm", template_database)
+    database = next(databases)
+    run(plane, "kubectl", "create", "namespace", namespace)
+    run(plane, "kubectl", "-n", namespace, "create", "secret", "generic", "cj-database",
+        f"--from-literal=connection-string={database}")
+    run(plane, "kubectl", "-n", namespace, "create", "secret", "tls", "webhook-cert",
+        f"--cert={certificate.cert}", f"--key={certificate.key}")
+    values = {
+        "migrate": {"enabled": False}, "dashboard": {"enabled": False},
+        "database": {"existingSecret": "cj-database"},
+        "rbac": {"namespaces": [namespace]},
+        "webhooks": {"enabled": True, "failurePolicy": "Fail", "url": f"https://127.0.0.1:{webhook_port}",
+                     "certificate": {"existingSecret": "webhook-cert",
+                                     "caBundle": base64.b64encode(plane.authority.pem).decode()}},
+    }
+    values_file = tmp_path / "values.json"
+    values_file.write_text(json.dumps(values))
+    run(plane, "helm", "install", "cj", str(CHART), "-n", namespace, "-f", str(values_file))
+    # One operator per namespace's resources: the session's steps aside meanwhile.
+    session_operator.stop()
+    try:
+        yield plane, namespace, database, webhook_port, cert_dir
+    finally:
+        run(plane, "helm", "uninstall", "cj", "-n", namespace, "--wait")
+        run(plane, "kubectl", "delete", "namespace", namespace, "--wait=false")
+        session_operator.start()
+        databases.close()
+
+
+def operator_account(plane, namespace: str) -> str:
+    accounts = json.loads(run(plane, "kubectl", "-n", namespace, "get", "serviceaccounts",
+                              "-l", "app.kubernetes.io/component=operator", "-o", "json"))["items"]
+    (account,) = accounts
+    return account["metadata"]["name"]
+
+
+async def test_the_chart_installs_and_its_operator_runs_with_the_charts_own_grants(installed_chart, tmp_path):
+    from tests.support.cluster.controlplane import api_from_kubeconfig
+    from tests.support.cluster.operatorprocess import OperatorProcess
+
+    plane, namespace, database, webhook_port, cert_dir = installed_chart
+    account = operator_account(plane, namespace)
+    token = run(plane, "kubectl", "-n", namespace, "create", "token", account, "--duration=1h").strip()
+    kubeconfig = plane.write_token_kubeconfig(tmp_path / "operator.kubeconfig", account, token, namespace)
+    operator = OperatorProcess(kubeconfig, database, tmp_path / "operator.log", env={
+        "CRAFT_JOBS_NAMESPACES": namespace, "CRAFT_JOBS_WEBHOOK_ENABLED": "true",
+        "CRAFT_JOBS_WEBHOOK_PORT": str(webhook_port), "CRAFT_JOBS_WEBHOOK_CERT_DIR": str(cert_dir)}).start()
+    api = api_from_kubeconfig(plane.kubeconfig, "craft-jobs-e2e")
+    crs = CrClient(api, namespace)
+    try:
+        # A job runs; the mutating webhook, called over TLS, recorded who asked.
+        created = await crs.create("BackgroundJob", "hello", {"jobType": "hello"})
+        assert created["metadata"]["annotations"][ANNOTATION_CREATED_BY] == "craft-jobs-admin"
+        body = await crs.wait_phase("BackgroundJob", "hello", "Succeeded", timeout=90)
+        assert body["status"]["attempts"] == 1
+
+        # The validating webhook refuses a bad spec with the field named.
+        with pytest.raises(KubeApiError) as refused:
+            await crs.create("BackgroundJob", "bad", {"jobType": "no-such-job-type"})
+        assert refused.value.status == 422 and "spec.jobType" in refused.value.message
+
+        # Without the one grant to create Secrets, a run fails and says so.
+        role = json.loads(run(plane, "kubectl", "-n", namespace, "get", "role",
+                              "-l", "app.kubernetes.io/component=operator", "-o", "json"))["items"][0]
+        rules = [rule for rule in role["rules"] if rule.get("resources") != ["secrets"]]
+        assert len(rules) == len(role["rules"]) - 1
+        run(plane, "kubectl", "-n", namespace, "patch", "role", role["metadata"]["name"], "--type=json",
+            "-p", json.dumps([{"op": "replace", "path": "/rules", "value": rules}]))
+        await crs.create("BackgroundJob", "denied", {"jobType": "hello", "retry": {"maxAttempts": 0}})
+        body = await crs.wait_phase("BackgroundJob", "denied", "Failed", timeout=90)
+        message = body["status"]["lastError"]["message"]
+        assert "403" in message and "secrets" in message and "forbidden" in message, message
+    finally:
+        operator.stop()
+        api.close()
