@@ -138,3 +138,16 @@ async def test_the_api_server_refuses_a_reserved_environment_variable(cluster_un
     assert refused.value.status == 422
     assert "spec.pod.env[0]" in refused.value.message
     assert "the job context variables are set by the operator" in refused.value.message
+
+
+@pytest.mark.cluster
+async def test_a_pod_that_never_starts_fails_with_the_kubelets_reason(cluster_under_test):
+    """An image no node has: the run fails after the start timeout with ErrImagePull, and says so."""
+    c = cluster_under_test
+    name = c.name("no-image")
+    await c.crs.create("BackgroundJob", name, {"jobType": "hello", "image": "craft-jobs-no-such-image:1",
+                                               "retry": {"maxAttempts": 0}})
+    body = await c.crs.wait_phase("BackgroundJob", name, "Failed", timeout=c.timeout)
+    error = body["status"]["lastError"]
+    assert error["type"] in ("ErrImagePull", "ImagePullBackOff"), error
+    assert "craft-jobs-no-such-image:1" in error["message"] and "started within" in error["message"]

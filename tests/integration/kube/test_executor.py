@@ -18,7 +18,11 @@ from tests.support.kube.emulator import JOBS, PODS, SECRETS
 from tests.support.kube.harness import eventually
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
-SETTINGS = ManifestSettings(default_image="craft-jobs-samples:test", default_namespace="jobs", termination_grace_seconds=2)
+SETTINGS = ManifestSettings(default_image="craft-jobs-samples:test", default_namespace="jobs", termination_grace_seconds=2,
+                            installation_id="test-installation", signing_key="k" * 64)
+# What anyone else (another installation, a recreated database) would make.
+OUTSIDER = ManifestSettings(default_image="craft-jobs-samples:test", default_namespace="jobs",
+                            installation_id="test-installation", signing_key="o" * 64)
 
 
 def claimed(job_id: int, job_type: str, parameters: dict, **overrides) -> ClaimedJob:
@@ -90,13 +94,43 @@ async def test_a_job_deleted_behind_its_back_is_a_clear_failure(executor, cluste
     assert result.error["type"] == "JobDeleted" and "cj-6-1" in result.error["message"]
 
 
-async def test_already_exists_is_success(executor, cluster, kube_api):
+async def test_already_exists_with_this_installations_proof_is_ours(executor, cluster, kube_api):
     job = claimed(7, "hello", {})
     manifest, _ = build_job_manifest(job, SETTINGS)
     await kube_api.create_job("jobs", manifest)  # e.g. made by a replica that died right after
     result = await asyncio.wait_for(executor.run(job, asyncio.Event()), 30)
     assert result.exit_code == 0
     assert cluster.controller.started_jobs.count(("jobs", "cj-7-1")) == 1
+
+
+async def test_a_job_name_taken_by_anyone_else_is_neither_adopted_nor_run(executor, cluster, kube_api):
+    job = claimed(11, "hello", {})
+    forged, _ = build_job_manifest(job, OUTSIDER)
+    forged["spec"]["suspend"] = False
+    forged["metadata"]["annotations"]["jobs.craft.dev/proof"] = "0" * 64
+    await kube_api.create_job("jobs", forged)
+    result = await asyncio.wait_for(executor.run(job, asyncio.Event()), 30)
+    assert result.exit_code is None, "retryable: the next run has a name of its own"
+    assert result.error["type"] == "NameTaken" and "Job jobs/cj-11-1" in result.error["message"]
+    assert cluster.emulator.get(SECRETS, "jobs", "cj-11-1") is None, "no parameters handed to it"
+
+
+async def test_a_secret_name_taken_with_other_parameters_fails_the_run_and_leaves_no_job(executor, cluster, kube_api):
+    job = claimed(12, "hello", {"name": "mine"})
+    _, planted = build_job_manifest(claimed(12, "hello", {"name": "injected"}), OUTSIDER)
+    await kube_api.create_secret("jobs", planted)
+    result = await asyncio.wait_for(executor.run(job, asyncio.Event()), 30)
+    assert result.error["type"] == "NameTaken" and "Secret jobs/cj-12-1" in result.error["message"]
+    await eventually(lambda: cluster.emulator.get(JOBS, "jobs", "cj-12-1") is None, message="our Job removed")
+    assert ("jobs", "cj-12-1") not in cluster.controller.started_jobs or not cluster.controller.pods
+
+
+async def test_a_job_left_suspended_by_a_crash_is_removed_and_the_run_starts_anew(executor, cluster, kube_api):
+    leftover, _ = build_job_manifest(claimed(13, "hello", {}), SETTINGS)  # the Secret never came
+    await kube_api.create_job("jobs", leftover)
+    result = await asyncio.wait_for(executor.run(claimed(13, "hello", {}, runs=2), asyncio.Event()), 30)
+    assert result.exit_code == 0 and result.executor_ref == "jobs/cj-13-2"
+    await eventually(lambda: cluster.emulator.get(JOBS, "jobs", "cj-13-1") is None, message="the leftover removed")
 
 
 async def test_a_detached_executor_leaves_the_job_and_the_next_run_adopts_it(executor, cluster, kube_api):

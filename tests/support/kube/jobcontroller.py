@@ -4,7 +4,7 @@ Each batch/v1 Job created in the emulator becomes pods run as local
 processes: the container's command (or its image's entry point, by default
 `python -m craft_jobs_runner`) with the container's environment, Secret
 volumes materialised as files, and `/dev/termination-log` mapped to a file.
-It honours `backoffLimit`, `podFailurePolicy` (FailJob / Ignore / Count on
+It honours `suspend`, `backoffLimit`, `podFailurePolicy` (FailJob / Ignore / Count on
 exit codes and pod conditions), `activeDeadlineSeconds` and
 `terminationGracePeriodSeconds`, writes Pod and Job status back the way the
 real controllers do (conditions Complete / Failed with reasons
@@ -114,8 +114,16 @@ class JobController:
 
     # -- one Job ------------------------------------------------------------------------
 
+    async def _resumed(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Job once it is not suspended (the operator resumes it after its Secret); None if it went away."""
+        while True:
+            job = self.emulator.get(JOBS, namespace, name)
+            if job is None or not job.get("spec", {}).get("suspend"):
+                return job
+            await asyncio.sleep(0.01)
+
     async def _run_job(self, namespace: str, name: str) -> None:
-        job = self.emulator.get(JOBS, namespace, name)
+        job = await self._resumed(namespace, name)
         if job is None:
             return
         spec = job.get("spec", {})
@@ -179,7 +187,8 @@ class JobController:
              "lastProbeTime": now, "lastTransitionTime": now}
             for kind in kinds
         ]
-        status: dict[str, Any] = {"active": None, "failed": failed or None, "succeeded": succeeded or None, "conditions": conditions}
+        status: dict[str, Any] = {"active": None, "ready": None, "failed": failed or None, "succeeded": succeeded or None,
+                                  "conditions": conditions}
         if ok:
             status["completionTime"] = now
         await self.emulator.patch(JOBS, namespace, name, {"status": status})
@@ -233,6 +242,8 @@ class JobController:
                 *command, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
                 cwd=str(pod_dir), start_new_session=True,
             )
+        # As the Job controller does: a pod whose container runs counts as ready.
+        await self.emulator.patch(JOBS, namespace, job["metadata"]["name"], {"status": {"ready": 1}})
         await self.emulator.patch(PODS, namespace, pod_name, {"status": {
             "phase": "Running", "startTime": now_rfc3339(),
             "containerStatuses": [{"name": container["name"], "ready": True, "restartCount": 0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from datetime import datetime, timezone
 
@@ -19,6 +20,7 @@ from craft_jobs.kube.manifest import (
     build_job_manifest,
     job_name,
     label_value,
+    proves_run,
     secret_owned_by,
 )
 from craft_jobs.store.models import ClaimedJob
@@ -132,10 +134,13 @@ def test_retry_mapping_onto_the_job():
     spec = job["spec"]
     assert spec["backoffLimit"] == 0
     assert spec["activeDeadlineSeconds"] == 300
-    assert spec["ttlSecondsAfterFinished"] == 3600
-    fail, ignore = spec["podFailurePolicy"]["rules"]
-    assert fail == {"action": "FailJob", "onExitCodes": {"containerName": "job", "operator": "In", "values": [3, 7, 42]}}
+    # Set only once the outcome is recorded, so Kubernetes never removes an unread outcome.
+    assert "ttlSecondsAfterFinished" not in spec
+    assert spec["suspend"] is True, "resumed once its Secret exists"
+    ignore, fail = spec["podFailurePolicy"]["rules"]
+    # Disruptions first: an eviction is never fatal, even when its exit code is listed.
     assert ignore["action"] == "Ignore" and ignore["onPodConditions"][0]["type"] == "DisruptionTarget"
+    assert fail == {"action": "FailJob", "onExitCodes": {"containerName": "job", "operator": "In", "values": [3, 7, 42]}}
     no_timeout, _ = build_job_manifest(claimed(), SETTINGS)
     assert "activeDeadlineSeconds" not in no_timeout["spec"]
 
@@ -210,3 +215,17 @@ def test_manifests_validate_against_the_kubernetes_schema(overrides):
     version = "1.33.0"
     kubernetes_validate.validate(job, version, strict=True)
     kubernetes_validate.validate(secret_owned_by(secret, {**job, "metadata": {**job["metadata"], "uid": "u"}}), version, strict=True)
+
+
+def test_job_and_secret_carry_a_proof_only_this_installation_can_make():
+    signed = ManifestSettings(default_image="img", installation_id="inst-1", signing_key="k" * 64)
+    job, secret = build_job_manifest(claimed(), signed)
+    assert proves_run(job, signed, job_id=claimed().id)
+    assert proves_run(secret, signed, job_id=claimed().id)
+    other_installation = dataclasses.replace(signed, signing_key="x" * 64)
+    assert not proves_run(job, other_installation, job_id=claimed().id)
+    assert not proves_run(job, signed, job_id=claimed().id + 1), "the proof names its job"
+    renamed = {**job, "metadata": {**job["metadata"], "name": "cj-1-99"}}
+    assert not proves_run(renamed, signed, job_id=claimed().id), "and its run"
+    unsigned, _ = build_job_manifest(claimed(), ManifestSettings(default_image="img"))
+    assert not proves_run(unsigned, ManifestSettings(default_image="img"), job_id=claimed().id), "no key, no proof"

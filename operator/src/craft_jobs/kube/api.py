@@ -114,12 +114,22 @@ class KubeApi:
                 return False
             raise
 
+    async def patch_job(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("PATCH", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
+                                  body=patch, content_type=MERGE_PATCH)
+
     async def list_jobs(self, namespace: str | None, selector: str) -> list[dict[str, Any]]:
         path = f"/apis/batch/v1/namespaces/{namespace}/jobs" if namespace else "/apis/batch/v1/jobs"
         return (await self.request("GET", path, query={"labelSelector": selector}))["items"]
 
     async def create_secret(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body=body)
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get_or_none(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+
+    async def list_events(self, namespace: str, field_selector: str) -> list[dict[str, Any]]:
+        return (await self.request("GET", f"/api/v1/namespaces/{namespace}/events", query={"fieldSelector": field_selector}))["items"]
 
     async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         return (await self.request("GET", f"/api/v1/namespaces/{namespace}/pods", query={"labelSelector": selector}))["items"]

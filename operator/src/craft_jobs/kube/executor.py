@@ -1,18 +1,34 @@
 """KubernetesExecutor: each run of a job is a batch/v1 Job.
 
-`run` creates the Job (AlreadyExists counts as success: the run's Job name is
-deterministic), then its parameters Secret owned by the Job, and waits for
-the Job to finish. One watch over all Craft Jobs Jobs (label selector)
-serves every run; a run that hears nothing for a while re-reads its Job, so
-a lost watch event costs latency, never correctness.
+`run` creates the Job suspended, then its parameters Secret owned by the
+Job, then resumes it, and waits for the Job to finish. One watch over all
+Craft Jobs Jobs (label selector) serves every run; a run that hears nothing
+for a while re-reads its Job, so a lost watch event costs latency, never
+correctness.
+
+At most one execution per run, whatever restarts:
+- a Job or Secret counts as ours only with this installation's proof
+  (manifest.proves_run); a taken name fails the run with a clear reason, and
+  a run never starts with parameters it did not write;
+- a run that follows one whose operator stopped (rescued, or requeued on
+  shutdown) first looks for that run's Job: still running -> adopted;
+  finished -> its outcome is taken, the work is not done again; suspended
+  (the operator died between Job and Secret) -> removed, and the run starts
+  anew;
+- Jobs carry no `ttlSecondsAfterFinished` until their outcome is recorded
+  (the reaper sets it), so Kubernetes never removes an unread outcome.
 
 How a Job ends becomes an ExecutionResult:
 - condition Complete -> exit 0;
 - condition Failed -> the pod's exit code and its termination message
   ({type, message, stack} written by the runner) as the error;
   reason DeadlineExceeded -> a timeout (retryable, as LocalExecutor's);
-- the Job vanished before it finished (deleted behind our back) -> a failure
-  without exit code and an error saying so;
+- no container started within `start_timeout_seconds` (an image that cannot
+  be pulled, an unschedulable pod, a missing Secret, admission refusing the
+  pod) -> a retryable failure naming the pod's reason; the Job is removed;
+- the Job vanished before it finished: when its resource was deleted, the
+  run waits for the cancel that the deletion brings; else a failure without
+  exit code and an error saying so;
 - `cancel` set -> the Job is deleted (propagation Background: its pod gets
   SIGTERM) and the result carries exit code 143. When the operator itself is
   stopping (`detach()`), the Job is left running instead: the next operator
@@ -26,7 +42,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from craft_jobs_runner import EXIT_CANCELLED, EXIT_NON_RETRYABLE
 
@@ -42,6 +58,9 @@ from craft_jobs.kube.manifest import (
     MANAGED_BY,
     ManifestSettings,
     build_job_manifest,
+    job_namespace,
+    owner_of,
+    proves_run,
     secret_owned_by,
 )
 from craft_jobs.store.models import ClaimedJob
@@ -98,22 +117,44 @@ def termination_error(pod: dict[str, Any] | None) -> tuple[int | None, dict[str,
     return None, None
 
 
+class RunStore(Protocol):
+    """What the executor asks the store (KubeStore)."""
+
+    async def recorded_runs(self, runs: list[tuple[int, str]]) -> set[tuple[int, str]]: ...
+
+    async def set_job_ref(self, job_id: int, ref: str) -> None: ...
+
+
 class KubernetesExecutor:
     name = "kubernetes"
 
     def __init__(self, api: KubeApi, settings: ManifestSettings, *, namespaces: list[str] | None = None,
-                 recheck_seconds: float = 30.0):
+                 recheck_seconds: float = 30.0, store: RunStore | None = None,
+                 start_timeout_seconds: float = 600.0, reap_seconds: float = 2.0,
+                 owner_gone_wait_seconds: float = 30.0):
         self.api = api
         self.settings = settings
         self.namespaces = namespaces or None
         self.recheck_seconds = recheck_seconds
+        self.store = store
+        self.start_timeout_seconds = start_timeout_seconds
+        self.reap_seconds = reap_seconds
+        self.owner_gone_wait_seconds = owner_gone_wait_seconds
         self._waiters: dict[tuple[str, str], _Waiter] = {}
+        # Finished Jobs of ours without a TTL yet: (namespace, name) -> job id.
+        self._unreaped: dict[tuple[str, str], int] = {}
+        self._reaper: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._watch_thread: threading.Thread | None = None
         self._detached = False
 
     # -- the shared watch ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Watch (and reap) from the start, not only from the first run: Jobs that
+        finished while no operator ran get their TTL once their outcome is recorded."""
+        self._ensure_watch()
 
     def _ensure_watch(self) -> None:
         if self._watch_thread is not None:
@@ -124,6 +165,8 @@ class KubernetesExecutor:
             daemon=True, name="craft-job-watch",
         )
         self._watch_thread.start()
+        if self.store is not None:
+            self._reaper = asyncio.create_task(self._reap_loop(), name="craft-job-reaper")
 
     def _from_thread(self, kind: str, obj: dict[str, Any]) -> None:
         loop = self._loop
@@ -135,7 +178,14 @@ class KubernetesExecutor:
 
     def _on_event(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
-        waiter = self._waiters.get((meta.get("namespace"), meta.get("name")))
+        key = (meta.get("namespace"), meta.get("name"))
+        if kind == "DELETED":
+            self._unreaped.pop(key, None)
+        elif job_finished(obj) is not None and (obj.get("spec") or {}).get("ttlSecondsAfterFinished") is None:
+            job_id = _job_id(obj)
+            if job_id is not None and proves_run(obj, self.settings, job_id):
+                self._unreaped[key] = job_id
+        waiter = self._waiters.get(key)
         if waiter is None:
             return
         if kind == "DELETED":
@@ -148,6 +198,36 @@ class KubernetesExecutor:
         """The operator is stopping: from now on a cancelled run leaves its Job running."""
         self._detached = True
 
+    # -- the reaper ----------------------------------------------------------------------
+
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.reap_seconds)
+            try:
+                await self.reap()
+            except Exception as exc:  # the database or the API: try again next round
+                log.warning("cannot hand finished Jobs to Kubernetes' clean-up yet: %s", exc)
+
+    async def reap(self) -> int:
+        """Sets the TTL of finished Jobs whose outcome is recorded; returns how many."""
+        pending = dict(self._unreaped)
+        if not pending or self.store is None:
+            return 0
+        recorded = await self.store.recorded_runs([(job_id, f"{ns}/{name}") for (ns, name), job_id in pending.items()])
+        done = 0
+        for (namespace, name), job_id in pending.items():
+            if (job_id, f"{namespace}/{name}") not in recorded:
+                continue
+            try:
+                await self.api.patch_job(namespace, name, {"spec": {"ttlSecondsAfterFinished": self.settings.ttl_seconds_after_finished}})
+            except KubeApiError as exc:
+                if not exc.not_found:
+                    log.warning("cannot set the TTL of Job %s/%s: %s", namespace, name, exc)
+                    continue
+            self._unreaped.pop((namespace, name), None)
+            done += 1
+        return done
+
     # -- one run --------------------------------------------------------------------------
 
     async def run(self, job: ClaimedJob, cancel: asyncio.Event) -> ExecutionResult:
@@ -157,21 +237,24 @@ class KubernetesExecutor:
             return ExecutionResult(EXIT_NON_RETRYABLE, {"type": "InvalidJob", "message": f"{exc.field}: {exc.reason}", "stack": ""})
         namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         self._ensure_watch()
-        adopted = await self._adoptable(job, namespace) if job.runs > 1 else None
-        if adopted is not None:
-            namespace, name = adopted["metadata"]["namespace"], adopted["metadata"]["name"]
-            log.info("job %s: adopting %s/%s left running by a stopped operator", job.id, namespace, name)
+        earlier = await self._earlier_run(job, namespace) if job.runs > 1 else None
+        if earlier is not None:
+            namespace, name = earlier["metadata"]["namespace"], earlier["metadata"]["name"]
+            log.info("job %s: %s %s/%s of an earlier run", job.id,
+                     "taking the outcome of" if job_finished(earlier) else "adopting", namespace, name)
+            if self.store is not None:
+                await self.store.set_job_ref(job.id, f"{namespace}/{name}")
         ref = f"{namespace}/{name}"
         waiter = _Waiter()
         self._waiters[namespace, name] = waiter
         try:
-            if adopted is None:
-                created = await self._create(namespace, name, manifest, secret, cancel)
+            if earlier is None:
+                created = await self._create(job, namespace, name, manifest, secret, cancel)
                 if isinstance(created, ExecutionResult):
                     return created
                 waiter.latest = waiter.latest or created
             else:
-                waiter.latest = adopted
+                waiter.latest = earlier
             result = await self._wait(job, namespace, name, ref, waiter, cancel)
         finally:
             self._waiters.pop((namespace, name), None)
@@ -179,62 +262,115 @@ class KubernetesExecutor:
             await prune_recurring_history(self.api, namespace, job.recurring_id, job_finished)
         return result
 
-    async def _adoptable(self, job: ClaimedJob, namespace: str) -> dict[str, Any] | None:
-        """An unfinished Job of an earlier run of this job (its operator stopped), if any."""
+    async def _earlier_run(self, job: ClaimedJob, namespace: str) -> dict[str, Any] | None:
+        """The Job of the latest earlier run whose outcome is not recorded (its operator
+        stopped): to adopt, or whose outcome to take. A leftover suspended Job is removed."""
         try:
             jobs = await self.api.list_jobs(namespace, f"{SELECTOR},{LABEL_JOB_ID}={job.id}")
         except KubeApiError as exc:
             log.warning("job %s: cannot look for earlier Jobs: %s", job.id, exc)
             return None
-        running = [j for j in jobs if job_finished(j) is None and not (j.get("metadata") or {}).get("deletionTimestamp")
-                   and int((j.get("metadata") or {}).get("labels", {}).get(LABEL_RUN, "0")) < job.runs]
-        return max(running, key=lambda j: int(j["metadata"]["labels"][LABEL_RUN]), default=None)
+        ours = [j for j in jobs if _run_of(j) < job.runs and proves_run(j, self.settings, job.id)
+                and not (j.get("metadata") or {}).get("deletionTimestamp")]
+        if len(ours) < len([j for j in jobs if _run_of(j) < job.runs]):
+            log.warning("job %s: ignoring Jobs labelled as its runs that lack this installation's proof", job.id)
+        latest = max(ours, key=_run_of, default=None)
+        if latest is None:
+            return None
+        meta = latest["metadata"]
+        if job_finished(latest) is None and (latest.get("spec") or {}).get("suspend"):
+            log.info("job %s: removing %s/%s, left suspended by a stopped operator", job.id, meta["namespace"], meta["name"])
+            await self.api.delete_job(meta["namespace"], meta["name"])
+            return None
+        if job_finished(latest) is not None and self.store is not None:
+            ref = f"{meta['namespace']}/{meta['name']}"
+            if (job.id, ref) in await self.store.recorded_runs([(job.id, ref)]):
+                return None  # that run is over and recorded: this one runs anew (a requeue)
+        return latest
 
-    async def _create(self, namespace, name, manifest, secret, cancel) -> dict[str, Any] | ExecutionResult:
-        for attempt, delay in enumerate((*_API_RETRY_DELAYS, None)):
+    async def _create(self, job: ClaimedJob, namespace: str, name: str, manifest: dict[str, Any],
+                      secret: dict[str, Any], cancel: asyncio.Event) -> dict[str, Any] | ExecutionResult:
+        ref = f"{namespace}/{name}"
+        created: dict[str, Any] | None = None
+        for delay in (*_API_RETRY_DELAYS, None):
             try:
-                try:
-                    created = await self.api.create_job(namespace, manifest)
-                except KubeApiError as exc:
-                    if not exc.conflict:
-                        raise
-                    created = await self.api.get_job(namespace, name)  # AlreadyExists is success
-                    if created is None:
-                        raise
-                try:
-                    await self.api.create_secret(namespace, secret_owned_by(secret, created))
-                except KubeApiError as exc:
-                    if not exc.conflict:
-                        raise
+                if created is None:
+                    created = await self._create_job(job, namespace, name, manifest)
+                    if isinstance(created, ExecutionResult):
+                        return created
+                refused = await self._create_secret(job, namespace, name, secret, created)
+                if refused is not None:
+                    await self._remove(namespace, name)
+                    return refused
+                if (created.get("spec") or {}).get("suspend"):
+                    created = await self.api.patch_job(namespace, name, {"spec": {"suspend": False}})
                 return created
             except KubeApiError as exc:
                 permanent = exc.status in (400, 403, 404, 422)
                 if permanent or delay is None or cancel.is_set():
-                    log.warning("cannot create Job %s/%s: %s", namespace, name, exc)
+                    log.warning("cannot create Job %s: %s", ref, exc)
+                    if created is not None:
+                        await self._remove(namespace, name)  # no Job left waiting for what never comes
                     code = EXIT_NON_RETRYABLE if exc.status in (400, 422) else None
-                    return ExecutionResult(code, {"type": "JobCreateFailed", "message": f"cannot create the Kubernetes Job {namespace}/{name}: {exc}", "stack": ""}, f"{namespace}/{name}")
+                    return ExecutionResult(code, {"type": "JobCreateFailed", "message": f"cannot create the Kubernetes Job {ref}: {exc}", "stack": ""}, ref)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    async def _create_job(self, job: ClaimedJob, namespace: str, name: str,
+                          manifest: dict[str, Any]) -> dict[str, Any] | ExecutionResult:
+        try:
+            return await self.api.create_job(namespace, manifest)
+        except KubeApiError as exc:
+            if not exc.conflict:
+                raise
+        existing = await self.api.get_job(namespace, name)
+        if existing is not None and proves_run(existing, self.settings, job.id):
+            return existing  # ours: an earlier request of this run got through
+        return _name_taken("Job", f"{namespace}/{name}")
+
+    async def _create_secret(self, job: ClaimedJob, namespace: str, name: str, secret: dict[str, Any],
+                             job_object: dict[str, Any]) -> ExecutionResult | None:
+        owned = secret_owned_by(secret, job_object)
+        try:
+            await self.api.create_secret(namespace, owned)
+            return None
+        except KubeApiError as exc:
+            if not exc.conflict:
+                raise
+        existing = await self.api.get_secret(namespace, name)
+        owners = [o.get("uid") for o in ((existing or {}).get("metadata") or {}).get("ownerReferences") or ()]
+        if (existing is not None and proves_run(existing, self.settings, job.id)
+                and existing.get("data") == secret["data"] and job_object["metadata"]["uid"] in owners):
+            return None  # ours, for this very Job, with these very parameters
+        return _name_taken("Secret", f"{namespace}/{name}")
+
+    async def _remove(self, namespace: str, name: str) -> None:
+        try:
+            await self.api.delete_job(namespace, name)
+        except KubeApiError as exc:
+            log.warning("cannot remove Job %s/%s: %s", namespace, name, exc)
 
     async def _wait(self, job: ClaimedJob, namespace: str, name: str, ref: str, waiter: _Waiter,
                     cancel: asyncio.Event) -> ExecutionResult:
         cancelled = asyncio.ensure_future(cancel.wait())
+        loop = asyncio.get_running_loop()
+        start_deadline = loop.time() + self.start_timeout_seconds
         try:
             while True:
                 if waiter.deleted:
-                    return ExecutionResult(None, {
-                        "type": "JobDeleted",
-                        "message": f"the Kubernetes Job {ref} was deleted before it finished",
-                        "stack": ""}, ref)
+                    return await self._vanished(job, ref, cancel)
                 finished = job_finished(waiter.latest) if waiter.latest else None
                 if finished is not None:
                     return await self._result(job, namespace, name, ref, finished)
                 if cancel.is_set():
                     return await self._cancel(namespace, name, ref)
+                started = _container_started(waiter.latest)
+                if not started and loop.time() >= start_deadline:
+                    return await self._never_started(namespace, name, ref)
                 waiter.changed.clear()
                 changed = asyncio.ensure_future(waiter.changed.wait())
-                done, _ = await asyncio.wait({changed, cancelled}, timeout=self.recheck_seconds,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                timeout = self.recheck_seconds if started else min(self.recheck_seconds, max(start_deadline - loop.time(), 0.01))
+                done, _ = await asyncio.wait({changed, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 changed.cancel()
                 if not done:  # quiet for a while: read the Job itself
                     try:
@@ -249,9 +385,59 @@ class KubernetesExecutor:
         finally:
             cancelled.cancel()
 
+    async def _vanished(self, job: ClaimedJob, ref: str, cancel: asyncio.Event) -> ExecutionResult:
+        """The Job is gone. When its resource was deleted (the garbage collector took the
+        Job first), the deletion's cancel is on its way: wait for it, so that the run
+        ends Deleted rather than as a failed attempt."""
+        if await self._owner_gone(job):
+            try:
+                await asyncio.wait_for(cancel.wait(), self.owner_gone_wait_seconds)
+                return ExecutionResult(EXIT_CANCELLED, {"type": "Cancelled", "message": f"its resource was deleted, and with it Job {ref}", "stack": ""}, ref)
+            except TimeoutError:
+                pass
+        return ExecutionResult(None, {"type": "JobDeleted", "message": f"the Kubernetes Job {ref} was deleted before it finished", "stack": ""}, ref)
+
+    async def _owner_gone(self, job: ClaimedJob) -> bool:
+        owner = owner_of(job)
+        if owner is None:
+            return False
+        plural = {"BackgroundJob": "backgroundjobs", "RecurringJob": "recurringjobs"}.get(owner["kind"])
+        namespace = job_namespace(job, self.settings)
+        try:
+            current = await self.api.get_custom(plural, namespace, owner["name"]) if plural else None
+        except KubeApiError:
+            return False
+        return current is None or current["metadata"].get("uid") != owner["uid"] or bool(current["metadata"].get("deletionTimestamp"))
+
+    async def _never_started(self, namespace: str, name: str, ref: str) -> ExecutionResult:
+        """No container started in time: the pod's own reason, then the Job goes."""
+        reason, message = await self._start_failure(namespace, name)
+        await self._remove(namespace, name)
+        return ExecutionResult(None, {
+            "type": reason,
+            "message": f"no container of Job {ref} started within {self.start_timeout_seconds:g} s: {message}",
+            "stack": ""}, ref)
+
+    async def _start_failure(self, namespace: str, name: str) -> tuple[str, str]:
+        try:
+            pods = await self.api.list_pods(namespace, f"batch.kubernetes.io/job-name={name}")
+            for pod in pods:
+                found = pod_waiting_reason(pod)
+                if found is not None:
+                    return found
+            events = await self.api.list_events(namespace, f"involvedObject.kind=Job,involvedObject.name={name}")
+        except KubeApiError as exc:
+            return "PodNotStarted", f"its pods could not be read: {exc}"
+        warnings = [e for e in events if e.get("type") == "Warning"]
+        if warnings:
+            latest = max(warnings, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+            return latest.get("reason") or "FailedCreate", latest.get("message") or ""
+        return "PodNotStarted", "no pod was created" if not pods else "the pod did not start"
+
     async def _cancel(self, namespace: str, name: str, ref: str) -> ExecutionResult:
         if self._detached:
-            return ExecutionResult(EXIT_CANCELLED, {"type": "Cancelled", "message": f"the operator stopped; {ref} keeps running and will be adopted", "stack": ""}, ref)
+            # No executor_ref: this is no outcome of the run, whose Job goes on.
+            return ExecutionResult(EXIT_CANCELLED, {"type": "Cancelled", "message": f"the operator stopped; {ref} keeps running and will be adopted", "stack": ""})
         try:
             await self.api.delete_job(namespace, name)
         except KubeApiError as exc:
@@ -287,6 +473,50 @@ class KubernetesExecutor:
     async def close(self) -> None:
         self._stop.set()
         self.api.interrupt_watches()
+        if self._reaper is not None:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
+            self._reaper = None
         if self._watch_thread is not None:
             await asyncio.to_thread(self._watch_thread.join, 5)
             self._watch_thread = None
+
+
+def _job_id(obj: dict[str, Any]) -> int | None:
+    try:
+        return int(((obj.get("metadata") or {}).get("labels") or {})[LABEL_JOB_ID])
+    except (KeyError, ValueError):
+        return None
+
+
+def _run_of(obj: dict[str, Any]) -> int:
+    try:
+        return int(((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_RUN, "0"))
+    except ValueError:
+        return 0
+
+
+def _container_started(job: dict[str, Any] | None) -> bool:
+    """Whether a pod of the Job has run: ready now, or already ended."""
+    status = (job or {}).get("status") or {}
+    return bool(status.get("ready") or status.get("succeeded") or status.get("failed") or status.get("terminating"))
+
+
+def pod_waiting_reason(pod: dict[str, Any]) -> tuple[str, str] | None:
+    """Why a pod's container is not running: its waiting reason, or the scheduler's."""
+    status = pod.get("status") or {}
+    for container in status.get("containerStatuses") or ():
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason"):
+            return waiting["reason"], waiting.get("message") or waiting["reason"]
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return condition.get("reason") or "Unschedulable", condition.get("message") or ""
+    return None
+
+
+def _name_taken(kind: str, ref: str) -> ExecutionResult:
+    return ExecutionResult(None, {
+        "type": "NameTaken",
+        "message": f"the {kind} {ref} exists but was not made by this installation for this run: not adopted, not used",
+        "stack": ""}, ref)

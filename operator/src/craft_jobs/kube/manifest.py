@@ -15,9 +15,16 @@ Choices (docs/operator.md explains them):
   disruptions (eviction, preemption, node drain) are ignored, i.e. the Job
   controller starts a new pod without using the attempt;
 - parameters in a Secret owned by the Job, mounted read-only: they never
-  appear in the pod spec. The Job is created first, then the Secret with an
-  ownerReference to the Job's uid; the kubelet retries the volume until the
-  Secret exists;
+  appear in the pod spec. The Job is created suspended, then the Secret with
+  an ownerReference to the Job's uid, then the Job is resumed: no pod ever
+  waits for a Secret that may never come;
+- both carry the installation's id and a proof only this installation can
+  make (an HMAC of the run's namespace, name and job id under the
+  installation's signing key), so the operator adopts nothing it did not
+  create, whatever its name;
+- no `ttlSecondsAfterFinished` at creation: the operator sets it once the
+  run's outcome is recorded, so Kubernetes never removes a finished Job whose
+  outcome is still unread;
 - the pod meets the "restricted" Pod Security Standard.
 """
 
@@ -26,6 +33,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -50,6 +58,8 @@ LABEL_RECURRING = f"{API_GROUP}/recurring"
 ANNOTATION_ATTEMPT = f"{API_GROUP}/attempt"
 ANNOTATION_JOB_TYPE = f"{API_GROUP}/job-type"
 ANNOTATION_TENANT = f"{API_GROUP}/tenant"
+ANNOTATION_INSTALLATION = f"{API_GROUP}/installation"
+ANNOTATION_PROOF = f"{API_GROUP}/proof"
 
 # The reserved key of a job's metadata that carries what only Kubernetes needs:
 # {"pod": {...overrides...}, "owner": {"kind", "name", "uid"}}. The jobs table
@@ -80,11 +90,30 @@ class ManifestSettings:
     termination_grace_seconds: int = 30
     cancel_grace_seconds: float = contract.DEFAULT_CANCEL_GRACE_SECONDS
     image_pull_policy: str | None = None
+    # Who made the objects, and the key of their proof (the store's installation row).
+    installation_id: str = ""
+    signing_key: str = ""
 
 
 def job_name(job_id: int, run: int) -> str:
     """`cj-<id>-<run>`: at most 3 + 19 + 1 + 10 characters, a valid DNS label."""
     return f"cj-{job_id}-{run}"
+
+
+def run_proof(settings: ManifestSettings, namespace: str, name: str, job_id: int) -> str:
+    """What only this installation can write on the objects of one run."""
+    message = f"{namespace}/{name}/{job_id}".encode()
+    return hmac.new(settings.signing_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def proves_run(obj: dict[str, Any], settings: ManifestSettings, job_id: int) -> bool:
+    """Whether a Job or Secret carries this installation's proof for the run it is named after."""
+    meta = obj.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    if not settings.signing_key or annotations.get(ANNOTATION_INSTALLATION) != settings.installation_id:
+        return False
+    expected = run_proof(settings, meta.get("namespace", ""), meta.get("name", ""), job_id)
+    return hmac.compare_digest(str(annotations.get(ANNOTATION_PROOF, "")), expected)
 
 
 def label_value(value: str) -> str:
@@ -126,13 +155,20 @@ def recurring_label(recurring_id: str) -> str:
     return label_value(recurring_id.rsplit("/", 1)[-1])
 
 
-def _owner_references(job: ClaimedJob) -> list[dict[str, Any]]:
+def owner_of(job: ClaimedJob) -> dict[str, str] | None:
+    """The resource the run belongs to ({kind, name, uid}): its BackgroundJob, or the RecurringJob that fired it."""
     if job.cr_uid and job.cr_name:
-        owner = {"kind": "BackgroundJob", "name": job.cr_name, "uid": job.cr_uid}
-    else:
-        owner = kube_metadata(job).get("owner")
-        if not (isinstance(owner, dict) and owner.get("uid") and owner.get("name") and owner.get("kind")):
-            return []
+        return {"kind": "BackgroundJob", "name": job.cr_name, "uid": job.cr_uid}
+    owner = kube_metadata(job).get("owner")
+    if isinstance(owner, dict) and owner.get("uid") and owner.get("name") and owner.get("kind"):
+        return owner
+    return None
+
+
+def _owner_references(job: ClaimedJob) -> list[dict[str, Any]]:
+    owner = owner_of(job)
+    if owner is None:
+        return []
     return [{
         "apiVersion": API_VERSION,
         "kind": owner["kind"],
@@ -187,6 +223,7 @@ def build_job_manifest(job: ClaimedJob, settings: ManifestSettings) -> tuple[dic
     annotations = {ANNOTATION_ATTEMPT: str(job.attempt), ANNOTATION_JOB_TYPE: job.job_type}
     if job.tenant_id:
         annotations[ANNOTATION_TENANT] = job.tenant_id
+    proof = {ANNOTATION_INSTALLATION: settings.installation_id, ANNOTATION_PROOF: run_proof(settings, namespace, name, job.id)}
 
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
@@ -247,11 +284,14 @@ def build_job_manifest(job: ClaimedJob, settings: ManifestSettings) -> tuple[dic
         "backoffLimit": 0,
         "completions": 1,
         "parallelism": 1,
-        "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
+        # Resumed once its Secret exists.
+        "suspend": True,
+        # Rules apply in order: a disruption (eviction, preemption, drain) is
+        # ignored even when the pod's exit code (137, 143) is listed as fatal.
         "podFailurePolicy": {"rules": [
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
             {"action": "FailJob", "onExitCodes": {
                 "containerName": CONTAINER_NAME, "operator": "In", "values": _fail_codes(job)}},
-            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
         ]},
         "template": {
             "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
@@ -262,7 +302,7 @@ def build_job_manifest(job: ClaimedJob, settings: ManifestSettings) -> tuple[dic
         job_spec["activeDeadlineSeconds"] = int(job.timeout_seconds)
 
     metadata: dict[str, Any] = {
-        "name": name, "namespace": namespace, "labels": labels, "annotations": annotations,
+        "name": name, "namespace": namespace, "labels": labels, "annotations": {**annotations, **proof},
     }
     owners = _owner_references(job)
     if owners:
@@ -273,7 +313,7 @@ def build_job_manifest(job: ClaimedJob, settings: ManifestSettings) -> tuple[dic
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels), "annotations": dict(proof)},
         "immutable": True,
         "data": {PARAMETERS_KEY: base64.b64encode(
             json.dumps(job.parameters, separators=(",", ":")).encode()).decode()},

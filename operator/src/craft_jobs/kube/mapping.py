@@ -335,6 +335,8 @@ class JobSnapshot:
     finished_at: datetime | None
     state_changed_at: datetime
     last_error: dict[str, Any] | None
+    # "namespace/name" of the Kubernetes Job when a run adopted an earlier run's.
+    executor_ref: str | None = None
     cr_uid: str | None = None
     cr_namespace: str | None = None
     cr_name: str | None = None
@@ -346,7 +348,7 @@ class JobSnapshot:
             id=get("id"), state=JobState(get("state")), attempt=get("attempt"), runs=get("runs"),
             tenant_id=get("tenant_id"), user_id=get("user_id"), started_at=get("started_at"),
             finished_at=get("finished_at"), state_changed_at=get("state_changed_at"),
-            last_error=get("last_error"), cr_uid=get("cr_uid"), cr_namespace=get("cr_namespace"),
+            last_error=get("last_error"), executor_ref=get("executor_ref"), cr_uid=get("cr_uid"), cr_namespace=get("cr_namespace"),
             cr_name=get("cr_name"),
         )
 
@@ -361,10 +363,11 @@ def background_job_status(job: JobSnapshot, now: datetime, generation: int | Non
         "attempts": attempts_started(job.state, job.attempt, job.runs),
         "tenant": job.tenant_id or None,
         "user": job.user_id,
-        "kubernetesJobName": job_name(job.id, job.runs) if job.runs else None,
+        "kubernetesJobName": kubernetes_job_name(job),
         "startedAt": rfc3339(job.started_at),
         "finishedAt": rfc3339(job.finished_at if job.state is not JobState.DELETED else job.state_changed_at),
-        "lastError": _last_error(job.last_error),
+        # An earlier attempt's error stays in the history, not on a job that succeeded.
+        "lastError": None if job.state is JobState.SUCCEEDED else _last_error(job.last_error),
     }
     if generation is not None:
         status["observedGeneration"] = generation
@@ -378,6 +381,12 @@ def background_job_status(job: JobSnapshot, now: datetime, generation: int | Non
         conditions.append(condition(CONDITION_FAILED, True, reason, message, now, generation, old_conditions))
     status["conditions"] = conditions
     return status
+
+
+def kubernetes_job_name(job: JobSnapshot) -> str | None:
+    if job.executor_ref:
+        return job.executor_ref.rsplit("/", 1)[-1]
+    return job_name(job.id, job.runs) if job.runs else None
 
 
 def _last_error(error: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ from craft_jobs.kube.settings import KubeSettings
 from craft_jobs.kube.status import StatusSync
 from craft_jobs.kube.webhooks import register_webhooks, webhook_server
 from craft_jobs.options import JobOptions
+from craft_jobs.store.kube_store import KubeStore
 from craft_jobs.store.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,10 @@ class OperatorHandle:
         return not any(task.done() for task in engine_tasks)
 
 
-def manifest_settings(settings: KubeSettings, options: JobOptions) -> ManifestSettings:
+def manifest_settings(settings: KubeSettings, options: JobOptions, installation: tuple[str, str] = ("", "")) -> ManifestSettings:
     return ManifestSettings(
+        installation_id=installation[0],
+        signing_key=installation[1],
         default_image=settings.default_image,
         default_namespace=settings.effective_job_namespace,
         ttl_seconds_after_finished=settings.job_ttl_seconds,
@@ -128,8 +131,11 @@ async def run_operator(
         store = await connect_store(
             options, clock, startup_timeout=60, pool_size=min(options.worker_count, 10) + 8, dispatch_pool_size=DISPATCH_CONNECTIONS)
     api = KubeApi.connect(server)
-    executor = KubernetesExecutor(api, manifest_settings(settings, options), namespaces=settings.namespaces,
-                                  recheck_seconds=settings.job_resync_seconds)
+    kube_store = KubeStore(store)
+    installation = await kube_store.installation(clock.now())
+    executor = KubernetesExecutor(api, manifest_settings(settings, options, installation), namespaces=settings.namespaces,
+                                  recheck_seconds=settings.job_resync_seconds, store=kube_store,
+                                  start_timeout_seconds=settings.pod_start_timeout_seconds)
     engine = Engine(options, executor, kind="operator", store=store, clock=clock)
     scheduler = JobScheduler(store, options)
     reconciler = Reconciler(scheduler, api, settings, options, clock)
@@ -156,6 +162,7 @@ async def run_operator(
     health = None
     try:
         await engine.start()
+        await executor.start()
         kopf_thread.start()
         handle.tasks["kopf"] = asyncio.ensure_future(asyncio.wrap_future(kopf_thread.done))
         handle.tasks["status"] = asyncio.create_task(status.run(), name="craft-status-sync")

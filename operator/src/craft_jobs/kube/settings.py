@@ -36,6 +36,9 @@ class KubeSettings(BaseSettings):
     # How often the store -> resource status sync runs; changes within one
     # period are written as one status patch.
     status_sync_seconds: float = Field(2.0, ge=0.05, le=60)
+    # How long a run's pod may take to start its container (image pull,
+    # scheduling, Secrets, admission) before the run fails with the pod's reason.
+    pod_start_timeout_seconds: float = Field(600.0, ge=1, le=86400)
     # The executor's safety net: a full re-list of its Jobs this often.
     job_resync_seconds: float = Field(30.0, ge=1, le=600)
     image_pull_policy: str | None = None

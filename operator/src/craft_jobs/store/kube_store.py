@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -33,6 +34,23 @@ class KubeStore:
             self.queries["kube_unfinished_jobs_of_recurring"], {"recurring_id": recurring_id}
         )
         return [row["id"] for row in rows]
+
+    async def installation(self, now: datetime) -> tuple[str, str]:
+        """(id, signing key) of this installation; the first caller makes them."""
+        row = await self.store.connector.fetch_one(self.queries["kube_installation"], {
+            "id": secrets.token_hex(8), "signing_key": secrets.token_hex(32), "now": now})
+        return row["id"], row["signing_key"]
+
+    async def recorded_runs(self, runs: list[tuple[int, str]]) -> set[tuple[int, str]]:
+        """The (job id, Job ref) pairs whose Kubernetes Job is no longer needed (see kube_recorded_runs)."""
+        if not runs:
+            return set()
+        rows = await self.store.connector.fetch_all(self.queries["kube_recorded_runs"], {
+            "ids": [job_id for job_id, _ in runs], "refs": [ref for _, ref in runs]})
+        return {(row["job_id"], row["ref"]) for row in rows}
+
+    async def set_job_ref(self, job_id: int, ref: str) -> None:
+        await self.store.connector.execute(self.queries["kube_set_job_ref"], {"id": job_id, "ref": ref})
 
     @contextlib.asynccontextmanager
     async def sync_lock(self) -> AsyncIterator[bool]:

@@ -5,7 +5,7 @@
 -- Jobs of BackgroundJob resources that changed since the last sync pass; the
 -- first pass of an operator also takes every unfinished one.
 SELECT id, state::text AS state, attempt, runs, tenant_id, user_id, started_at, finished_at,
-       state_changed_at, last_error, cr_uid, cr_namespace, cr_name
+       state_changed_at, last_error, executor_ref, cr_uid, cr_namespace, cr_name
 FROM __schema__.jobs
 WHERE cr_uid IS NOT NULL
   AND (state_changed_at >= %(since)s
@@ -32,3 +32,29 @@ ORDER BY id;
 -- name: kube_try_sync_lock
 -- One replica at a time writes statuses; held until the pass's transaction ends.
 SELECT pg_try_advisory_xact_lock(hashtext(%(key)s)) AS locked;
+
+-- name: kube_installation
+-- The installation's id and signing key, made by the first operator that asks.
+WITH made AS (
+    INSERT INTO __schema__.installation (id, signing_key, created_at)
+    VALUES (%(id)s, %(signing_key)s, %(now)s)
+    ON CONFLICT (singleton) DO NOTHING
+    RETURNING id, signing_key
+)
+SELECT id, signing_key FROM made
+UNION ALL
+SELECT id, signing_key FROM __schema__.installation WHERE NOT EXISTS (SELECT 1 FROM made);
+
+-- name: kube_recorded_runs
+-- Which of these runs (job id, "namespace/name" of its Kubernetes Job) no
+-- longer need their Job: the run's outcome is in the history (a requeue by a
+-- stopping server is no outcome), or the job is deleted or gone.
+SELECT r.job_id, r.ref
+FROM unnest(%(ids)s::bigint[], %(refs)s::text[]) AS r(job_id, ref)
+WHERE NOT EXISTS (SELECT 1 FROM __schema__.jobs j WHERE j.id = r.job_id AND j.state <> 'Deleted')
+   OR EXISTS (SELECT 1 FROM __schema__.job_states s
+              WHERE s.job_id = r.job_id AND s.state <> 'Enqueued' AND s.data->>'executor_ref' = r.ref);
+
+-- name: kube_set_job_ref
+-- The Kubernetes Job a run adopted from an earlier run ("namespace/name").
+UPDATE __schema__.jobs SET executor_ref = %(ref)s WHERE id = %(id)s AND state = 'Processing';

@@ -142,3 +142,11 @@ CREATE INDEX jobs_finished_idx ON __schema__.jobs (finished_at) INCLUDE (state, 
 
 -- Version 3: the operator's status sync.
 CREATE INDEX jobs_cr_changed_idx ON __schema__.jobs (state_changed_at) WHERE cr_uid IS NOT NULL;
+
+-- Version 6: the secret the operator signs its Kubernetes objects with.
+CREATE TABLE __schema__.installation (
+    singleton    boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    id           text NOT NULL,
+    signing_key  text NOT NULL,
+    created_at   timestamptz NOT NULL
+);
