@@ -55,6 +55,8 @@ class OperatorHandle:
     reconciler: Reconciler | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: dict[str, asyncio.Task] = field(default_factory=dict)
+    # The admission webhooks' port, when this operator serves them.
+    webhook_port: int | None = None
 
     def alive(self) -> bool:
         if any(task.done() for task in self.tasks.values()):
@@ -89,13 +91,26 @@ def kopf_settings(settings: KubeSettings, admission: Any | None) -> kopf.Operato
     return kopf_config
 
 
+async def _webhooks_served(port: int | None) -> bool:
+    """Ready only once the webhook server accepts connections: the API server's calls
+    must not be refused while a new operator starts."""
+    if port is None:
+        return True
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
 async def _health_server(handle: OperatorHandle, host: str, port: int) -> aiohttp.web.AppRunner:
     async def healthz(_: aiohttp.web.Request) -> aiohttp.web.Response:
         ok = handle.alive()
         return aiohttp.web.json_response({"alive": ok}, status=200 if ok else 500)
 
     async def readyz(_: aiohttp.web.Request) -> aiohttp.web.Response:
-        ok = handle.ready.is_set() and handle.alive()
+        ok = handle.ready.is_set() and handle.alive() and await _webhooks_served(handle.webhook_port)
         return aiohttp.web.json_response({"ready": ok}, status=200 if ok else 503)
 
     app = aiohttp.web.Application()
@@ -154,6 +169,7 @@ async def run_operator(
     admission = admission_server
     if admission is None and settings.webhook_enabled:
         admission = webhook_server(settings)
+        handle.webhook_port = settings.webhook_port
     if admission is not None:
         register_webhooks(registry, reconciler, bridge)
 
