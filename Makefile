@@ -39,6 +39,9 @@ cluster-down: venv ## Stop the local control plane and remove its data
 test-cluster: venv tools cluster-build ## Run tests/e2e against the local control plane (the browser tests need no cluster and run in `make test`)
 	CRAFT_JOBS_E2E_CLUSTER=local $(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e --ignore=tests/e2e/dashboard
 
+images: ## Build the operator, runner and samples images with podman (localhost/craft-jobs*:dev; base made locally, cached)
+	scripts/build-images.sh
+
 test-unit: venv ## Run the unit tests only
 	$(VENV)/bin/pytest -q tests/unit
 
@@ -59,4 +62,4 @@ e2e-kind: venv ## Create a kind cluster, load the images and run tests/e2e again
 clean: ## Remove .venv, .tools and local data
 	rm -rf $(VENV) .tools .craft-jobs
 
-.PHONY: help venv tools dev test test-unit cluster-build cluster-up cluster-down test-cluster bench bench-quick e2e-kind clean
+.PHONY: help venv tools dev test images test-unit cluster-build cluster-up cluster-down test-cluster bench bench-quick e2e-kind clean

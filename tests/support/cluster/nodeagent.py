@@ -18,8 +18,10 @@ to it, and runs each container as a local process:
   SIGTERM, SIGKILL after the grace period, the terminal status, then the
   final delete.
 
-An image named `podman:<image>` runs in a podman container of that local
-image instead (tests/support/cluster/images.py).
+An image named `localhost/...` (`make images`) runs in a podman container
+instead, as a kubelet's runtime would run it (tests/support/cluster/images.py):
+its own entry point, user, read-only root, and the same volumes, at their
+mount paths, /tmp included.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from craft_jobs.kube.api import KubeApi, KubeApiError
+from tests.support.cluster import images as podman_images
 from tests.support.cluster.controlplane import api_from_kubeconfig
 from tests.support.kube.jobcontroller import LOG_TAIL_BYTES, Image
 
@@ -50,7 +53,6 @@ STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 TERMINAL = ("Succeeded", "Failed")
 # Images this node "has": a name the tests use, run with the runner's entry point.
 LOCAL_IMAGES = {"craft-jobs-samples:e2e": Image(), "craft-jobs-samples:test": Image()}
-PODMAN_PREFIX = "podman:"
 IMAGE_RETRY_SECONDS = 5
 MOUNT_SCRIPT = (
     'set -e; while [ "$1" != "--" ]; do mkdir -p "$(dirname "$2")"; '
@@ -243,7 +245,7 @@ class NodeAgent:
             if run.stop.is_set():
                 await self._finish(run, container, None, "", started_at)
                 return
-        argv, env, cwd = command
+        argv, env, cwd, cleanup = command
         log_path = pod_dir / "log"
         with log_path.open("wb") as out:
             process = await asyncio.create_subprocess_exec(*argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
@@ -267,6 +269,10 @@ class NodeAgent:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 await exited
+        if cleanup:
+            cleaner = await asyncio.create_subprocess_exec(*cleanup, stdin=asyncio.subprocess.DEVNULL,
+                                                           stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            await cleaner.wait()
         code = process.returncode
         exit_code = 128 - code if code < 0 else code
         message = _termination_message(pod_dir / "termination-log", log_path, exit_code,
@@ -295,17 +301,34 @@ class NodeAgent:
     # -- one container ------------------------------------------------------------------------
 
     async def _prepare(self, pod: dict[str, Any], container: dict[str, Any], pod_dir: Path):
-        """(argv, env, cwd) of the container's process; raises WaitingError while it cannot start."""
+        """(argv, env, cwd, cleanup argv or None) of the container's process; raises WaitingError while it cannot start."""
         namespace = pod["metadata"]["namespace"]
         image_name = container["image"]
         image = self.images.get(image_name)
-        if image is None and not image_name.startswith(PODMAN_PREFIX):
+        podman_image = None
+        if image is None and image_name.startswith(podman_images.LOCAL_PREFIX):
+            unavailable = podman_images.podman_unavailable()
+            podman_image = None if unavailable else await asyncio.to_thread(podman_images.image_config, image_name)
+            if podman_image is None:
+                raise WaitingError("ErrImagePull", f'failed to pull and unpack image "{image_name}": '
+                                                   f'{unavailable or "not in the podman store of this node (make images)"}')
+        elif image is None:
             raise WaitingError("ErrImagePull", f'failed to pull and unpack image "{image_name}": not found on this node')
         volumes = await self._volumes(namespace, pod["spec"], pod_dir)
         env = await self._environment(namespace, container)
         termination_log = pod_dir / "termination-log"
         termination_log.touch()
+        termination_log.chmod(0o666)  # as a kubelet does, so that a non-root container can write it
         mounts: list[tuple[Path, str]] = [(termination_log, container.get("terminationMessagePath", "/dev/termination-log"))]
+        if podman_image is not None:
+            mounts += [(volumes[m["name"]], m["mountPath"]) for m in container.get("volumeMounts") or () if m["name"] in volumes]
+            try:
+                argv = podman_images.podman_command(image_name, pod, container, env, mounts,
+                                                    image_user=(podman_image.get("Config") or {}).get("User") or "")
+            except podman_images.ContainerConfigError as refused:
+                raise WaitingError("CreateContainerConfigError", str(refused)) from None
+            return argv, {"PATH": os.environ.get("PATH", "")}, str(pod_dir), \
+                podman_images.remove_command(podman_images.container_name(pod, container))
         tmpdir = pod_dir / "tmp"
         tmpdir.mkdir(exist_ok=True)
         for mount in container.get("volumeMounts") or ():
@@ -316,10 +339,6 @@ class NodeAgent:
                 tmpdir = source
             else:
                 mounts.append((source, mount["mountPath"]))
-        if image_name.startswith(PODMAN_PREFIX):
-            from tests.support.cluster.images import podman_command
-            return podman_command(image_name[len(PODMAN_PREFIX):], pod, container, env, mounts), \
-                {"PATH": os.environ.get("PATH", "")}, str(pod_dir)
         env = {**image.env, **env, "PATH": os.environ.get("PATH", ""),
                "PYTHONPATH": os.pathsep.join(str(Path(p).resolve()) for p in sys.path), "HOME": str(pod_dir), "TMPDIR": str(tmpdir),
                "CRAFT_LOG_FORMAT": "text"}
@@ -327,7 +346,7 @@ class NodeAgent:
         pairs = [part for source, target in mounts for part in (str(source), target)]
         argv = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", MOUNT_SCRIPT, "sh",
                 *pairs, "--", *command]
-        return argv, env, str(pod_dir)
+        return argv, env, str(pod_dir), None
 
     async def _secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -339,6 +358,9 @@ class NodeAgent:
 
     async def _volumes(self, namespace: str, spec: dict[str, Any], pod_dir: Path) -> dict[str, Path]:
         volumes: dict[str, Path] = {}
+        # With fsGroup a kubelet gives the volume's files that group, so a non-root container reads a 0440 Secret
+        # (chown needs root, as the bind mounts do).
+        fs_group = (spec.get("securityContext") or {}).get("fsGroup") if os.geteuid() == 0 else None
         for volume in spec.get("volumes") or ():
             target = pod_dir / "volumes" / volume["name"]
             if "secret" in volume:
@@ -351,8 +373,11 @@ class NodeAgent:
                 for key, value in (secret.get("data") or {}).items():
                     (target / key).write_bytes(base64.b64decode(value))
                     (target / key).chmod(volume["secret"].get("defaultMode", 0o644))
+                    if fs_group is not None:
+                        os.chown(target / key, -1, fs_group)
             elif "emptyDir" in volume:
                 target.mkdir(parents=True, exist_ok=True)
+                target.chmod(0o777)  # a kubelet's emptyDir is world-writable
             else:
                 continue  # projected service-account tokens and the like: our jobs mount none
             volumes[volume["name"]] = target
