@@ -41,7 +41,7 @@ class OperatorProcess:
             "CRAFT_JOBS_STATUS_SYNC_SECONDS": "0.3",
             "CRAFT_JOBS_TERMINATION_GRACE_SECONDS": "5",
             "CRAFT_JOBS_JOB_RESYNC_SECONDS": "5",
-            "CRAFT_JOBS_POD_START_TIMEOUT_SECONDS": "8",
+            "CRAFT_JOBS_POD_START_TIMEOUT_SECONDS": "15",
             "PYTHONPATH": str(ROOT),
             **self.env,
         }

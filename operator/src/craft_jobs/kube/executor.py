@@ -355,6 +355,7 @@ class KubernetesExecutor:
         cancelled = asyncio.ensure_future(cancel.wait())
         loop = asyncio.get_running_loop()
         start_deadline = loop.time() + self.start_timeout_seconds
+        started = blameless_extension_used = False
         try:
             while True:
                 if waiter.deleted:
@@ -364,9 +365,18 @@ class KubernetesExecutor:
                     return await self._result(job, namespace, name, ref, finished)
                 if cancel.is_set():
                     return await self._cancel(namespace, name, ref)
-                started = _container_started(waiter.latest)
+                # Once is enough: an evicted pod's replacement may take a while to be ready.
+                started = started or _container_started(waiter.latest)
                 if not started and loop.time() >= start_deadline:
-                    return await self._never_started(namespace, name, ref)
+                    failure = await self._start_failure(namespace, name)
+                    if failure is True:
+                        started = True
+                    elif failure is not None or blameless_extension_used:
+                        return await self._never_started(namespace, name, ref, failure)
+                    else:  # nothing to blame yet (the Job controller between pods): once more
+                        blameless_extension_used = True
+                        start_deadline = loop.time() + self.start_timeout_seconds
+                    continue
                 waiter.changed.clear()
                 changed = asyncio.ensure_future(waiter.changed.wait())
                 timeout = self.recheck_seconds if started else min(self.recheck_seconds, max(start_deadline - loop.time(), 0.01))
@@ -409,18 +419,23 @@ class KubernetesExecutor:
             return False
         return current is None or current["metadata"].get("uid") != owner["uid"] or bool(current["metadata"].get("deletionTimestamp"))
 
-    async def _never_started(self, namespace: str, name: str, ref: str) -> ExecutionResult:
+    async def _never_started(self, namespace: str, name: str, ref: str,
+                             failure: tuple[str, str] | None) -> ExecutionResult:
         """No container started in time: the pod's own reason, then the Job goes."""
-        reason, message = await self._start_failure(namespace, name)
+        reason, message = failure or ("PodNotStarted", "no pod of it started, and nothing said why")
         await self._remove(namespace, name)
         return ExecutionResult(None, {
             "type": reason,
             "message": f"no container of Job {ref} started within {self.start_timeout_seconds:g} s: {message}",
             "stack": ""}, ref)
 
-    async def _start_failure(self, namespace: str, name: str) -> tuple[str, str]:
+    async def _start_failure(self, namespace: str, name: str) -> tuple[str, str] | bool | None:
+        """Why the Job's pod has not started: (reason, message) from the pod or the Job's
+        warning events; True when a pod did start after all; None when nothing says."""
         try:
             pods = await self.api.list_pods(namespace, f"batch.kubernetes.io/job-name={name}")
+            if any(_pod_started(pod) for pod in pods):
+                return True
             for pod in pods:
                 found = pod_waiting_reason(pod)
                 if found is not None:
@@ -432,7 +447,7 @@ class KubernetesExecutor:
         if warnings:
             latest = max(warnings, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
             return latest.get("reason") or "FailedCreate", latest.get("message") or ""
-        return "PodNotStarted", "no pod was created" if not pods else "the pod did not start"
+        return None
 
     async def _cancel(self, namespace: str, name: str, ref: str) -> ExecutionResult:
         if self._detached:
@@ -500,6 +515,14 @@ def _container_started(job: dict[str, Any] | None) -> bool:
     """Whether a pod of the Job has run: ready now, or already ended."""
     status = (job or {}).get("status") or {}
     return bool(status.get("ready") or status.get("succeeded") or status.get("failed") or status.get("terminating"))
+
+
+def _pod_started(pod: dict[str, Any]) -> bool:
+    for container in (pod.get("status") or {}).get("containerStatuses") or ():
+        state = container.get("state") or {}
+        if state.get("running") or state.get("terminated"):
+            return True
+    return False
 
 
 def pod_waiting_reason(pod: dict[str, Any]) -> tuple[str, str] | None:
