@@ -22,6 +22,22 @@ def sample(file_name: str) -> dict:
     return yaml.safe_load((SAMPLES / file_name).read_text())
 
 
+async def event_of(c, body: dict, reason: str) -> dict:
+    """The Event with `reason` on this resource (polled: Events follow the status)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + 30
+    while True:
+        listing = await c.api.request("GET", f"/api/v1/namespaces/{c.namespace}/events")
+        found = [e for e in listing["items"] if (e.get("involvedObject") or {}).get("uid") == body["metadata"]["uid"]
+                 and e.get("reason") == reason]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, f"no {reason} Event on {body['metadata']['name']}"
+        await asyncio.sleep(0.2)
+
+
 async def test_fire_and_forget_sample_succeeds(cluster_under_test):
     c = cluster_under_test
     name = c.name("hello")
@@ -30,6 +46,8 @@ async def test_fire_and_forget_sample_succeeds(cluster_under_test):
     assert body["status"]["attempts"] == 1
     assert body["status"]["kubernetesJobName"].startswith("cj-")
     assert condition(body, "Complete")["status"] == "True"
+    succeeded = await event_of(c, body, "Succeeded")
+    assert succeeded["type"] == "Normal" and body["status"]["kubernetesJobName"] in succeeded["message"]
 
 
 async def test_retry_sample_with_pod_overrides_succeeds_on_its_third_attempt(cluster_under_test):
@@ -46,6 +64,8 @@ async def test_retry_sample_with_pod_overrides_succeeds_on_its_third_attempt(clu
     await c.crs.create("BackgroundJob", name, sample("backgroundjob-retry-and-pod.yaml")["spec"])
     body = await c.crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=c.timeout)
     assert body["status"]["attempts"] == 3
+    retrying = await event_of(c, body, "Retrying")
+    assert retrying["type"] == "Warning" and retrying["count"] >= 1, "failed attempts show in kubectl describe"
 
 
 async def test_always_fails_sample_ends_failed_with_the_error(cluster_under_test):

@@ -155,13 +155,15 @@ async def test_few_api_writes_per_job(start_operator, crs, cluster):
     kopf_writes = cluster.emulator.requests_by("kopf")
     executor_writes = cluster.emulator.requests_by("craft-jobs-operator")
     detail = f"kopf {kopf_writes}, executor and status {executor_writes}"
-    # Per job: kopf's one handler patch, the Job and its Secret, the Job's resume
+    # Per job: kopf's one handler patch, the Job, its Secret and Events, the Job's resume
     # once its Secret exists and its TTL once its outcome is recorded, and one
     # status patch per phase a sync pass saw (Enqueued, Processing, Succeeded at
     # most). How many phases a pass sees depends on timing; bench/kube_operator.py
     # measures the average.
+    # Creates: the Job, its Secret, and an Event per phase change a pass saw.
     assert kopf_writes["writes"] == len(names), detail
-    assert executor_writes.get("create", 0) == 2 * len(names), detail
+    events = executor_writes.get("create", 0) - 2 * len(names)
+    assert len(names) <= events <= 3 * len(names), detail
     assert executor_writes.get("update", 0) <= (2 + 3) * len(names), detail
     # Resume and TTL are what running each job once costs (kube/executor.py).
-    assert (kopf_writes["writes"] + executor_writes["writes"]) / len(names) <= 8, detail
+    assert (kopf_writes["writes"] + executor_writes["writes"]) / len(names) <= 11, detail

@@ -1,0 +1,78 @@
+"""Kubernetes Events on BackgroundJobs: what `kubectl describe bj` shows.
+
+The status sync posts one when a resource's phase changes: Accepted (first
+seen waiting), Started, Retrying, Failed, Succeeded. Events are aggregated as
+client-go's recorder does: one Event per resource and reason, whose count and
+last time go up when it happens again. (An invalid spec gets kopf's own
+warning Event from the handler that refuses it.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+from datetime import datetime
+from typing import Any
+
+from craft_jobs.kube.api import GROUP, VERSION, KubeApi, KubeApiError
+from craft_jobs.kube.mapping import rfc3339
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "craft-jobs-operator"
+WAITING = ("Awaiting", "Scheduled", "Enqueued")
+
+
+def transition_event(previous: dict[str, Any] | None, status: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(type, reason, message) for a BackgroundJob whose status changes from `previous` to `status`."""
+    before, after = (previous or {}).get("phase"), status.get("phase")
+    if before == after:
+        return None
+    job = status.get("jobId")
+    job_name = status.get("kubernetesJobName")
+    error = (status.get("lastError") or {}).get("message") or ""
+    attempts = status.get("attempts") or 0
+    if after == "Processing":
+        return "Normal", "Started", f"attempt {attempts} of job {job} started as Job {job_name}"
+    if after == "Succeeded":
+        return "Normal", "Succeeded", f"job {job} succeeded after {attempts} attempt(s) (Job {job_name})"
+    if after == "Failed":
+        return "Warning", "Failed", f"job {job} failed after {attempts} attempt(s): {error}"[:1024]
+    if after == "Scheduled" and before == "Processing":
+        return "Warning", "Retrying", f"attempt {attempts} of job {job} failed, retrying: {error}"[:1024]
+    if after in WAITING and before is None:
+        return "Normal", "Accepted", f"stored as job {job} ({after})"
+    return None
+
+
+def event_name(name: str, uid: str, reason: str) -> str:
+    """One Event per resource and reason (what aggregates them)."""
+    return f"{name[:200]}.{hashlib.sha256(f'{uid}/{reason}'.encode()).hexdigest()[:16]}"
+
+
+async def post_event(api: KubeApi, involved: dict[str, str], kind: str, reason: str, message: str,
+                     now: datetime) -> None:
+    """Creates the Event, or counts it once more; never raises (Events are best effort)."""
+    namespace = involved["namespace"]
+    name = event_name(involved["name"], involved["uid"], reason)
+    stamp = rfc3339(now)
+    path = f"/api/v1/namespaces/{namespace}/events"
+    try:
+        try:
+            await api.request("POST", path, body={
+                "apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": namespace},
+                "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", **involved},
+                "reason": reason, "message": message, "type": kind, "count": 1,
+                "firstTimestamp": stamp, "lastTimestamp": stamp,
+                "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
+                "reportingInstance": socket.gethostname()[:128],
+            })
+        except KubeApiError as exc:
+            if not exc.conflict:
+                raise
+            current = await api.request("GET", f"{path}/{name}")
+            await api.request("PATCH", f"{path}/{name}", content_type="application/merge-patch+json", body={
+                "count": int(current.get("count") or 1) + 1, "lastTimestamp": stamp, "message": message})
+    except KubeApiError as exc:
+        log.debug("cannot post the %s Event of %s/%s: %s", reason, namespace, involved["name"], exc)
