@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from craft_jobs_runner import Job, JobContext, NonRetryableError
@@ -82,3 +85,60 @@ class Sleep(Job):
         except TimeoutError:
             return
         context.raise_if_cancelled()
+
+
+def _append_event(path: str, event: str, **fields) -> None:
+    """One JSON line per event; O_APPEND keeps lines of concurrent runs whole."""
+    line = json.dumps({"event": event, "pid": os.getpid(), "t": time.time(), **fields}) + "\n"
+    with open(path, "a") as out:
+        out.write(line)
+
+
+class Ticker(Job):
+    """Records `start`, a `tick` every `interval` s and `end` in `path`, so a
+    test can tell when each run was alive. It never looks at cancellation (its
+    task can still be cancelled). With `grandchild`, it first starts a process
+    in a session of its own, as a job calling a tool might."""
+
+    job_type = "test-ticker"
+
+    class Parameters(BaseModel):
+        path: str
+        seconds: float
+        interval: float = 0.05
+        grandchild: bool = False
+
+    async def run(self, params: Parameters, context: JobContext) -> None:
+        grandchild = None
+        if params.grandchild:
+            grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+        _append_event(params.path, "start", grandchild=grandchild and grandchild.pid, attempt=context.attempt)
+        try:
+            deadline = time.monotonic() + params.seconds
+            while time.monotonic() < deadline:
+                _append_event(params.path, "tick")
+                await asyncio.sleep(params.interval)
+        finally:
+            if grandchild is not None:
+                grandchild.kill()
+                grandchild.wait()
+        _append_event(params.path, "end")
+
+
+class Stubborn(Job):
+    """Ignores cancellation, even of its own task: only a kill stops it early."""
+
+    job_type = "test-stubborn"
+
+    class Parameters(BaseModel):
+        seconds: float
+        started_marker: str
+
+    async def run(self, params: Parameters, context: JobContext) -> None:
+        Path(params.started_marker).write_text(str(os.getpid()))
+        deadline = time.monotonic() + params.seconds
+        while time.monotonic() < deadline:
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                pass

@@ -10,6 +10,8 @@ def test_defaults_match_the_seed():
     assert options.schema_name == "craft_jobs" and options.dashboard_path == "/jobs"
     assert options.polling_interval_seconds == 15 and options.enable_automatic_retry
     assert not options.enable_multi_tenancy and not options.enable_detailed_logging
+    # A lost engine's jobs are rescued about 10 s after its last heartbeat.
+    assert (options.heartbeat_interval_seconds, options.server_timeout_seconds, options.cancel_grace_seconds) == (2, 10, 10)
 
 
 @pytest.mark.parametrize(
@@ -23,12 +25,24 @@ def test_defaults_match_the_seed():
         ("schema_name", "jobs; DROP TABLE x", "must be a lower-case SQL identifier"),
         ("schema_name", "Upper", "CRAFT_JOBS_SCHEMA_NAME"),
         ("dashboard_path", "jobs", "must start with /"),
+        ("heartbeat_interval_seconds", 0.5, "CRAFT_JOBS_HEARTBEAT_INTERVAL_SECONDS (heartbeat_interval_seconds): 0.5 is out of range 1-60"),
+        ("server_timeout_seconds", 4, "CRAFT_JOBS_SERVER_TIMEOUT_SECONDS (server_timeout_seconds): 4 is out of range 5-600"),
+        ("server_timeout_seconds", 601, "out of range 5-600"),
+        ("cancel_grace_seconds", -1, "CRAFT_JOBS_CANCEL_GRACE_SECONDS (cancel_grace_seconds): -1 is out of range 0-600"),
     ],
 )
 def test_out_of_range_values_name_the_option(option, value, expected):
     with pytest.raises(OptionsError) as raised:
         load_options(**{option: value})
     assert expected in str(raised.value)
+
+
+def test_the_server_timeout_must_leave_room_for_three_heartbeats():
+    with pytest.raises(OptionsError) as raised:
+        load_options(heartbeat_interval_seconds=5, server_timeout_seconds=14)
+    assert str(raised.value).startswith("CRAFT_JOBS_SERVER_TIMEOUT_SECONDS (server_timeout_seconds): ")
+    assert "14 must be at least 3 times heartbeat_interval_seconds (5)" in str(raised.value)
+    assert load_options(heartbeat_interval_seconds=5, server_timeout_seconds=15).server_timeout_seconds == 15
 
 
 def test_environment_variables_are_read_and_checked(monkeypatch):

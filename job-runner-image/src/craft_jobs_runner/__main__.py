@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import contract
+from . import contract, lifeline
 from .cancel import CancelSignal
 from .context import JobContext
 from .errors import ContextError, JobModuleImportError, RunnerError
@@ -49,6 +49,7 @@ def _run(env: Mapping[str, str]) -> int:
     )
     try:
         _configure_logging(env)
+        lifeline.watch(env)  # before the job's imports: they may take a while
         import_job_modules(env.get(contract.ENV_JOB_MODULES, ""))
         context = JobContext.from_environment(env, cancel_event=CancelSignal())
         grace = _cancel_grace_seconds(env)

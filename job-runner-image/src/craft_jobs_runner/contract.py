@@ -27,6 +27,8 @@ ENV_TERMINATION_MESSAGE_PATH = "CRAFT_TERMINATION_MESSAGE_PATH"
 ENV_CANCEL_GRACE_SECONDS = "CRAFT_JOB_CANCEL_GRACE_SECONDS"
 ENV_LOG_FORMAT = "CRAFT_LOG_FORMAT"  # "json" (default) or "text"
 ENV_LOG_LEVEL = "CRAFT_LOG_LEVEL"  # a logging level name, default INFO
+# Local executor only: a pipe whose end-of-file means "the engine is gone, stop now".
+ENV_LIFELINE_FD = "CRAFT_JOB_LIFELINE_FD"
 
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 # Time a job gets to stop by itself after cancellation before its task is

@@ -19,6 +19,9 @@ from craft_jobs.errors import OptionsError
 
 SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 ENV_PREFIX = "CRAFT_JOBS_"
+# An engine that misses heartbeats stops its local runs two intervals before
+# the others may rescue them (engine/heartbeat.py): that needs three.
+HEARTBEATS_PER_TIMEOUT = 3
 
 
 class Mode(str, Enum):
@@ -44,8 +47,10 @@ class JobOptions(BaseSettings):
     # Beyond the seed's list: what the engine needs to find jobs and bound input.
     job_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_parameters_bytes: int = Field(65536, ge=1024, le=1048576)
-    heartbeat_interval_seconds: float = Field(5, ge=1, le=60)
-    server_timeout_seconds: float = Field(30, ge=5, le=600)
+    # A lost engine's jobs are rescued about server_timeout_seconds after its last heartbeat.
+    heartbeat_interval_seconds: float = Field(2, ge=1, le=60)
+    server_timeout_seconds: float = Field(10, ge=5, le=600)
+    # How long a cancelled run (deleted, or its engine stopping) has to stop by itself.
     cancel_grace_seconds: float = Field(10, ge=0, le=600)
     data_dir: Path = Path(".craft-jobs")
 
@@ -85,6 +90,12 @@ def load_options(**overrides: Any) -> JobOptions:
         raise OptionsError(f"{ENV_PREFIX}{name.upper()} ({name})", _describe(first)) from exc
     except SettingsError as exc:
         raise OptionsError("options", str(exc)) from exc
+    if options.server_timeout_seconds < HEARTBEATS_PER_TIMEOUT * options.heartbeat_interval_seconds:
+        raise OptionsError(
+            f"{ENV_PREFIX}SERVER_TIMEOUT_SECONDS (server_timeout_seconds)",
+            f"{options.server_timeout_seconds:g} must be at least {HEARTBEATS_PER_TIMEOUT} times"
+            f" heartbeat_interval_seconds ({options.heartbeat_interval_seconds:g})",
+        )
     if options.mode is Mode.CLUSTER and not options.connection_string:
         raise OptionsError(
             f"{ENV_PREFIX}CONNECTION_STRING (connection_string)",

@@ -1,4 +1,5 @@
-"""Faults: a database that is down at start or restarts mid-run, and an engine killed with -9."""
+"""Faults: a database that is down at start or restarts mid-run; an engine killed
+with -9, stopped, or with its event loop blocked."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
 
 from craft_jobs.engine.engine import Engine
 from craft_jobs.engine.inline import InlineExecutor
+from craft_jobs.engine.local import LocalExecutor
 from craft_jobs.errors import DatabaseUnavailableError
 from craft_jobs.options import load_options
 from craft_jobs.states import JobState
-from tests.support.jobs import Noop, Sleep
+from tests.support.engineprocess import alive, engine_process, events, overlapping, runs
+from tests.support.jobs import Noop, Sleep, Ticker
 from tests.support.polling import eventually
 
 
@@ -126,10 +129,101 @@ async def test_after_an_outage_of_its_own_an_engine_waits_before_rescuing(schedu
     assert claimed.id == job_id
     engine = await start_engine(engine_options=options.model_copy(update={"worker_count": 1}), queues=["none"])
     clock.advance(timedelta(seconds=options.server_timeout_seconds + 1))  # the other engine's row is now stale
-    maintenance = engine.maintenance
-    maintenance._last_heartbeat = time.monotonic() - options.server_timeout_seconds - 1  # as after an outage
-    await maintenance.heartbeat_once()
+    heartbeat = engine.heartbeat
+    heartbeat._last_ok = time.monotonic() - options.server_timeout_seconds - 1  # as after an outage
+    await asyncio.to_thread(heartbeat.beat_once)
+    assert await engine.maintenance.rescue_once() == 0
     assert (await store.get_job(job_id)).state is JobState.PROCESSING, "no rescue right after our own outage"
-    maintenance._rescue_after = 0.0  # a full timeout later
-    await maintenance.heartbeat_once()
+    heartbeat._rescue_after = 0.0  # a full timeout later
+    assert await engine.maintenance.rescue_once() == 1
     assert (await store.get_job(job_id)).state is JobState.ENQUEUED
+
+
+# -- a lost engine's runs: none outlives it, none is rescued while it may still run ---------
+
+FAST = {"heartbeat_interval_seconds": 1, "server_timeout_seconds": 5, "polling_interval_seconds": 1,
+        "cancel_grace_seconds": 1}
+
+
+async def _first_start(path):
+    started = [e for e in events(path) if e["event"] == "start"]
+    return started[0] if started else None
+
+
+async def test_a_killed_engines_runs_die_with_it_and_are_rescued_once(scheduler, store, start_engine, options, tmp_path):
+    out = tmp_path / "ticks.jsonl"
+    async with engine_process(options.connection_string, **FAST) as doomed:
+        job_id = await scheduler.schedule(Ticker, {"path": str(out), "seconds": 8, "grandchild": True})
+        first = await eventually(lambda: _first_start(out), 30, what="the doomed engine to start the job")
+        await doomed.kill()
+        killed, killed_at = time.monotonic(), datetime.now(timezone.utc)
+    # The runner and the process it started in a session of its own go with the engine.
+    await eventually(lambda: _gone(first["pid"], first["grandchild"]), 2, what="the job's processes to die")
+    outlived = time.monotonic() - killed
+    job = await store.get_job(job_id)
+    assert job.state is JobState.PROCESSING and job.server_id == doomed.server_id
+    await start_engine(LocalExecutor(options.job_modules, 1), use_clock=False, store=None)
+    await eventually(lambda: _is(store, job_id, JobState.SUCCEEDED), 30, what="the rescued run")
+    [rescue] = [h for h in await store.job_history(job_id) if h.reason == "rescued: its server stopped heartbeating"]
+    rescue_delay = (rescue.created_at - killed_at).total_seconds()
+    print(f"the runs outlived their engine by {outlived:.2f} s; rescued after {rescue_delay:.1f} s")
+    [(_, _, first_ended), (_, _, second_ended)] = runs(out)
+    assert not first_ended and second_ended and not overlapping(out)
+    # server_timeout_seconds is 5: the rescue comes 4 to 5 s, plus up to a heartbeat interval, after the kill.
+    assert 3.5 < rescue_delay < 7
+    assert (await store.get_job(job_id)).attempt == 0
+
+
+async def _gone(*pids):
+    return not any(alive(pid) for pid in pids)
+
+
+async def _ended(path):
+    return any(e["event"] == "end" for e in events(path))
+
+
+async def _held_by(store, job_id, server_id, path):
+    """Until the run ends: the job stays Processing on `server_id`."""
+    job = await store.get_job(job_id)
+    assert (job.state, job.server_id) == (JobState.PROCESSING, server_id), "rescued while its run went on"
+    return await _ended(path)
+
+
+async def _heartbeat_age(store, server_id):
+    [server] = [s for s in await store.list_servers() if s.id == server_id]
+    return (datetime.now(timezone.utc) - server.heartbeat_at).total_seconds()
+
+
+async def test_a_stopped_engine_whose_session_lives_is_not_rescued(scheduler, store, start_engine, options, tmp_path):
+    """Silent but not dead (SIGSTOP, or a machine too busy to heartbeat): its runs go on, so no rescue."""
+    out = tmp_path / "ticks.jsonl"
+    await start_engine(use_clock=False, store=None, queues=["elsewhere"])  # a would-be rescuer, running none
+    async with engine_process(options.connection_string, **FAST) as frozen:
+        job_id = await scheduler.schedule(Ticker, {"path": str(out), "seconds": 9})
+        await eventually(lambda: _first_start(out), 30, what="the job to start")
+        assert (await store.get_job(job_id)).server_id == frozen.server_id
+        frozen.send(signal.SIGSTOP)
+        await eventually(lambda: _held_by(store, job_id, frozen.server_id, out), 20, interval=0.1, what="the run to end")
+        assert await _heartbeat_age(store, frozen.server_id) > options.server_timeout_seconds + 1
+        frozen.send(signal.SIGCONT)
+        await eventually(lambda: _is(store, job_id, JobState.SUCCEEDED), 15, what="the run's outcome")
+    assert len(runs(out)) == 1
+
+
+async def test_a_blocked_event_loop_does_not_stop_the_heartbeat(scheduler, store, start_engine, options, tmp_path):
+    out = tmp_path / "ticks.jsonl"
+    await start_engine(use_clock=False, store=None, queues=["elsewhere"])  # a would-be rescuer, running none
+    block = options.server_timeout_seconds + 3
+    async with engine_process(options.connection_string, block_seconds=block, **FAST) as busy:
+        job_id = await scheduler.schedule(Ticker, {"path": str(out), "seconds": block + 1})
+        await eventually(lambda: _first_start(out), 30, what="the job to start")
+        busy.send(signal.SIGUSR1)
+        blocked = time.monotonic()
+        oldest = 0.0
+        while time.monotonic() - blocked < block:
+            oldest = max(oldest, await _heartbeat_age(store, busy.server_id))
+            assert await _held_by(store, job_id, busy.server_id, out) is False
+            await asyncio.sleep(0.1)
+        await eventually(lambda: _is(store, job_id, JobState.SUCCEEDED), 15, what="the run's outcome")
+    assert oldest < 2 * options.heartbeat_interval_seconds + 1, f"a heartbeat was {oldest:.1f} s late"
+    assert len(runs(out)) == 1

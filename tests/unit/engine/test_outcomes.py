@@ -1,8 +1,10 @@
 import random
+
+import pytest
 from datetime import datetime, timedelta, timezone
 
 from craft_jobs.engine.executor import ExecutionResult
-from craft_jobs.engine.outcomes import decide_outcome
+from craft_jobs.engine.outcomes import decide_outcome, shutdown_reason
 from craft_jobs.states import JobState
 from craft_jobs.store.models import ClaimedJob
 
@@ -57,10 +59,30 @@ def test_automatic_retry_off_fails_at_once():
 
 
 def test_timeout_is_a_retryable_failure():
-    outcome = decide_outcome(job(), ExecutionResult(143, {"type": "Timeout", "message": "late"}, timed_out=True), NOW, shutting_down=True)
+    outcome = decide_outcome(job(), ExecutionResult(143, {"type": "Timeout", "message": "late"}, timed_out=True), NOW,
+                             interrupted=shutdown_reason(143, 10))
     assert outcome.state is JobState.SCHEDULED
 
 
-def test_stopped_by_shutdown_goes_back_to_the_queue_without_using_an_attempt():
-    outcome = decide_outcome(job(attempt=2), ExecutionResult(143), NOW, shutting_down=True)
+@pytest.mark.parametrize(("exit_code", "how"), [
+    (143, ""),
+    (137, "; the run did not stop within its 10 s grace and was killed"),
+    (1, "; the run was asked to stop and ended with exit code 1"),
+])
+def test_stopped_by_shutdown_goes_back_to_the_queue_without_using_an_attempt(exit_code, how):
+    outcome = decide_outcome(job(attempt=2, max_attempts=0), ExecutionResult(exit_code), NOW,
+                             interrupted=shutdown_reason(exit_code, 10))
     assert outcome.state is JobState.ENQUEUED and outcome.attempt == 2
+    assert outcome.reason == f"requeued without using an attempt: its engine stopped{how}"
+
+
+def test_a_run_its_engine_fenced_goes_back_to_the_queue_without_using_an_attempt():
+    result = ExecutionResult(137, interrupted="its engine could not reach PostgreSQL for 6 s")
+    outcome = decide_outcome(job(attempt=0, max_attempts=0), result, NOW)
+    assert outcome.state is JobState.ENQUEUED and outcome.attempt == 0
+    assert outcome.reason == "requeued without using an attempt: its engine could not reach PostgreSQL for 6 s"
+
+
+def test_a_run_that_succeeded_before_its_interruption_counts_as_succeeded():
+    outcome = decide_outcome(job(), ExecutionResult(0, interrupted="a fence came late"), NOW)
+    assert outcome.state is JobState.SUCCEEDED

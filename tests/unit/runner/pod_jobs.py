@@ -70,3 +70,26 @@ class WaitsToBeStopped(Job):
             context.logger.info("stopping as asked")
             context.raise_if_cancelled()
         await asyncio.sleep(3600)
+
+
+class Spawns(Job):
+    """Starts processes every way a job might: in its process group, in a session
+    of their own, and orphaned by a shell that exits; writes their pids; waits."""
+
+    job_type = "pod-spawns"
+
+    class Parameters(BaseModel):
+        pids_file: str
+
+    async def run(self, params, context):
+        import subprocess
+        import sys
+
+        sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+        same_group = subprocess.Popen(sleeper)
+        own_session = subprocess.Popen(sleeper, start_new_session=True)
+        orphaned = subprocess.run(["sh", "-c", "setsid sleep 600 >/dev/null 2>&1 & echo $!"],
+                                  capture_output=True, text=True, check=True)
+        pids = [same_group.pid, own_session.pid, int(orphaned.stdout)]
+        Path(params.pids_file).write_text(json.dumps(pids))
+        await asyncio.sleep(3600)

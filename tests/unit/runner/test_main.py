@@ -135,6 +135,7 @@ def test_an_unknown_job_type_exits_3(pod):
         ("CRAFT_JOB_METADATA", "[]"),
         ("CRAFT_JOB_CREATED_AT", "2024-05-01 12:00"),
         ("CRAFT_JOB_CANCEL_GRACE_SECONDS", "-1"),
+        ("CRAFT_JOB_LIFELINE_FD", "not-a-descriptor"),
         ("CRAFT_LOG_FORMAT", "xml"),
         ("CRAFT_LOG_LEVEL", "LOUD"),
     ],

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from craft_jobs_runner import CancelSignal
 
 from craft_jobs.clock import Clock
-from craft_jobs.engine.executor import ExecutionResult, Executor
-from craft_jobs.engine.outcomes import decide_outcome
+from craft_jobs.engine.executor import STOP_MARGIN_SECONDS, ExecutionResult, Executor
+from craft_jobs.engine.outcomes import decide_outcome, shutdown_reason
 from craft_jobs.engine.waiting import wait_event
 from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
 from craft_jobs.options import JobOptions
@@ -37,6 +37,7 @@ class Running:
     job: ClaimedJob
     cancel: CancelSignal = field(default_factory=CancelSignal)
     task: asyncio.Task | None = None
+    stopped_by_shutdown: bool = False
 
 
 class Dispatcher:
@@ -58,6 +59,8 @@ class Dispatcher:
         self.queues = queues
         self.on_finished = on_finished
         self.running: dict[int, Running] = {}
+        # True while the engine cannot prove it is alive (engine/heartbeat.py): claim nothing.
+        self.claims_paused: Callable[[], bool] = lambda: False
         self._wake = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._outcomes: list[Outcome] = []
@@ -96,6 +99,10 @@ class Dispatcher:
             await wait_event(self._wake, self.options.polling_interval_seconds)
             if self._stopping:
                 break
+            if self.claims_paused():
+                await asyncio.sleep(self.options.heartbeat_interval_seconds)
+                self._wake.set()  # look for work once claims resume
+                continue
             self._wake.clear()
             try:
                 async with self._claiming:  # the flusher claims too: count free slots under one lock
@@ -131,12 +138,15 @@ class Dispatcher:
         except Exception as exc:  # an executor bug must not lose the job: record it as a failure
             log.exception("executor failed on job %s", job.id)
             result = ExecutionResult(None, {"type": type(exc).__name__, "message": str(exc), "stack": ""})
+        interrupted = None
+        if running.stopped_by_shutdown:
+            interrupted = shutdown_reason(result.exit_code, self.options.cancel_grace_seconds)
         outcome = decide_outcome(
             job,
             result,
             self.clock.now(),
             automatic_retry=self.options.enable_automatic_retry,
-            shutting_down=self._stopping,
+            interrupted=interrupted,
             rng=self._rng,
         )
         self._outcomes.append(outcome)
@@ -158,7 +168,8 @@ class Dispatcher:
                 try:
                     async with self._claiming:
                         # The batch's slots free up as it is recorded: refill them in the same transaction.
-                        free = 0 if self._stopping else self.options.worker_count - self.in_flight + len(batch)
+                        free = 0 if self._stopping or self.claims_paused() else (
+                            self.options.worker_count - self.in_flight + len(batch))
                         if free > 0:
                             changed, timed_work, claimed = await self.store.finish_and_claim(
                                 self.server_id, batch, free, self.queues)
@@ -199,6 +210,9 @@ class Dispatcher:
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
             for running in list(self.running.values()):
-                running.cancel.set()
+                if not running.task.done():
+                    running.stopped_by_shutdown = True
+                    running.cancel.set()
             if pending:
-                await asyncio.wait(pending, timeout=self.options.cancel_grace_seconds + 5)
+                # The executor kills a run STOP_MARGIN_SECONDS after its grace: wait for that too.
+                await asyncio.wait(pending, timeout=self.options.cancel_grace_seconds + 2 * STOP_MARGIN_SECONDS)

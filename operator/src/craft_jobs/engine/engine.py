@@ -3,7 +3,7 @@
 Any number of engines (and operator replicas, which embed one) can run on the
 same database: claims use SKIP LOCKED, recurring fires lock their row, and
 each engine heartbeats a server row so the others can rescue its jobs if it
-dies.
+dies (engine/heartbeat.py says when that is safe).
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ import craft_jobs_runner
 from craft_jobs.clock import Clock, SystemClock
 from craft_jobs.engine.dispatcher import Dispatcher
 from craft_jobs.engine.executor import Executor
+from craft_jobs.engine.heartbeat import Heartbeat
 from craft_jobs.engine.maintenance import Maintenance
-from craft_jobs.errors import DatabaseUnavailableError
+from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
 from craft_jobs.options import JobOptions
 from craft_jobs.store.connector import Connector
+from craft_jobs.store.lease import LeaseConnection
 from craft_jobs.store.migrations import migrate
 from craft_jobs.store.store import JobStore
 
@@ -96,6 +98,7 @@ class Engine:
         self._owns_store = store is None
         self.dispatcher: Dispatcher | None = None
         self.maintenance: Maintenance | None = None
+        self.heartbeat: Heartbeat | None = None
         self._tasks: list[asyncio.Task] = []
         self.started = asyncio.Event()
 
@@ -111,22 +114,35 @@ class Engine:
             self.queues, on_finished=self.maintenance.wake,
         )
         self.maintenance.in_flight = lambda: self.dispatcher.in_flight
-        await self.maintenance.heartbeat_once()
+        await self._start_heartbeat()
         for name, coroutine in (
             ("listen", self._listen_loop()),
             ("claim", self.dispatcher.claim_loop()),
             ("flush", self.dispatcher.flush_loop()),
             ("schedule", self.maintenance.schedule_loop()),
-            ("heartbeat", self.maintenance.heartbeat_loop()),
+            ("rescue", self.maintenance.rescue_loop()),
             ("expiry", self.maintenance.expiry_loop()),
         ):
             self._tasks.append(asyncio.create_task(coroutine, name=f"craft-engine-{name}"))
         self.started.set()
         log.info("engine %s started: %d workers, executor %s", self.server_id, self.options.worker_count, self.executor.name)
 
+    async def _start_heartbeat(self) -> None:
+        lease = LeaseConnection(self.store.connector.conninfo, self.options.schema_name,
+                                self.options.server_timeout_seconds)
+        fenceable = self.executor if hasattr(self.executor, "fence") else None
+        self.heartbeat = Heartbeat(lease, self.maintenance.server_row, self.options, self.clock, fenceable)
+        await asyncio.to_thread(self.heartbeat.beat_once)
+        self.heartbeat.start()
+        self.maintenance.heartbeat = self.heartbeat
+        self.dispatcher.claims_paused = lambda: self.heartbeat.fenced
+
     async def stop(self, grace_seconds: float = 10) -> None:
+        """Stops claiming, lets runs finish for `grace_seconds`, then stops the
+        rest (see Dispatcher.drain); they go back to Enqueued, attempts unused."""
         if self.dispatcher is not None:
             await self.dispatcher.drain(grace_seconds)
+            await self._fence_leftovers()
             # Give the flusher a moment to record the last outcomes.
             flush = next((t for t in self._tasks if t.get_name() == "craft-engine-flush"), None)
             if flush is not None:
@@ -135,14 +151,23 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        if self.store is not None:
+        if self.heartbeat is not None:
             try:
-                await self.store.remove_server(self.server_id)
-            except DatabaseUnavailableError:
-                log.warning("could not remove server row %s; others will expire it", self.server_id)
-            if self._owns_store:
-                await self.store.close()
+                # Only now do others see us gone: every local run has ended by this point.
+                await asyncio.to_thread(self.heartbeat.stop, self.server_id)
+            except CraftJobsError as exc:
+                log.warning("could not remove server row %s; others will expire it: %s", self.server_id, exc)
+        if self.store is not None and self._owns_store:
+            await self.store.close()
         await self.executor.close()
+
+    async def _fence_leftovers(self) -> None:
+        """Runs still there after the drain are killed, before the others may rescue them."""
+        left = [r.task for r in self.dispatcher.running.values() if r.task is not None and not r.task.done()]
+        if left and self.heartbeat is not None and self.heartbeat.fenceable is not None:
+            log.warning("%d runs did not end; killing them", len(left))
+            self.heartbeat.fenceable.fence("its engine stopped and the run did not end")
+            await asyncio.wait(left, timeout=5)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()

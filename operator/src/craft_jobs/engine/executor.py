@@ -8,6 +8,11 @@ from typing import Any, Protocol
 
 from craft_jobs.store.models import ClaimedJob
 
+# After its cancel grace a run gets this long to exit by itself (the runner
+# cancels the job, closes its services, writes the termination message)
+# before it is killed.
+STOP_MARGIN_SECONDS = 5.0
+
 
 @dataclass(slots=True)
 class ExecutionResult:
@@ -16,6 +21,9 @@ class ExecutionResult:
     executor_ref: str | None = None
     # The run hit its timeout and was stopped: a retryable failure, not a cancel.
     timed_out: bool = False
+    # Why the engine, not the job, ended the run (it lost PostgreSQL, it is
+    # stopping): the job goes back to Enqueued without using an attempt.
+    interrupted: str | None = None
 
 
 class Executor(Protocol):
@@ -26,3 +34,13 @@ class Executor(Protocol):
 
     async def close(self) -> None:
         """Release what the executor holds (clients, temporary folders)."""
+
+
+class Fenceable(Protocol):
+    """An executor whose runs are processes of this host can stop them all at
+    once, from any thread: the engine does so when it can no longer prove to
+    the others that it is alive, before they may rescue its jobs."""
+
+    def fence(self, reason: str) -> None: ...
+
+    def unfence(self) -> None: ...

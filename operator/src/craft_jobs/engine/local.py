@@ -2,8 +2,14 @@
 
 The child gets exactly what a pod gets (the contract variables, a parameters
 file readable only by us, a termination-message path), so a job that works
-here works in a cluster. Cancel sends SIGTERM, then SIGKILL after a grace
-period; a per-job timeout does the same and counts as a failure.
+here works in a cluster. Cancel sends SIGTERM; the runner gives the job
+`cancel_grace_seconds` to stop, and only STOP_MARGIN_SECONDS after that, once
+the runner has had its chance to exit 143, is the run's process group killed.
+A per-job timeout does the same and counts as a failure.
+
+Each child also gets a lifeline (see craft_jobs_runner.lifeline): a pipe whose
+write end only this process holds. If this process dies, or `fence()` closes
+it, the child kills itself and everything it started, at once.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from craft_jobs_runner import EXIT_CANCELLED, contract
 
-from craft_jobs.engine.executor import ExecutionResult
+from craft_jobs.engine.executor import STOP_MARGIN_SECONDS, ExecutionResult
 from craft_jobs.options import ENV_PREFIX
 from craft_jobs.pod_contract import job_environment
 from craft_jobs.store.models import ClaimedJob
@@ -38,8 +45,44 @@ class LocalExecutor:
         self.python = python
         self._workdir = Path(tempfile.mkdtemp(prefix="craft-jobs-local-"))
         os.chmod(self._workdir, 0o700)
+        # fence() runs on the heartbeat thread, so that a blocked event loop cannot delay it.
+        self._lock = threading.Lock()
+        self._lifelines: dict[int, int] = {}  # job id -> write end of its lifeline
+        self._fenced_runs: set[int] = set()
+        self._fence_reason: str | None = None
 
-    def _environment(self, job: ClaimedJob, run_dir: Path) -> dict[str, str]:
+    def fence(self, reason: str) -> None:
+        """Stops every run at once (closing its lifeline) and starts none until `unfence()`."""
+        with self._lock:
+            self._fence_reason = reason
+            for job_id in list(self._lifelines):
+                self._fenced_runs.add(job_id)
+                os.close(self._lifelines.pop(job_id))
+
+    def unfence(self) -> None:
+        with self._lock:
+            self._fence_reason = None
+
+    def _open_lifeline(self, job_id: int) -> int | None:
+        """The read end for the child, or None while fenced."""
+        with self._lock:
+            if self._fence_reason is not None:
+                return None
+            read_end, self._lifelines[job_id] = os.pipe()
+            return read_end
+
+    def _close_lifeline(self, job_id: int) -> str | None:
+        """Closes the run's lifeline; returns the fence's reason if a fence stopped the run."""
+        with self._lock:
+            write_end = self._lifelines.pop(job_id, None)
+            if write_end is not None:
+                os.close(write_end)
+            if job_id in self._fenced_runs:
+                self._fenced_runs.discard(job_id)
+                return self._fence_reason or "its engine stopped the run"
+            return None
+
+    def _environment(self, job: ClaimedJob, run_dir: Path, lifeline: int) -> dict[str, str]:
         # A pod never sees the control plane's settings (the database password
         # among them); neither does a local run.
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
@@ -50,28 +93,41 @@ class LocalExecutor:
         env[contract.ENV_PARAMETERS_FILE] = str(run_dir / "parameters.json")
         env[contract.ENV_TERMINATION_MESSAGE_PATH] = str(run_dir / "termination-log")
         env[contract.ENV_CANCEL_GRACE_SECONDS] = str(self.cancel_grace_seconds)
+        env[contract.ENV_LIFELINE_FD] = str(lifeline)
         return env
 
     async def run(self, job: ClaimedJob, cancel: asyncio.Event) -> ExecutionResult:
+        lifeline = self._open_lifeline(job.id)
+        if lifeline is None:
+            reason = self._fence_reason or "its engine stopped the run"
+            return ExecutionResult(None, {"type": "Interrupted", "message": reason, "stack": ""}, interrupted=reason)
         run_dir = self._workdir / f"{job.id}-{job.runs}"
-        run_dir.mkdir(mode=0o700)
         try:
+            run_dir.mkdir(mode=0o700)
             params_file = run_dir / "parameters.json"
             params_file.write_text(json.dumps(job.parameters))
             params_file.chmod(0o600)
-            process = await asyncio.create_subprocess_exec(
-                self.python, "-m", "craft_jobs_runner",
-                env=self._environment(job, run_dir),
-                stdin=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            process = await self._spawn(job, run_dir, lifeline)
             ref = f"pid:{process.pid}"
             exit_code, timed_out, stderr = await self._supervise(process, job.timeout_seconds, cancel)
             error = self._read_error(run_dir, exit_code, stderr, timed_out, job.timeout_seconds)
-            return ExecutionResult(exit_code, error, ref, timed_out)
+            return ExecutionResult(exit_code, error, ref, timed_out, interrupted=self._close_lifeline(job.id))
         finally:
+            self._close_lifeline(job.id)
             shutil.rmtree(run_dir, ignore_errors=True)
+
+    async def _spawn(self, job: ClaimedJob, run_dir: Path, lifeline: int):
+        try:
+            return await asyncio.create_subprocess_exec(
+                self.python, "-m", "craft_jobs_runner",
+                env=self._environment(job, run_dir, lifeline),
+                stdin=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                pass_fds=(lifeline,),
+            )
+        finally:
+            os.close(lifeline)  # the child has its copy; ours would keep the pipe open
 
     async def _supervise(self, process, timeout: int | None, cancel: asyncio.Event):
         stderr_task = asyncio.ensure_future(self._relay_logs(process.stderr))
@@ -104,10 +160,11 @@ class LocalExecutor:
         return tail
 
     async def _stop(self, process, waiting) -> None:
-        """SIGTERM the run's process group, then SIGKILL it after the grace period."""
+        """SIGTERM the run's process group; SIGKILL it only once the runner's own
+        grace has passed and it still has not exited."""
         self._signal(process, signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.shield(waiting), self.cancel_grace_seconds)
+            await asyncio.wait_for(asyncio.shield(waiting), self.cancel_grace_seconds + STOP_MARGIN_SECONDS)
         except TimeoutError:
             self._signal(process, signal.SIGKILL)
             await waiting

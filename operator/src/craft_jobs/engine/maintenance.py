@@ -1,5 +1,6 @@
 """The engine's timed work: promote due jobs, fire recurring ones, release
-continuations, heartbeat, rescue orphans and expire old jobs.
+continuations, rescue orphans and expire old jobs (the heartbeat itself runs
+on threads of its own, engine/heartbeat.py).
 
 Each loop sleeps until its next deadline or until a notification wakes it;
 database outages are logged and retried, never fatal.
@@ -11,10 +12,10 @@ import asyncio
 import logging
 import os
 import socket
-import time
 from collections.abc import Awaitable, Callable
 
 from craft_jobs.clock import Clock
+from craft_jobs.engine.heartbeat import Heartbeat
 from craft_jobs.engine.recurring import fire_due_recurring
 from craft_jobs.engine.waiting import wait_event
 from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
@@ -48,8 +49,7 @@ class Maintenance:
         self.kind = kind
         self.in_flight: Callable[[], int] = lambda: 0
         self._wake = asyncio.Event()
-        self._last_heartbeat: float | None = None
-        self._rescue_after = 0.0
+        self.heartbeat: Heartbeat | None = None  # set by the engine; it runs on threads of its own
 
     def wake(self) -> None:
         self._wake.set()
@@ -79,7 +79,7 @@ class Maintenance:
                     timeout = min(timeout, max(0.0, (due - self.clock.now()).total_seconds()))
             await wait_event(self._wake, timeout)
 
-    # -- servers: heartbeat and rescue ---------------------------------------------
+    # -- servers: the heartbeat's row, and rescue --------------------------------
 
     def server_row(self) -> dict:
         return {
@@ -92,26 +92,19 @@ class Maintenance:
             "in_flight": self.in_flight(),
         }
 
-    async def heartbeat_once(self) -> None:
-        await self.store.heartbeat(self.server_row())
-        now = time.monotonic()
-        timeout = self.options.server_timeout_seconds
-        if self._last_heartbeat is not None and now - self._last_heartbeat > timeout:
-            # We could not heartbeat either, so the others were probably cut off too,
-            # not dead: give them a full timeout to heartbeat before rescuing their jobs.
-            log.info("back after an outage: rescues wait %.0f s", timeout)
-            self._rescue_after = now + timeout
-        self._last_heartbeat = now
-        if now < self._rescue_after:
-            return
+    async def rescue_once(self) -> int:
+        """Rescues the jobs of silent servers, unless we were silent ourselves just now."""
+        if self.heartbeat is not None and not self.heartbeat.may_rescue():
+            return 0
         rescued = await self.store.rescue_orphans(self.server_id)
         if rescued:
             log.warning("rescued %d jobs whose server stopped heartbeating", rescued)
+        return rescued
 
-    async def heartbeat_loop(self) -> None:
+    async def rescue_loop(self) -> None:
         while True:
             await asyncio.sleep(self.options.heartbeat_interval_seconds)
-            await _guarded("heartbeat", self.heartbeat_once)
+            await _guarded("rescue", self.rescue_once)
 
     # -- expiry ------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Turns how a run ended into the job's next state: pure, so it is unit-tested.
 
 exit 0 -> Succeeded; a retryable failure with attempts left -> Scheduled at
-now + backoff; otherwise -> Failed. A run stopped because this engine is
-shutting down goes back to Enqueued without using an attempt.
+now + backoff; otherwise -> Failed. A run its engine interrupted (a shutdown,
+or the engine lost PostgreSQL) goes back to Enqueued without using an
+attempt, whatever its exit code: the job did nothing wrong.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from craft_jobs_runner import EXIT_CANCELLED, EXIT_NON_RETRYABLE, EXIT_SUCCEEDED
+
+EXIT_KILLED = 137  # 128 + SIGKILL
 
 from craft_jobs.backoff import RetryPolicy, next_delay, should_retry
 from craft_jobs.engine.executor import ExecutionResult
@@ -36,14 +39,17 @@ def decide_outcome(
     now: datetime,
     *,
     automatic_retry: bool = True,
-    shutting_down: bool = False,
+    interrupted: str | None = None,
     rng: random.Random | None = None,
 ) -> Outcome:
+    """`interrupted`: why the engine ended the run, if it did (see ExecutionResult)."""
     error = _error_record(result)
     if result.exit_code == EXIT_SUCCEEDED and not result.timed_out:
         return Outcome(job.id, JobState.SUCCEEDED, job.attempt, "succeeded", error=error)
-    if result.exit_code == EXIT_CANCELLED and not result.timed_out and shutting_down:
-        return Outcome(job.id, JobState.ENQUEUED, job.attempt, "requeued: its server stopped", error=error)
+    interrupted = interrupted or result.interrupted
+    if interrupted and not result.timed_out:
+        reason = f"requeued without using an attempt: {interrupted}"
+        return Outcome(job.id, JobState.ENQUEUED, job.attempt, reason, error=error)
     policy = retry_policy_of(job, automatic_retry)
     non_retryable = result.exit_code == EXIT_NON_RETRYABLE
     exit_code = None if result.exit_code in (None, 0) else result.exit_code
@@ -58,6 +64,15 @@ def decide_outcome(
     else:
         reason = f"failed after {job.attempt + 1} attempts"
     return Outcome(job.id, JobState.FAILED, job.attempt, reason, error=error)
+
+
+def shutdown_reason(exit_code: int | None, grace_seconds: float) -> str:
+    """What the history says of a run stopped because its engine stopped."""
+    if exit_code == EXIT_CANCELLED:
+        return "its engine stopped"  # the error says more (the operator leaves its Job running)
+    if exit_code == EXIT_KILLED:
+        return f"its engine stopped; the run did not stop within its {grace_seconds:g} s grace and was killed"
+    return f"its engine stopped; the run was asked to stop and ended with exit code {exit_code}"
 
 
 def _error_record(result: ExecutionResult) -> dict[str, Any] | None:

@@ -83,10 +83,14 @@ class Session:
 _GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 
 
-def _with_generic_plans(conninfo: str) -> dict[str, Any]:
-    """Connection arguments adding our setting to any `options` the conninfo has."""
+def with_settings(conninfo: str, settings: str) -> dict[str, Any]:
+    """Connection arguments adding server `settings` ("-c name=value ...") to any `options` the conninfo has."""
     existing = psycopg.conninfo.conninfo_to_dict(conninfo).get("options") or ""
-    return {"options": f"{existing} {_GENERIC_PLANS}".strip()}
+    return {"options": f"{existing} {settings}".strip()}
+
+
+def _with_generic_plans(conninfo: str) -> dict[str, Any]:
+    return with_settings(conninfo, _GENERIC_PLANS)
 
 
 class Connector:

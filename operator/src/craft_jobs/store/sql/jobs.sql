@@ -293,14 +293,21 @@ WITH target AS (
 SELECT changed.id, changed.previous_state FROM changed, (SELECT count(*) FROM notified) AS n;
 
 -- name: rescue_orphans
--- Processing jobs whose server stopped heartbeating go back to the queue.
-WITH dead AS (
+-- Processing jobs of a lost server go back to the queue. Lost: silent (its
+-- heartbeat older than the timeout, or its row gone) and its session over (its
+-- lock, servers.sql lock_server, is free). A silent server whose session
+-- lives may still be running its jobs: those wait.
+WITH silent AS (
     SELECT id FROM __schema__.servers WHERE heartbeat_at < %(deadline)s
+    UNION
+    SELECT j.server_id FROM __schema__.jobs j
+    WHERE j.state = 'Processing'
+      AND NOT EXISTS (SELECT 1 FROM __schema__.servers s WHERE s.id = j.server_id)
+), dead AS (
+    SELECT id FROM silent WHERE pg_try_advisory_xact_lock(hashtextextended(id, 0))
 ), orphans AS (
     SELECT j.id, j.server_id FROM __schema__.jobs j
-    WHERE j.state = 'Processing'
-      AND (j.server_id IN (SELECT id FROM dead)
-           OR NOT EXISTS (SELECT 1 FROM __schema__.servers s WHERE s.id = j.server_id))
+    WHERE j.state = 'Processing' AND j.server_id IN (SELECT id FROM dead)
     FOR UPDATE OF j SKIP LOCKED
 ), rescued AS (
     UPDATE __schema__.jobs j

@@ -5,6 +5,13 @@ INSERT INTO __schema__.servers (id, kind, hostname, pid, worker_count, queues, i
 VALUES (%(id)s, %(kind)s, %(hostname)s, %(pid)s, %(worker_count)s, %(queues)s, %(in_flight)s, %(now)s, %(now)s)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, in_flight = excluded.in_flight;
 
+-- name: lock_server
+-- A server holds this session lock for as long as its heartbeat connection
+-- lasts. rescue_orphans rescues a silent server's jobs only once the lock is
+-- free: a heartbeat that is merely late (a busy machine, a stopped process)
+-- rescues nothing.
+SELECT pg_try_advisory_lock(hashtextextended(%(id)s, 0)) AS locked;
+
 -- name: remove_server
 DELETE FROM __schema__.servers WHERE id = %(id)s;
 
