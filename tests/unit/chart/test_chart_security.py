@@ -18,9 +18,14 @@ OPERATOR_NAMESPACED_GRANTS: set[Grant] = {
     ("jobs.craft.dev", "recurringjobs/status", "patch"),
     *{("batch", "jobs", v) for v in ("create", "get", "list", "watch", "delete", "patch")},
     *{("", "pods", v) for v in ("get", "list", "watch")},
+    # get: a Secret whose name is taken is checked to be the run's own.
     ("", "secrets", "create"),
+    ("", "secrets", "get"),
+    # get and patch aggregate our Events; list reads the Job controller's on a pod that never started.
     ("", "events", "create"),
+    ("", "events", "get"),
     ("", "events", "patch"),
+    ("", "events", "list"),
 }
 NAMESPACE_GRANTS: set[Grant] = {("", "namespaces", v) for v in ("get", "list", "watch")}
 DASHBOARD_KUBERNETES_AUTH_GRANTS: set[Grant] = {

@@ -193,7 +193,7 @@ def test_options_reach_the_pods_as_the_operator_parses_them(monkeypatch: pytest.
 def test_operator_settings_parse_the_operator_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from craft_jobs.kube.settings import KubeSettings
 
-    env = env_of(container(render("namespaced-rbac.yaml", "jobs.imagePullPolicy=Always"), "operator"))
+    env = env_of(container(render("namespaced-rbac.yaml", "jobs.imagePullPolicy=Always", "jobs.podStartTimeoutSeconds=90"), "operator"))
     for name, value in env.items():
         if isinstance(value, str):
             monkeypatch.setenv(name, value)
@@ -204,6 +204,12 @@ def test_operator_settings_parse_the_operator_environment(monkeypatch: pytest.Mo
     assert settings.default_image == "ghcr.io/craft-jobs/craft-jobs-runner:0.1.0"
     assert settings.effective_job_namespace == "team-a"
     assert settings.image_pull_policy == "Always"
+    assert settings.pod_start_timeout_seconds == 90
+
+
+def test_a_pod_start_timeout_out_of_range_is_refused(render_with: RenderWith) -> None:
+    result = render_with({"jobs": {"podStartTimeoutSeconds": 0}})
+    assert result.returncode != 0 and "jobs.podStartTimeoutSeconds" in result.stderr
 
 
 def test_jobs_without_a_resource_run_in_the_release_namespace_by_default() -> None:
