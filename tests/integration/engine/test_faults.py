@@ -23,6 +23,7 @@ from craft_jobs.options import load_options
 from craft_jobs.states import JobState
 from tests.support.engineprocess import alive, engine_process, events, overlapping, runs
 from tests.support.jobs import Noop, Sleep, Ticker
+from tests.support.pgproxy import PgProxy
 from tests.support.polling import eventually
 
 
@@ -227,3 +228,57 @@ async def test_a_blocked_event_loop_does_not_stop_the_heartbeat(scheduler, store
         await eventually(lambda: _is(store, job_id, JobState.SUCCEEDED), 15, what="the run's outcome")
     assert oldest < 2 * options.heartbeat_interval_seconds + 1, f"a heartbeat was {oldest:.1f} s late"
     assert len(runs(out)) == 1
+
+
+@pytest.fixture
+async def proxy(options):
+    proxy = PgProxy(options.connection_string)
+    proxied = await proxy.start()
+    yield proxy, proxied
+    await proxy.close()
+
+
+async def test_an_engine_cut_off_from_postgresql_stops_its_runs_before_they_can_be_rescued(
+    scheduler, store, start_engine, options, tmp_path, proxy
+):
+    proxy, proxied = proxy
+    out = tmp_path / "ticks.jsonl"
+    async with engine_process(proxied, **FAST) as cut_off:
+        job_id = await scheduler.schedule(Ticker, {"path": str(out), "seconds": 8})
+        first = await eventually(lambda: _first_start(out), 30, what="the job to start")
+        proxy.cut()
+        cut = time.monotonic()
+        # Its heartbeat is at most an interval old now; the others may rescue once it is 5 s old.
+        await eventually(lambda: _gone(first["pid"]), FAST["server_timeout_seconds"] - 1, interval=0.02,
+                         what="the cut-off engine to stop its run")
+        stopped_after = time.monotonic() - cut
+        proxy.end_sessions()  # PostgreSQL notices the sessions are gone: their locks are free
+        await start_engine(LocalExecutor(options.job_modules, 1), use_clock=False, store=None)
+        await eventually(lambda: _is(store, job_id, JobState.SUCCEEDED), 30, what="the rescued run")
+    print(f"the cut-off engine stopped its run {stopped_after:.2f} s after the cut")
+    [(_, _, first_ended), (_, _, second_ended)] = runs(out)
+    assert not first_ended and second_ended and not overlapping(out)
+    assert "rescued: its server stopped heartbeating" in [h.reason for h in await store.job_history(job_id)]
+
+
+async def test_an_engine_back_from_a_partition_requeues_the_runs_it_stopped(scheduler, store, options, tmp_path, proxy):
+    proxy, proxied = proxy
+    out = tmp_path / "ticks.jsonl"
+    async with engine_process(proxied, **FAST) as cut_off:
+        job_id = await scheduler.schedule(Ticker, {"path": str(out), "seconds": 6}, max_attempts=0)
+        first = await eventually(lambda: _first_start(out), 30, what="the job to start")
+        proxy.cut()
+        await eventually(lambda: _gone(first["pid"]), FAST["server_timeout_seconds"] - 1, interval=0.02,
+                         what="the cut-off engine to stop its run")
+        proxy.heal()  # before anyone rescued it
+        await eventually(lambda: _is(store, job_id, JobState.SUCCEEDED), 30, what="the run after the partition")
+        servers = {h.server_id for h in await store.job_history(job_id) if h.state is JobState.PROCESSING}
+    assert servers == {cut_off.server_id}
+    [(_, _, first_ended), (_, _, second_ended)] = runs(out)
+    assert not first_ended and second_ended and not overlapping(out)
+    job = await store.get_job(job_id)
+    assert job.attempt == 0
+    history = [(h.state, h.reason) for h in await store.job_history(job_id)]
+    assert [state for state, _ in history] == [JobState.ENQUEUED, JobState.PROCESSING, JobState.ENQUEUED,
+                                               JobState.PROCESSING, JobState.SUCCEEDED], history
+    assert history[2][1].startswith("requeued without using an attempt: its engine could not heartbeat for "), history
