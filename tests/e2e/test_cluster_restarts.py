@@ -5,28 +5,16 @@ they run on the local control plane only (make test-cluster)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import psycopg
 import pytest
 
 from craft_jobs.kube.executor import job_finished
 from tests.e2e.conftest import LOCAL_CLUSTER
+from tests.support.kube.harness import eventually
 
 pytestmark = [pytest.mark.cluster,
               pytest.mark.skipif(not LOCAL_CLUSTER, reason="restarts the operator process: make test-cluster")]
-
-
-async def poll(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        await asyncio.sleep(0.2)
 
 
 def history(operator, job_id: str) -> list[tuple[str, str]]:
@@ -48,7 +36,7 @@ async def test_a_job_that_finishes_while_no_operator_runs_is_recorded_not_run_ag
     job_id, job_name = body["status"]["jobId"], body["status"]["kubernetesJobName"]
     operator.stop()
     try:
-        finished = await poll(lambda: _finished(c, job_name), 30, "the Job to finish while no operator runs")
+        finished = await eventually(lambda: _finished(c, job_name), 30, interval=0.2, message="the Job to finish while no operator runs")
         assert "ttlSecondsAfterFinished" not in finished["spec"], "nothing may remove an unread outcome"
     finally:
         operator.start()
@@ -57,7 +45,7 @@ async def test_a_job_that_finishes_while_no_operator_runs_is_recorded_not_run_ag
     jobs = await c.api.list_jobs(c.namespace, f"jobs.craft.dev/job-id={job_id}")
     assert [j["metadata"]["name"] for j in jobs] == [job_name], "no second Job for the same work"
     assert len(await pods_of(c, job_id)) == 1, "one execution"
-    await poll(lambda: _ttl(c, job_name), 30, "the TTL, set once the outcome is recorded")
+    await eventually(lambda: _ttl(c, job_name), 30, interval=0.2, message="the TTL, set once the outcome is recorded")
 
 
 async def test_deleting_a_running_backgroundjob_ends_deleted_with_one_history_row(cluster_under_test, local_cluster):
@@ -67,9 +55,9 @@ async def test_deleting_a_running_backgroundjob_ends_deleted_with_one_history_ro
     await c.crs.create("BackgroundJob", name, {"jobType": "slow", "parameters": {"seconds": 120}})
     body = await c.crs.wait_phase("BackgroundJob", name, "Processing", timeout=c.timeout)
     job_id = body["status"]["jobId"]
-    await poll(lambda: _running_pod(c, job_id), 30, "the pod to run")
+    await eventually(lambda: _running_pod(c, job_id), 30, interval=0.2, message="the pod to run")
     await c.crs.delete("BackgroundJob", name)
-    await poll(lambda: history(operator, job_id)[-1][0] == "Deleted", 30, "the job to be Deleted")
+    await eventually(lambda: history(operator, job_id)[-1][0] == "Deleted", 30, interval=0.2, message="the job to be Deleted")
     await asyncio.sleep(2)  # an outcome racing the deletion would land now
     states = [state for state, _ in history(operator, job_id)]
     assert states[-2:] == ["Processing", "Deleted"], states
@@ -83,7 +71,7 @@ async def test_an_eviction_uses_no_attempt_even_when_its_exit_code_is_fatal(clus
                                                "retry": {"maxAttempts": 0, "nonRetryableExitCodes": [137, 143]}})
     body = await c.crs.wait_phase("BackgroundJob", name, "Processing", timeout=c.timeout)
     job_id = body["status"]["jobId"]
-    pod = await poll(lambda: _running_pod(c, job_id), 30, "the pod to run")
+    pod = await eventually(lambda: _running_pod(c, job_id), 30, interval=0.2, message="the pod to run")
     pod_name = pod["metadata"]["name"]
     await c.api.request("POST", f"/api/v1/namespaces/{c.namespace}/pods/{pod_name}/eviction", body={
         "apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod_name, "namespace": c.namespace}})
