@@ -1,14 +1,12 @@
 """Faults: a database that is down at start or restarts mid-run; an engine killed
-with -9, stopped, or with its event loop blocked."""
+with -9, stopped, cut off from PostgreSQL, or with its event loop blocked."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -69,34 +67,8 @@ async def _is(store, job_id, state):
     return (await store.get_job(job_id)).state is state
 
 
-ENGINE_SCRIPT = textwrap.dedent(
-    """
-    import asyncio, sys
-    from craft_jobs.engine.engine import Engine
-    from craft_jobs.engine.local import LocalExecutor
-    from craft_jobs.options import load_options
-
-    async def main():
-        options = load_options(connection_string=sys.argv[1], job_modules=["tests.support.jobs"],
-                               heartbeat_interval_seconds=1, polling_interval_seconds=1)
-        engine = Engine(options, LocalExecutor(options.job_modules, 1))
-        await engine.start()
-        print(engine.server_id, flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-    """
-)
-
-
 async def test_jobs_of_an_engine_killed_with_sigkill_are_rescued_by_another(scheduler, store, start_engine, options, tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    doomed = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", ENGINE_SCRIPT, options.connection_string,
-        stdout=asyncio.subprocess.PIPE, env=env, cwd=os.getcwd(),
-    )
-    try:
-        doomed_server = (await asyncio.wait_for(doomed.stdout.readline(), 30)).decode().strip()
+    async with engine_process(options.connection_string, heartbeat_interval_seconds=1, polling_interval_seconds=1) as doomed:
         markers = [tmp_path / f"started-{i}" for i in range(3)]
         ids = [await scheduler.schedule(Sleep, {"seconds": 2, "started_marker": str(m)}) for m in markers]
 
@@ -104,21 +76,17 @@ async def test_jobs_of_an_engine_killed_with_sigkill_are_rescued_by_another(sche
             return all(m.exists() for m in markers)
 
         await eventually(all_started, 30, what="the doomed engine to start the jobs")
-        doomed.send_signal(signal.SIGKILL)
-        await doomed.wait()
-    finally:
-        if doomed.returncode is None:
-            doomed.kill()
+        await doomed.kill()
     for job_id in ids:
         job = await store.get_job(job_id)
-        assert job.state is JobState.PROCESSING and job.server_id == doomed_server
+        assert job.state is JobState.PROCESSING and job.server_id == doomed.server_id
     # A second engine notices the silent server (timeout 5 s in these options) and finishes its jobs.
     await start_engine(use_clock=False, store=None)
     for job_id in ids:
         await eventually(lambda: _is(store, job_id, JobState.SUCCEEDED), 30, what=f"job {job_id} to be rescued")
         reasons = [h.reason for h in await store.job_history(job_id)]
         assert "rescued: its server stopped heartbeating" in reasons
-    assert doomed_server not in {s.id for s in await store.list_servers()}
+    assert doomed.server_id not in {s.id for s in await store.list_servers()}
 
 
 async def test_after_an_outage_of_its_own_an_engine_waits_before_rescuing(scheduler, store, start_engine, options, clock):
