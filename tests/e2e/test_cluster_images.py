@@ -110,6 +110,11 @@ async def test_a_running_job_is_uid_10001_on_a_read_only_root_and_a_delete_cance
             assert time.monotonic() < deadline, "no container for the job's pod"
             await asyncio.sleep(0.3)
         container = names[0]
+        # Until the runner installs its SIGTERM handler (as the job starts), python is the container's PID 1, for
+        # which the kernel drops a default-action SIGTERM: a delete that early ends with SIGKILL after the grace.
+        while "job started" not in (logs := podman("logs", container)).stdout + logs.stderr:
+            assert time.monotonic() < deadline, "the job did not start"
+            await asyncio.sleep(0.2)
         # exec runs as the container's user, in its file system.
         probe = podman("exec", container, "sh", "-c",
                        'id -u; id -g; touch /probe 2>&1; cat "$CRAFT_JOB_PARAMETERS_FILE"; echo; '
