@@ -29,6 +29,8 @@ def test_defaults_match_the_seed():
         ("server_timeout_seconds", 4, "CRAFT_JOBS_SERVER_TIMEOUT_SECONDS (server_timeout_seconds): 4 is out of range 5-600"),
         ("server_timeout_seconds", 601, "out of range 5-600"),
         ("cancel_grace_seconds", -1, "CRAFT_JOBS_CANCEL_GRACE_SECONDS (cancel_grace_seconds): -1 is out of range 0-600"),
+        ("database_connect_timeout_seconds", 0, "CRAFT_JOBS_DATABASE_CONNECT_TIMEOUT_SECONDS (database_connect_timeout_seconds): 0 is out of range 1-60"),
+        ("database_statement_timeout_seconds", 3601, "out of range 1-3600"),
     ],
 )
 def test_out_of_range_values_name_the_option(option, value, expected):

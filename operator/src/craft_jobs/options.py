@@ -52,6 +52,9 @@ class JobOptions(BaseSettings):
     server_timeout_seconds: float = Field(10, ge=5, le=600)
     # How long a cancelled run (deleted, or its engine stopping) has to stop by itself.
     cancel_grace_seconds: float = Field(10, ge=0, le=600)
+    # Every connection: connect within this, and a peer silent for about as long is gone.
+    database_connect_timeout_seconds: float = Field(5, ge=1, le=60)
+    database_statement_timeout_seconds: float = Field(30, ge=1, le=3600)
     data_dir: Path = Path(".craft-jobs")
 
     @field_validator("schema_name")

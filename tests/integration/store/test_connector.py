@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import time
+
+import pytest
 from psycopg.conninfo import make_conninfo
 
+from craft_jobs.clock import SystemClock
+from craft_jobs.engine.engine import connect_store
+from craft_jobs.errors import DatabaseUnavailableError
+from craft_jobs.options import load_options
 from craft_jobs.store.connector import Connector
 
 SETTINGS = "SELECT current_setting('plan_cache_mode') AS plans, current_setting('statement_timeout') AS timeout"
@@ -29,3 +38,33 @@ async def test_without_a_dispatch_pool_generic_plan_queries_use_the_main_one(dat
         assert row["plans"] == "auto"
     finally:
         await connector.close()
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP port that accepts connections and never answers, as a server behind a partition."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"postgresql://postgres@127.0.0.1:{listener.getsockname()[1]}/jobs"
+
+
+async def test_a_database_that_never_answers_fails_the_start_instead_of_hanging(silent_server):
+    options = load_options(connection_string=silent_server, database_connect_timeout_seconds=1)
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailableError, match="gave up after 2 s"):
+        await asyncio.wait_for(connect_store(options, SystemClock(), startup_timeout=2, pool_size=1), 30)
+    assert time.monotonic() - started < 10
+
+
+async def test_a_statement_that_runs_too_long_fails_with_database_unavailable(database_url_for_test):
+    options = load_options(connection_string=database_url_for_test, database_statement_timeout_seconds=1)
+    store = await connect_store(options, SystemClock(), startup_timeout=5, pool_size=1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailableError, match="statement timeout"):
+            await store.connector.fetch_one("SELECT pg_sleep(5)")
+        assert time.monotonic() - started < 4
+        assert await store.connector.fetch_one("SELECT 1 AS one") == {"one": 1}  # and the pool recovers
+    finally:
+        await store.close()

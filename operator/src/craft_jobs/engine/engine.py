@@ -24,7 +24,7 @@ from craft_jobs.engine.heartbeat import Heartbeat
 from craft_jobs.engine.maintenance import Maintenance
 from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
 from craft_jobs.options import JobOptions
-from craft_jobs.store.connector import Connector
+from craft_jobs.store.connector import Connector, with_timeouts
 from craft_jobs.store.lease import LeaseConnection
 from craft_jobs.store.migrations import migrate
 from craft_jobs.store.store import JobStore
@@ -48,11 +48,14 @@ async def connect_store(
     `dispatch_pool_size`: connections for the dispatcher's claims and outcomes."""
     deadline = time.monotonic() + startup_timeout
     delay = 0.5
+    connect = options.database_connect_timeout_seconds
     while True:
         try:
-            await migrate(options.connection_string, options.schema_name)
+            # No statement timeout for migrations: one may rewrite a large table.
+            await migrate(with_timeouts(options.connection_string, connect), options.schema_name)
             connector = Connector(
-                options.connection_string, max_size=pool_size, generic_plan_pool_size=dispatch_pool_size)
+                with_timeouts(options.connection_string, connect, options.database_statement_timeout_seconds),
+                max_size=pool_size, generic_plan_pool_size=dispatch_pool_size)
             await connector.open()
             return JobStore(connector, options, clock)
         except DatabaseUnavailableError as exc:

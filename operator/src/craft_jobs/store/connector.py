@@ -83,6 +83,24 @@ class Session:
 _GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 
 
+def with_timeouts(conninfo: str, connect_seconds: float, statement_seconds: float | None = None) -> str:
+    """`conninfo` with a bound on every wait, where it sets none itself: the
+    connect; a peer that vanished (TCP keepalives, and data left unacknowledged
+    for as long); with `statement_seconds`, each statement. Without them, a
+    network partition hangs a call until the kernel gives up, minutes later."""
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    seconds = max(1, round(connect_seconds))
+    for name, value in (
+        ("connect_timeout", seconds), ("keepalives", 1), ("keepalives_idle", seconds),
+        ("keepalives_interval", 1), ("keepalives_count", 3), ("tcp_user_timeout", (seconds + 3) * 1000),
+    ):
+        params.setdefault(name, value)
+    options = params.get("options") or ""
+    if statement_seconds is not None and "statement_timeout" not in options:
+        params["options"] = f"{options} -c statement_timeout={round(statement_seconds * 1000)}".strip()
+    return psycopg.conninfo.make_conninfo(**params)
+
+
 def with_settings(conninfo: str, settings: str) -> dict[str, Any]:
     """Connection arguments adding server `settings` ("-c name=value ...") to any `options` the conninfo has."""
     existing = psycopg.conninfo.conninfo_to_dict(conninfo).get("options") or ""
