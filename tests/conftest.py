@@ -12,10 +12,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+# hypothesis is imported here, not by its pytest plugin at the end of a session
+# that used none of it: there the import's parsing can overlap a daemon thread's
+# (an operator's, still stopping), and CPython 3.11's parser state is shared
+# between threads ("AST constructor recursion depth mismatch").
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = "craft_jobs"
 

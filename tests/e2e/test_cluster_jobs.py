@@ -171,3 +171,13 @@ async def test_a_pod_that_never_starts_fails_with_the_kubelets_reason(cluster_un
     error = body["status"]["lastError"]
     assert error["type"] in ("ErrImagePull", "ImagePullBackOff"), error
     assert "craft-jobs-no-such-image:1" in error["message"] and "started within" in error["message"]
+
+
+async def test_a_run_over_its_timeout_ends_failed_with_a_timeout(cluster_under_test):
+    c = cluster_under_test
+    name = c.name("timeout")
+    await c.crs.create("BackgroundJob", name, {"jobType": "slow", "parameters": {"seconds": 120}, "timeoutSeconds": 2,
+                                               "retry": {"maxAttempts": 0}})
+    body = await c.crs.wait_phase("BackgroundJob", name, "Failed", timeout=c.timeout)
+    assert body["status"]["lastError"]["type"] == "Timeout"
+    assert condition(body, "Failed")["reason"] == "Timeout"

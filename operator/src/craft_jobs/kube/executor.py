@@ -23,6 +23,10 @@ How a Job ends becomes an ExecutionResult:
 - condition Failed -> the pod's exit code and its termination message
   ({type, message, stack} written by the runner) as the error;
   reason DeadlineExceeded -> a timeout (retryable, as LocalExecutor's);
+- `timeoutSeconds` counts from the container's start: the executor removes
+  a Job still running then and reports a timeout (activeDeadlineSeconds,
+  which Kubernetes counts from the Job's start, is only a backstop that
+  leaves room for the start);
 - no container started within `start_timeout_seconds` (an image that cannot
   be pulled, an unschedulable pod, a missing Secret, admission refusing the
   pod) -> a retryable failure naming the pod's reason; the Job is removed;
@@ -356,6 +360,7 @@ class KubernetesExecutor:
         loop = asyncio.get_running_loop()
         start_deadline = loop.time() + self.start_timeout_seconds
         started = blameless_extension_used = False
+        run_deadline: float | None = None  # timeoutSeconds, from the container's start
         try:
             while True:
                 if waiter.deleted:
@@ -366,7 +371,12 @@ class KubernetesExecutor:
                 if cancel.is_set():
                     return await self._cancel(namespace, name, ref)
                 # Once is enough: an evicted pod's replacement may take a while to be ready.
-                started = started or _container_started(waiter.latest)
+                if not started and _container_started(waiter.latest):
+                    started = True
+                    if job.timeout_seconds:
+                        run_deadline = loop.time() + job.timeout_seconds
+                if run_deadline is not None and loop.time() >= run_deadline:
+                    return await self._timed_out(job, namespace, name, ref)
                 if not started and loop.time() >= start_deadline:
                     failure = await self._start_failure(namespace, name)
                     if failure is True:
@@ -379,7 +389,9 @@ class KubernetesExecutor:
                     continue
                 waiter.changed.clear()
                 changed = asyncio.ensure_future(waiter.changed.wait())
-                timeout = self.recheck_seconds if started else min(self.recheck_seconds, max(start_deadline - loop.time(), 0.01))
+                next_deadline = run_deadline if started else start_deadline
+                timeout = self.recheck_seconds if next_deadline is None else min(
+                    self.recheck_seconds, max(next_deadline - loop.time(), 0.01))
                 done, _ = await asyncio.wait({changed, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 changed.cancel()
                 if not done:  # quiet for a while: read the Job itself
@@ -418,6 +430,12 @@ class KubernetesExecutor:
         except KubeApiError:
             return False
         return current is None or current["metadata"].get("uid") != owner["uid"] or bool(current["metadata"].get("deletionTimestamp"))
+
+    async def _timed_out(self, job: ClaimedJob, namespace: str, name: str, ref: str) -> ExecutionResult:
+        await self._remove(namespace, name)  # its pod gets SIGTERM
+        return ExecutionResult(None, {
+            "type": "Timeout", "message": f"the run exceeded its timeout of {job.timeout_seconds} s", "stack": ""},
+            ref, timed_out=True)
 
     async def _never_started(self, namespace: str, name: str, ref: str,
                              failure: tuple[str, str] | None) -> ExecutionResult:

@@ -90,6 +90,8 @@ class ManifestSettings:
     termination_grace_seconds: int = 30
     cancel_grace_seconds: float = contract.DEFAULT_CANCEL_GRACE_SECONDS
     image_pull_policy: str | None = None
+    # How long a pod may take to start (KubeSettings.pod_start_timeout_seconds).
+    pod_start_timeout_seconds: float = 600
     # Who made the objects, and the key of their proof (the store's installation row).
     installation_id: str = ""
     signing_key: str = ""
@@ -299,7 +301,9 @@ def build_job_manifest(job: ClaimedJob, settings: ManifestSettings) -> tuple[dic
         },
     }
     if job.timeout_seconds:
-        job_spec["activeDeadlineSeconds"] = int(job.timeout_seconds)
+        # The executor times the run from its container's start; this backstop
+        # (Kubernetes counts from the Job's start) leaves room for the pod to start.
+        job_spec["activeDeadlineSeconds"] = int(job.timeout_seconds) + int(settings.pod_start_timeout_seconds)
 
     metadata: dict[str, Any] = {
         "name": name, "namespace": namespace, "labels": labels, "annotations": {**annotations, **proof},

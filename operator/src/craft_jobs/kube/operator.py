@@ -67,6 +67,7 @@ class OperatorHandle:
 
 def manifest_settings(settings: KubeSettings, options: JobOptions, installation: tuple[str, str] = ("", "")) -> ManifestSettings:
     return ManifestSettings(
+        pod_start_timeout_seconds=settings.pod_start_timeout_seconds,
         installation_id=installation[0],
         signing_key=installation[1],
         default_image=settings.default_image,
