@@ -60,3 +60,10 @@ def job_ids_of_resources(url: str, namespace: str, names: list[str]) -> dict[str
 def states(url: str, ids: list[int]) -> dict[int, str]:
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
         return dict(conn.execute("SELECT id, state::text FROM craft_jobs.jobs WHERE id = ANY(%s)", (ids,)).fetchall())
+
+
+def job_ids_of_recurring(url: str, recurring_id: str) -> list[int]:
+    """The jobs a recurring job fired, oldest first."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        return [row[0] for row in conn.execute(
+            "SELECT id FROM craft_jobs.jobs WHERE recurring_id = %s ORDER BY id", (recurring_id,))]
