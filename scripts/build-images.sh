@@ -74,7 +74,7 @@ if ! "${PODMAN[@]}" image exists "$BASE_IMAGE"; then
     elapsed "$start"
 fi
 
-BUILD=("${PODMAN[@]}" build --quiet --pull=never --network host
+BUILD=("${PODMAN[@]}" build --pull=never --network host
        --build-context "python:3.11-slim=container-image://$BASE_IMAGE")
 # pip in the build reaches PyPI through this machine's TLS-intercepting proxy,
 # whose CA only the host's bundle holds; mounted for RUN steps only.
@@ -93,7 +93,7 @@ image_id() { "${PODMAN[@]}" image inspect --format '{{.Id}}' "$1" 2>/dev/null ||
 
 # build IMAGE INPUTS podman-build-args...: skipped when the image was built from the same inputs.
 build() {
-    local image=$1 digest=$2 old start
+    local image=$1 digest=$2 old start log
     shift 2
     if [[ $("${PODMAN[@]}" image inspect --format "{{index .Labels \"$INPUTS_LABEL\"}}" "$image" 2>/dev/null) == "$digest" ]]; then
         echo "== $image is up to date"
@@ -102,7 +102,9 @@ build() {
     echo "== $image"
     start=$SECONDS
     old=$(image_id "$image")
-    "${BUILD[@]}" --label "$INPUTS_LABEL=$digest" -t "$image" "$@" >/dev/null
+    log="$(mktemp)"
+    "${BUILD[@]}" --label "$INPUTS_LABEL=$digest" -t "$image" "$@" >"$log" 2>&1 || { tail -40 "$log" >&2; rm -f "$log"; exit 1; }
+    rm -f "$log"
     # The previous build's image, now untagged (kept if something still uses it).
     [[ -n $old && $old != "$(image_id "$image")" ]] && "${PODMAN[@]}" rmi "$old" >/dev/null 2>&1 || true
     elapsed "$start"
