@@ -284,7 +284,7 @@ class KubernetesExecutor:
         meta = latest["metadata"]
         if job_finished(latest) is None and (latest.get("spec") or {}).get("suspend"):
             log.info("job %s: removing %s/%s, left suspended by a stopped operator", job.id, meta["namespace"], meta["name"])
-            await self.api.delete_job(meta["namespace"], meta["name"])
+            await self._remove(meta["namespace"], meta["name"])
             return None
         if job_finished(latest) is not None and self.store is not None:
             ref = f"{meta['namespace']}/{meta['name']}"
