@@ -60,8 +60,8 @@ class Faults:
 
 @dataclass
 class Hook:
-    """`when`: "request" (method, path, query) | "response" (method, path, query, status, body)
-    | "event" (path, event). `action` returns SWALLOW to drop what was seen."""
+    """`when`: "request" (method, path, query, body) | "response" (method, path, query, body,
+    status, answer) | "event" (path, event). `action` returns SWALLOW to drop what was seen."""
     when: str
     matches: Callable[..., bool]
     action: Callable[[], Any]
@@ -223,7 +223,7 @@ class ApiProxy:
         with self._lock:
             self.requests.append(Exchange(method, path, query))
         body = await request.read()
-        if self._fire("request", method, path, query):
+        if self._fire("request", method, path, query, body):
             return await self._swallowed(request)
         watch = is_watch(query)
         fault = self._pick_fault(method, watch)
@@ -246,7 +246,7 @@ class ApiProxy:
         finally:
             if not (watch and upstream.status == 200):
                 upstream.release()
-        if self._fire("response", method, path, query, upstream.status, data):
+        if self._fire("response", method, path, query, body, upstream.status, data):
             return await self._swallowed(request)
         if fault == "500-after":
             return web.Response(status=500, body=status_body(500, "InternalError", "injected by the proof proxy"),

@@ -192,6 +192,7 @@ def evaluate(ctx: Context, started: float, error: str | None) -> Result:
     stored = read_jobs(ctx.database_url, [j.job_id for j in ctx.jobs if j.job_id is not None])
     lost = ran_twice = after_loss = overlapping = mismatches = 0
     problems: list[str] = []
+    lines: list[str] = []
     finished_at: list[float] = []
     for job in ctx.jobs:
         runs = executions.get(job.job_id, []) if job.job_id is not None else []
@@ -219,12 +220,16 @@ def evaluate(ctx: Context, started: float, error: str | None) -> Result:
             job_problems += mismatch
         if row is not None and state == job.expected:
             finished_at.append(row.state_changed_at.timestamp())
+        history = f"{row.describe()} [runs {row.runs}, executor_ref {row.executor_ref}]" if row else "no row"
+        spans = ", ".join(f"pid {r.pid} attempt {r.attempt} {r.start - started:.1f}-{r.last - started:.1f}s "
+                          f"{r.outcome or 'killed'}" for r in runs)
+        evidence = f"history: {history} | executions: {spans or 'none'}"
+        name = f"job {job.job_id}{' (' + job.label + ')' if job.label else ''}"
+        lines.append(f"{name}: {'; '.join(job_problems) or 'ok'} | {evidence}")
         if job_problems:
-            history = row.describe() if row else "no row"
-            spans = ", ".join(f"pid {r.pid} attempt {r.attempt} {r.start - started:.1f}-{r.last - started:.1f}s "
-                              f"{r.outcome or 'killed'}" for r in runs)
-            problems.append(f"job {job.job_id}{' (' + job.label + ')' if job.label else ''}: "
-                            f"{'; '.join(job_problems)} | history: {history} | executions: {spans or 'none'}")
+            problems.append(f"{name}: {'; '.join(job_problems)} | {evidence}")
+    # Every job's history and executions, fine or not, for whoever wants to look again.
+    (ctx.directory / "jobs.txt").write_text("\n".join(lines + ctx.notes + _kubernetes_objects(ctx)) + "\n")
     recover = None
     if len(finished_at) == len(ctx.jobs) and ctx.jobs:
         recover = round(max(0.0, max(finished_at) - (ctx.fault_end or started)), 1)
@@ -241,3 +246,19 @@ def _resource_mismatch(ctx: Context, job: Tracked, state: str) -> list[str]:
         return [] if body is None else [f"BackgroundJob still there, phase {(body.get('status') or {}).get('phase')}"]
     phase = ((body or {}).get("status") or {}).get("phase")
     return [] if phase == job.expected else [f"BackgroundJob phase {phase}, expected {job.expected}"]
+
+
+def _kubernetes_objects(ctx: Context) -> list[str]:
+    """The namespace's Jobs and pods as the scenario left them (the namespace goes next)."""
+    if ctx.cluster is None:
+        return []
+    lines = []
+    for job in ctx.cluster.jobs(ctx.namespace):
+        spec, status = job.get("spec") or {}, job.get("status") or {}
+        done = [c["type"] for c in status.get("conditions") or () if c.get("status") == "True"]
+        lines.append(f"Job {job['metadata']['name']}: suspend {spec.get('suspend')}, ttl {spec.get('ttlSecondsAfterFinished')}, "
+                     f"conditions {done}, created {job['metadata'].get('creationTimestamp')}")
+    for pod in ctx.cluster.pods(ctx.namespace):
+        lines.append(f"Pod {pod['metadata']['name']}: {(pod.get('status') or {}).get('phase')}, "
+                     f"created {pod['metadata'].get('creationTimestamp')}")
+    return lines

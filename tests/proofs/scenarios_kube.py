@@ -46,7 +46,7 @@ def kill_between_job_and_secret(ctx: Context) -> None:
     it hears so: no Secret, no resume. The next operator must remove that Job and run
     the work once."""
     operator = start_operator(ctx)
-    ctx.cluster.proxy.add_hook(Hook("response", lambda method, path, query, status, body:
+    ctx.cluster.proxy.add_hook(Hook("response", lambda method, path, query, body, status, answer:
                                     method == "POST" and path == _jobs_path(ctx) and status == 201,
                                     _kill_and_swallow(operator)))
     create_background_jobs(ctx, [3] * 6, **FAST_RETRY)
@@ -57,8 +57,9 @@ def kill_between_job_and_secret(ctx: Context) -> None:
 
 
 def kill_while_running(ctx: Context) -> None:
+    """Jobs longer than the rescue delay (10 s): the next operator adopts them running."""
     operator = start_operator(ctx)
-    jobs = create_background_jobs(ctx, [8] * 6, **FAST_RETRY)
+    jobs = create_background_jobs(ctx, [16] * 6, **FAST_RETRY)
     wait_all_started(ctx, jobs)
     kill_operator(operator)
     ctx.note("killed with all 6 jobs running")
@@ -81,21 +82,24 @@ def kill_while_finishing(ctx: Context) -> None:
 
 
 def kill_while_deleting(ctx: Context) -> None:
-    """BackgroundJobs deleted while they run; the operator dies as it deletes the first
-    Kubernetes Job (the request never reaches the API server)."""
+    """BackgroundJobs deleted while they run; the operator dies as the first DELETED
+    event reaches it (it never hears it). The garbage collector removes the Jobs; the
+    next operator finds the deletions by itself, and must not run the work again."""
+    from craft_jobs.kube.api import GROUP, VERSION
+
     operator = start_operator(ctx)
     jobs = create_background_jobs(ctx, [60] * 4, **FAST_RETRY)
     for job in jobs:
         job.expected = "Deleted"
     wait_all_started(ctx, jobs)
-    ctx.cluster.proxy.add_hook(Hook("request", lambda method, path, query:
-                                    method == "DELETE" and path.startswith(_jobs_path(ctx) + "/"),
+    resources = f"/apis/{GROUP}/{VERSION}/namespaces/{ctx.namespace}/backgroundjobs"
+    ctx.cluster.proxy.add_hook(Hook("event", lambda path, event: path == resources and event.get("type") == "DELETED",
                                     _kill_and_swallow(operator)))
     deleted_at = time.time()
     for job in jobs:
         ctx.cluster.delete_background_job(ctx.namespace, job.resource)
     wait_dead(operator)
-    ctx.note("killed as it deleted the first Kubernetes Job")
+    ctx.note("killed as the first DELETED event reached it")
     restart_operator(ctx, operator, pause=1)
     ctx.rules += [rules.deleted_once, rules.work_stopped(deleted_at)]
 
@@ -116,15 +120,21 @@ def kill_while_recurring_fires(ctx: Context) -> None:
             "pod": {"env": [{"name": "CRAFT_JOB_MODULES", "value": "tests.proofs.work"}]}, **FAST_RETRY}}})
     recurring = f"{ctx.namespace}/{name}"
     wait_until(lambda: _recurring_stored(ctx, recurring), 30, "the RecurringJob to be stored")
-    ctx.cluster.proxy.add_hook(Hook("response", lambda method, p, query, status, body:
-                                    method == "PATCH" and p == f"{path}/{name}" and status == 200,
-                                    _kill_and_swallow(operator)))
+    def removes_trigger(method, p, query, body, status, answer) -> bool:
+        if method != "PATCH" or p != f"{path}/{name}" or status != 200:
+            return False
+        annotations = (json.loads(body).get("metadata") or {}).get("annotations") or {}
+        return "jobs.craft.dev/trigger" in annotations and annotations["jobs.craft.dev/trigger"] is None
+    ctx.cluster.proxy.add_hook(Hook("response", removes_trigger, _kill_and_swallow(operator)))
     ctx.jobs.append(Tracked("Succeeded", recurring=recurring))
     ctx.cluster.request("PATCH", f"{path}/{name}", body={"metadata": {"annotations": {"jobs.craft.dev/trigger": "now"}}},
                         content_type="application/merge-patch+json")
     wait_dead(operator)
     ctx.note("killed as the trigger annotation's removal was confirmed")
     restart_operator(ctx, operator, pause=1)
+    annotations = (ctx.cluster.get(f"{path}/{name}") or {}).get("metadata", {}).get("annotations") or {}
+    ctx.note(f"after the restart the RecurringJob {'still has' if 'jobs.craft.dev/trigger' in annotations else 'has no'} "
+             "trigger annotation")
     ctx.rules.append(rules.fired_once(ctx, recurring))
 
 
@@ -183,11 +193,11 @@ def secret_deleted_behind_its_back(ctx: Context) -> None:
     start_operator(ctx)
     taken: list[str] = []
 
-    def delete_new_secret(method, path, query, status, body) -> bool:
+    def delete_new_secret(method, path, query, body, status, answer) -> bool:
         # Runs in the proxy's thread while the operator waits for this answer.
         if method != "POST" or path != f"/api/v1/namespaces/{ctx.namespace}/secrets" or status != 201 or len(taken) >= 2:
             return False
-        taken.append(json.loads(body)["metadata"]["name"])
+        taken.append(json.loads(answer)["metadata"]["name"])
         ctx.cluster.delete_secret(ctx.namespace, taken[-1])
         return False  # the operator hears that its Secret was made
     ctx.cluster.proxy.add_hook(Hook("response", delete_new_secret, lambda: None, once=False))
@@ -265,7 +275,8 @@ SCENARIOS = [
     Scenario("kube-kill9-running", "kubernetes", "kill -9 while jobs run", kill_while_running),
     Scenario("kube-kill9-finishing", "kubernetes", "kill -9 as Jobs complete", kill_while_finishing),
     Scenario("kube-kill9-deleting", "kubernetes", "kill -9 while resources are deleted", kill_while_deleting),
-    Scenario("kube-kill9-recurring", "kubernetes", "kill -9 while a recurring job fires (trigger)", kill_while_recurring_fires),
+    Scenario("kube-kill9-recurring", "kubernetes", "kill -9 while a recurring job fires (trigger)", kill_while_recurring_fires,
+             settle_timeout=45),
     Scenario("kube-finish-while-stopped", "kubernetes", "SIGTERM; Jobs finish with no operator", finish_while_stopped),
     Scenario("kube-delete-running", "kubernetes", "BackgroundJobs deleted while running", delete_while_running),
     Scenario("kube-job-deleted", "kubernetes", "Kubernetes Job deleted behind its back", job_deleted_behind_its_back,
