@@ -58,10 +58,13 @@ bench-quick: venv ## The engine benchmark with fewer jobs (under two minutes)
 	$(PY) -m pip install --quiet -e 'operator[bench]'
 	$(PY) bench/engine.py --quick
 
+proofs: venv cluster-build ## Fault scenarios on both executors (kills, stops, deletions, evictions, API errors, watch chaos, PostgreSQL restarts and outages): a table of lost / ran twice / overlapping / mismatches, JSON last line
+	$(PY) -m tests.proofs
+
 e2e-kind: venv ## Create a kind cluster, load the images and run tests/e2e against it (needs Docker)
 	scripts/e2e-kind.sh
 
 clean: ## Remove .venv, .tools and local data
 	rm -rf $(VENV) .tools .craft-jobs
 
-.PHONY: help venv tools dev test images test-unit cluster-build cluster-up cluster-down test-cluster bench bench-quick e2e-kind clean
+.PHONY: help venv tools dev test images test-unit cluster-build cluster-up cluster-down test-cluster bench bench-quick proofs e2e-kind clean

@@ -73,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.table(results))
     print(report.legend())
-    found = report.defects(results)
-    if found:
-        print()
-        print(found)
+    for section in (report.defects(results), report.observations(results)):
+        if section:
+            print()
+            print(section)
     print(f"\n{len(results)} scenarios in {time.monotonic() - started:.0f} s")
     print(report.json_line(results))
     return 1 if any(r.defective for r in results) else 0

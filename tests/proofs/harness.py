@@ -64,6 +64,9 @@ class Context:
     fault_end: float | None = None     # wall clock; recovery is counted from here
     notes: list[str] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
+    # Like rules, but what they find is noted, not counted: behaviour worth knowing
+    # that the table's definitions do not cover (e.g. an attempt used by a transient error).
+    observations: list[Rule] = field(default_factory=list)
     cleanup: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
@@ -193,6 +196,7 @@ def evaluate(ctx: Context, started: float, error: str | None) -> Result:
     lost = ran_twice = after_loss = overlapping = mismatches = 0
     problems: list[str] = []
     lines: list[str] = []
+    observed: list[str] = []
     finished_at: list[float] = []
     for job in ctx.jobs:
         runs = executions.get(job.job_id, []) if job.job_id is not None else []
@@ -215,6 +219,7 @@ def evaluate(ctx: Context, started: float, error: str | None) -> Result:
         mismatch += _resource_mismatch(ctx, job, state)
         if row is not None:
             mismatch += [p for rule in ctx.rules if (p := rule(job, row, runs))]
+            observed += [f"job {job.job_id}: {p}" for rule in ctx.observations if (p := rule(job, row, runs))]
         if mismatch:
             mismatches += 1
             job_problems += mismatch
@@ -228,6 +233,8 @@ def evaluate(ctx: Context, started: float, error: str | None) -> Result:
         lines.append(f"{name}: {'; '.join(job_problems) or 'ok'} | {evidence}")
         if job_problems:
             problems.append(f"{name}: {'; '.join(job_problems)} | {evidence}")
+    for text in observed:
+        ctx.note(f"observed: {text}")
     # Every job's history and executions, fine or not, for whoever wants to look again.
     (ctx.directory / "jobs.txt").write_text("\n".join(lines + ctx.notes + _kubernetes_objects(ctx)) + "\n")
     recover = None

@@ -43,3 +43,9 @@ def defects(results: list[Result]) -> str:
 
 def json_line(results: list[Result]) -> str:
     return json.dumps({"scenarios": [r.json() for r in results]}, separators=(",", ":"))
+
+
+def observations(results: list[Result]) -> str:
+    """What the scenarios noticed beyond the table's counts (see Context.observations)."""
+    return "\n".join(f"NOTE {r.name}: {n.removeprefix('observed: ')}" for r in results for n in r.notes
+                     if n.startswith("observed: "))

@@ -86,3 +86,12 @@ def require_injected(ctx: Context, kinds: tuple[str, ...]) -> None:
     missing = [kind for kind in kinds if not ctx.cluster.proxy.injected.get(kind)]
     if missing:
         raise AssertionError(f"the fault did not happen: nothing injected of {missing}")
+
+
+def attempt_used_by(error_types: tuple[str, ...]) -> Rule:
+    """An observation: a failed attempt caused by the transport, not by the job
+    (docs/operator.md: API errors are retried with backoff)."""
+    def rule(job: Tracked, row: StoredJob, runs: list[Execution]) -> str | None:
+        used = [r.error_type for r in row.history if r.state in ("Scheduled", "Failed") and r.error_type in error_types]
+        return f"attempt(s) used by {', '.join(used)}" if used else None
+    return rule

@@ -234,6 +234,8 @@ def api_errors(ctx: Context) -> None:
     ctx.fault_over()
     ctx.note(f"injected: {dict(ctx.cluster.proxy.injected)}")
     rules.require_injected(ctx, ("500-before", "500-after", "409-after", "timeout-before"))
+    ctx.observations.append(rules.attempt_used_by(("ProtocolError", "ReadTimeoutError", "MaxRetryError",
+                                                   "InternalError", "JobCreateFailed")))
 
 
 def watch_chaos(ctx: Context) -> None:
