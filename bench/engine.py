@@ -1,6 +1,6 @@
 """Benchmark: Craft Jobs against procrastinate and pgqueuer, on one PostgreSQL, in one run.
 
-    .venv/bin/python bench/engine.py            # about 5 minutes
+    .venv/bin/python bench/engine.py            # about 8 minutes
     .venv/bin/python bench/engine.py --quick    # under 2 minutes
     .venv/bin/python bench/engine.py --systems craft_jobs --profile /tmp/craft.prof
 
@@ -10,19 +10,21 @@ in-process (our InlineExecutor; the peers' own in-process workers):
 1. enqueue one by one: sequential awaits from one process;
 2. enqueue in batches of 1,000;
    (both in four rounds, the systems' order rotating between rounds)
-3. claim-and-complete throughput at concurrency 10: N jobs are enqueued first,
-   then a worker with 10 slots starts; the clock runs from starting it until the
-   database shows every job done (checked with a query, not just counted);
-   (in three rounds, the order rotated: each system goes first once)
+3. claim-and-complete throughput: N jobs are enqueued first, then a worker
+   starts; the clock runs from starting it until the database shows every job
+   done (checked with a query, not just counted). Once with 10 slots for all,
+   once with 20 slots and each system's documented best settings;
 4. enqueue-to-start latency at a steady 20 jobs/s, the worker idle and waiting
    before the first job: the enqueuer stamps each job's parameters with
    `common.now()` just before its enqueue call, the job reads the clock first
    thing when it runs.
+   (3 and 4 in one round per system, the order rotated: each goes first once)
 
-Human-readable lines go out as it runs; the last line is one JSON object:
-{"systems": {...}, "ratio_to_best_peer": {...}} (ratios > 1 mean we are ahead).
-All three use psycopg 3 (pgqueuer through pgqueuer.PsycopgDriver) and the
-default asyncio event loop.
+pgqueuer runs twice, as two systems: on psycopg 3 like the others, and on
+asyncpg, its default driver. Human-readable lines go out as it runs; the last
+line is one JSON object: {"systems": {...}, "ratio_to_best_peer": {...},
+"best_peer": {...}} (ratios > 1 mean we are ahead). All on the default asyncio
+event loop.
 """
 
 from __future__ import annotations
@@ -49,14 +51,18 @@ from common import RECORDER, say  # noqa: E402
 import psycopg  # noqa: E402
 
 CONCURRENCY = 10
+# The second throughput round: pgqueuer's default batch of 10 needs at least
+# twice as many slots (it refuses fewer), so at 10 slots it runs batches of 5.
+BEST_SLOTS = 20
+PGQUEUER_BATCH = 10  # pgqueuer's default batch_size, and its own benchmark's
 BATCH_SIZE = 1000
 LATENCY_RATE = 20.0  # jobs per second
 ENQUEUE_ROUNDS = 4
 WARM_UP_JOBS = 1000
-THROUGHPUT_ROUNDS = 3  # with three systems, each goes first, second and last once
-METRICS = ("enqueue_single_per_s", "enqueue_batch_per_s", "throughput_per_s", "latency_p50_ms", "latency_p99_ms")
-HIGHER_IS_BETTER = {"enqueue_single_per_s", "enqueue_batch_per_s", "throughput_per_s"}
-SYSTEMS = ("craft_jobs", "procrastinate", "pgqueuer")
+METRICS = ("enqueue_single_per_s", "enqueue_batch_per_s", "throughput_per_s", "throughput_best_per_s",
+           "latency_p50_ms", "latency_p99_ms")
+HIGHER_IS_BETTER = {"enqueue_single_per_s", "enqueue_batch_per_s", "throughput_per_s", "throughput_best_per_s"}
+SYSTEMS = ("craft_jobs", "procrastinate", "pgqueuer", "pgqueuer_asyncpg")
 
 
 @dataclass(frozen=True)
@@ -65,9 +71,9 @@ class Sizes:
     # a round lasted a quarter second and the ratio moved by 10% with noise.
     single: int
     batched: int  # jobs enqueued in batches of BATCH_SIZE
-    throughput: int  # jobs pre-enqueued, then processed at concurrency 10
+    throughput: int  # jobs pre-enqueued, then processed (each round)
     throughput_deadline: float  # seconds; a system slower than that is rated on what it did
-    latency_seconds: float  # how long jobs arrive at LATENCY_RATE
+    latency_seconds: float  # how long jobs arrive at LATENCY_RATE, over all rounds
 
 
 FULL = Sizes(single=6000, batched=20_000, throughput=10_000, throughput_deadline=90, latency_seconds=40)
@@ -77,6 +83,8 @@ QUICK = Sizes(single=1200, batched=4000, throughput=2000, throughput_deadline=20
 # -- the systems ---------------------------------------------------------------------
 #
 # Each adapter offers the same steps; `ready` is called once in a fresh database.
+# `start_worker(slots)` runs a worker with that many concurrent jobs, at the
+# system's documented best settings for that many.
 
 
 class CraftJobs:
@@ -118,11 +126,11 @@ class CraftJobs:
     async def enqueue_batch(self, count: int) -> None:
         await self.scheduler.schedule_batch([(self.job, self.params()) for _ in range(count)])
 
-    async def start_worker(self) -> None:
+    async def start_worker(self, slots: int = CONCURRENCY) -> None:
         from craft_jobs.engine.engine import Engine
         from craft_jobs.engine.inline import InlineExecutor
 
-        self.engine = Engine(self.options, InlineExecutor())
+        self.engine = Engine(self.options.model_copy(update={"worker_count": slots}), InlineExecutor())
         await self.engine.start()
 
     async def stop_worker(self) -> None:
@@ -159,9 +167,9 @@ class Procrastinate:
     async def ready(self) -> None:
         import procrastinate
 
-        # The same pool ceiling as our engine's (worker_count 10 -> 14 connections).
+        # A pool ceiling that 20 slots never wait on (our engine's: 14 and 2 for its dispatcher).
         self.app = procrastinate.App(
-            connector=procrastinate.PsycopgConnector(conninfo=self.url, min_size=1, max_size=CONCURRENCY + 4)
+            connector=procrastinate.PsycopgConnector(conninfo=self.url, min_size=1, max_size=BEST_SLOTS + 4)
         )
 
         @self.app.task(name="noop")
@@ -178,10 +186,11 @@ class Procrastinate:
     async def enqueue_batch(self, count: int) -> None:
         await self.task.batch_defer_async(*({"enqueued_at": 0.0} for _ in range(count)))
 
-    async def start_worker(self) -> None:
+    async def start_worker(self, slots: int = CONCURRENCY) -> None:
+        # Its only documented lever for throughput: concurrency (one job per fetch).
         self.worker_task = asyncio.create_task(
             self.app.run_worker_async(
-                concurrency=CONCURRENCY, wait=True, install_signal_handlers=False, listen_notify=True
+                concurrency=slots, wait=True, install_signal_handlers=False, listen_notify=True
             )
         )
         await asyncio.sleep(0)
@@ -212,6 +221,8 @@ class Procrastinate:
 
 
 class PgQueuer:
+    """pgqueuer on psycopg 3, as the other systems."""
+
     name = "pgqueuer"
 
     def __init__(self, url: str):
@@ -219,13 +230,22 @@ class PgQueuer:
         self.worker_task: asyncio.Task | None = None
         self.worker_conn = None
 
-    async def ready(self) -> None:
-        from pgqueuer import PsycopgDriver, Queries
+    async def connect(self):
+        """A connection and pgqueuer's driver over it."""
+        from pgqueuer import PsycopgDriver
 
-        # pgqueuer's drivers wrap one connection: one for the client, one per worker.
-        self.conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-        self.queries = Queries(PsycopgDriver(self.conn))
+        conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        return conn, PsycopgDriver(conn)
+
+    async def ready(self) -> None:
+        from pgqueuer import Queries
+
+        # pgqueuer's drivers wrap one connection: one for the client, one for the
+        # worker, as its docs advise (a dedicated connection for the QueueManager).
+        self.conn, driver = await self.connect()
+        self.queries = Queries(driver)
         await self.queries.install()
+        await self.queries.optimize_autovacuum()  # its checklist's `pgq autovac`
 
     async def enqueue_one(self, enqueued_at: float = 0.0) -> None:
         await self.queries.enqueue("noop", json.dumps({"enqueued_at": enqueued_at}).encode())
@@ -234,11 +254,11 @@ class PgQueuer:
         payload = json.dumps({"enqueued_at": 0.0}).encode()
         await self.queries.enqueue(["noop"] * count, [payload] * count, [0] * count)
 
-    async def start_worker(self) -> None:
-        from pgqueuer import PsycopgDriver, Queries, QueueManager
+    async def start_worker(self, slots: int = CONCURRENCY) -> None:
+        from pgqueuer import Queries, QueueManager
 
-        self.worker_conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-        self.qm = QueueManager(Queries(PsycopgDriver(self.worker_conn)))
+        self.worker_conn, driver = await self.connect()
+        self.qm = QueueManager(Queries(driver))
 
         @self.qm.entrypoint("noop")
         async def noop(job) -> None:
@@ -246,7 +266,7 @@ class PgQueuer:
 
         # max_concurrent_tasks must be at least twice the batch size.
         self.worker_task = asyncio.create_task(
-            self.qm.run(batch_size=CONCURRENCY // 2, max_concurrent_tasks=CONCURRENCY)
+            self.qm.run(batch_size=min(PGQUEUER_BATCH, slots // 2), max_concurrent_tasks=slots)
         )
         await asyncio.sleep(0)
 
@@ -278,7 +298,26 @@ class PgQueuer:
         await self.conn.close()
 
 
-ADAPTERS = {cls.name: cls for cls in (CraftJobs, Procrastinate, PgQueuer)}
+class PgQueuerAsyncpg(PgQueuer):
+    """pgqueuer on asyncpg, its default driver (which its docs find about twice
+    as fast as its psycopg one)."""
+
+    name = "pgqueuer_asyncpg"
+
+    async def connect(self):
+        import asyncpg
+        from pgqueuer import AsyncpgDriver
+
+        # asyncpg takes no libpq key=value strings (nor their socket folders as `host=`).
+        params = psycopg.conninfo.conninfo_to_dict(self.url)
+        conn = await asyncpg.connect(
+            host=params.get("host"), port=params.get("port"), user=params.get("user"),
+            password=params.get("password"), database=params.get("dbname"),
+        )
+        return conn, AsyncpgDriver(conn)
+
+
+ADAPTERS = {cls.name: cls for cls in (CraftJobs, Procrastinate, PgQueuer, PgQueuerAsyncpg)}
 
 
 # -- the phases -------------------------------------------------------------------------
@@ -335,10 +374,13 @@ async def in_rounds(systems: dict[str, Any], count: int, phase) -> dict[str, flo
     return {name: common.per_second(per_round * ENQUEUE_ROUNDS, seconds[name]) for name in names}
 
 
-async def throughput(system, count: int, deadline: float, profile: cProfile.Profile | None) -> tuple[float, dict]:
-    """Jobs per second from starting the worker until the database shows all
-    `count` done; a system still busy after `deadline` seconds is rated on the
-    jobs done by then (marked partial), so that a slow one cannot stall the run."""
+async def throughput(
+    system, count: int, deadline: float, profile: cProfile.Profile | None, slots: int
+) -> tuple[float, dict]:
+    """Jobs per second from starting a worker with `slots` slots until the
+    database shows all `count` done; a system still busy after `deadline`
+    seconds is rated on the jobs done by then (marked partial), so that a slow
+    one cannot stall the run."""
     await system.clear()
     for offset in range(0, count, BATCH_SIZE):
         await system.enqueue_batch(min(BATCH_SIZE, count - offset))
@@ -347,7 +389,7 @@ async def throughput(system, count: int, deadline: float, profile: cProfile.Prof
     if profile is not None:
         profile.enable()
     start = time.perf_counter()
-    await system.start_worker()
+    await system.start_worker(slots)
     started = await RECORDER.wait_all_started(timeout=deadline)
     remaining = max(1.0, deadline - (time.perf_counter() - start))
     finished = started and await common.wait_for(lambda: all_done(system, count), timeout=remaining, interval=0.01)
@@ -362,9 +404,10 @@ async def throughput(system, count: int, deadline: float, profile: cProfile.Prof
     return common.per_second(done, elapsed), detail
 
 
-async def latency(system, seconds: float) -> tuple[float, float, dict]:
+async def latency(system, count: int) -> tuple[list[float], float]:
+    """One round: `count` jobs at LATENCY_RATE to an idle, waiting worker;
+    returns their enqueue-to-start latencies (ms) and the seconds sending took."""
     await system.clear()
-    count = int(seconds * LATENCY_RATE)
     RECORDER.reset(count)
     await system.start_worker()
     await asyncio.sleep(1.5)  # idle and waiting (LISTEN set up, first empty poll done)
@@ -378,16 +421,7 @@ async def latency(system, seconds: float) -> tuple[float, float, dict]:
     await system.stop_worker()
     if not finished:
         raise RuntimeError(f"{system.name}: only {RECORDER.count} of {count} latency jobs ran")
-    values = RECORDER.latencies_ms
-    p50, p99 = common.percentile(values, 50), common.percentile(values, 99)
-    detail = {
-        "jobs": count,
-        "achieved_rate_per_s": common.per_second(count, sent_in),
-        "min_ms": round(min(values), 2),
-        "max_ms": round(max(values), 2),
-        "p90_ms": round(common.percentile(values, 90), 2),
-    }
-    return round(p50, 2), round(p99, 2), detail
+    return list(RECORDER.latencies_ms), sent_in
 
 
 async def open_systems(stack: contextlib.AsyncExitStack, names: list[str], base_url: str) -> dict[str, Any]:
@@ -404,71 +438,107 @@ async def open_systems(stack: contextlib.AsyncExitStack, names: list[str], base_
     return systems
 
 
-async def run_phases(systems: dict[str, Any], sizes: Sizes, profile_path: str | None) -> dict[str, dict[str, Any]]:
-    """Phase by phase, each system in turn: a drift in the machine's background
-    load then touches all three alike instead of one system's whole run."""
-    results: dict[str, dict[str, Any]] = {name: {} for name in systems}
-
-    say(f"-- enqueue one by one ({sizes.single:,} sequential awaits, in {ENQUEUE_ROUNDS} rounds)")
-    for name, value in (await in_rounds(systems, sizes.single, enqueue_single)).items():
-        results[name]["enqueue_single_per_s"] = value
-        say(f"   {name:<14} {value:>9,.0f} jobs/s")
-
-    say(f"-- enqueue in batches of {BATCH_SIZE:,} ({sizes.batched:,} jobs, in {ENQUEUE_ROUNDS} rounds)")
-    for name, value in (await in_rounds(systems, sizes.batched, enqueue_batched)).items():
-        results[name]["enqueue_batch_per_s"] = value
-        say(f"   {name:<14} {value:>9,.0f} jobs/s")
-
-    say(f"-- claim and complete at concurrency {CONCURRENCY} ({sizes.throughput:,} jobs enqueued first,"
-        f" {THROUGHPUT_ROUNDS} rounds)")
-    profile = cProfile.Profile() if profile_path and "craft_jobs" in systems else None
+async def throughput_phase(
+    systems: dict[str, Any], sizes: Sizes, results: dict, metric: str, slots: int, profile: cProfile.Profile | None
+) -> None:
+    """One round per system, the order rotated so that each goes first once;
+    a system's figure is its jobs done over its time in all rounds."""
     rounds: dict[str, list[dict]] = {name: [] for name in systems}
-    for round_number in range(THROUGHPUT_ROUNDS):
+    for round_number in range(len(systems)):
         for name in rotated(list(systems), round_number):
             value, detail = await throughput(
-                systems[name], sizes.throughput, sizes.throughput_deadline, profile if name == "craft_jobs" else None)
+                systems[name], sizes.throughput, sizes.throughput_deadline,
+                profile if name == "craft_jobs" else None, slots)
             rounds[name].append(detail)
             if detail["partial"]:
                 how = f"only {detail['done']:,} of {detail['jobs']:,} done in the database after {detail['seconds']:.1f} s"
             else:
                 how = f"{detail['jobs']:,} jobs in {detail['seconds']:.2f} s, all done in the database"
-            say(f"   {name:<14} {value:>9,.0f} jobs/s  ({how})")
+            say(f"   {name:<16} {value:>9,.0f} jobs/s  ({how})")
     for name, details in rounds.items():
         done, seconds = sum(d["done"] for d in details), sum(d["seconds"] for d in details)
-        value = results[name]["throughput_per_s"] = common.per_second(done, seconds)
-        results[name]["throughput_detail"] = {
-            "jobs": sum(d["jobs"] for d in details), "done": done, "seconds": round(seconds, 3),
+        value = results[name][metric] = common.per_second(done, seconds)
+        results[name][metric.replace("_per_s", "_detail")] = {
+            "slots": slots, "jobs": sum(d["jobs"] for d in details), "done": done, "seconds": round(seconds, 3),
             "partial": any(d["partial"] for d in details),
             "rounds_per_s": [common.per_second(d["done"], d["seconds"]) for d in details],
         }
-        say(f"   {name:<14} {value:>9,.0f} jobs/s  over all rounds")
+        say(f"   {name:<16} {value:>9,.0f} jobs/s  over all rounds")
+
+
+async def run_phases(systems: dict[str, Any], sizes: Sizes, profile_path: str | None) -> dict[str, dict[str, Any]]:
+    """Phase by phase, each system in turn: a drift in the machine's background
+    load then touches all systems alike instead of one system's whole run."""
+    results: dict[str, dict[str, Any]] = {name: {} for name in systems}
+
+    say(f"-- enqueue one by one ({sizes.single:,} sequential awaits, in {ENQUEUE_ROUNDS} rounds)")
+    for name, value in (await in_rounds(systems, sizes.single, enqueue_single)).items():
+        results[name]["enqueue_single_per_s"] = value
+        say(f"   {name:<16} {value:>9,.0f} jobs/s")
+
+    say(f"-- enqueue in batches of {BATCH_SIZE:,} ({sizes.batched:,} jobs, in {ENQUEUE_ROUNDS} rounds)")
+    for name, value in (await in_rounds(systems, sizes.batched, enqueue_batched)).items():
+        results[name]["enqueue_batch_per_s"] = value
+        say(f"   {name:<16} {value:>9,.0f} jobs/s")
+
+    profile = cProfile.Profile() if profile_path and "craft_jobs" in systems else None
+    for slots, metric, how in (
+        (CONCURRENCY, "throughput_per_s", "all at the same settings"),
+        (BEST_SLOTS, "throughput_best_per_s", "each at its documented best settings"),
+    ):
+        say(f"-- claim and complete with {slots} slots, {how} ({sizes.throughput:,} jobs enqueued first,"
+            f" {len(systems)} rounds)")
+        await throughput_phase(systems, sizes, results, metric, slots, profile if slots == CONCURRENCY else None)
     if profile is not None:
         profile.dump_stats(profile_path)
-        say(f"   (profile of our throughput phase written to {profile_path})")
+        say(f"   (profile of our {CONCURRENCY}-slot throughput phase written to {profile_path})")
 
-    count = int(sizes.latency_seconds * LATENCY_RATE)
-    say(f"-- enqueue-to-start latency at {LATENCY_RATE:.0f} jobs/s ({count} jobs, worker idle and waiting)")
-    for name, system in systems.items():
-        p50, p99, detail = await latency(system, sizes.latency_seconds)
+    per_round = int(sizes.latency_seconds * LATENCY_RATE) // len(systems)
+    say(f"-- enqueue-to-start latency at {LATENCY_RATE:.0f} jobs/s ({per_round * len(systems)} jobs in"
+        f" {len(systems)} rounds, worker idle and waiting)")
+    latencies: dict[str, list[float]] = {name: [] for name in systems}
+    sending: dict[str, float] = dict.fromkeys(systems, 0.0)
+    for round_number in range(len(systems)):
+        for name in rotated(list(systems), round_number):
+            values, sent_in = await latency(systems[name], per_round)
+            latencies[name] += values
+            sending[name] += sent_in
+    for name, values in latencies.items():
+        p50, p99 = round(common.percentile(values, 50), 2), round(common.percentile(values, 99), 2)
+        detail = {
+            "jobs": len(values),
+            "achieved_rate_per_s": common.per_second(len(values), sending[name]),
+            "min_ms": round(min(values), 2),
+            "max_ms": round(max(values), 2),
+            "p90_ms": round(common.percentile(values, 90), 2),
+        }
         results[name].update(latency_p50_ms=p50, latency_p99_ms=p99, latency_detail=detail)
-        say(f"   {name:<14} p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   (p90 {detail['p90_ms']:.1f}, max {detail['max_ms']:.1f})")
+        say(f"   {name:<16} p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   (p90 {detail['p90_ms']:.1f}, max {detail['max_ms']:.1f})")
     return results
+
+
+def best_peers(systems: dict[str, dict[str, Any]]) -> dict[str, str | None]:
+    """For each figure, the peer that did best on it."""
+    peers = {k: v for k, v in systems.items() if k != "craft_jobs"}
+    pick = {True: max, False: min}
+    return {
+        metric: pick[metric in HIGHER_IS_BETTER](peers, key=lambda name: peers[name][metric]) if peers else None
+        for metric in METRICS
+    }
 
 
 def ratios(systems: dict[str, dict[str, Any]]) -> dict[str, float | None]:
     """Ours over the best peer for throughputs, best peer over ours for latencies: > 1 = ahead."""
     ours = systems.get("craft_jobs")
-    peers = [v for k, v in systems.items() if k != "craft_jobs"]
     out: dict[str, float | None] = {}
-    for metric in METRICS:
-        if not ours or not peers or ours.get(metric) in (None, 0):
+    for metric, peer in best_peers(systems).items():
+        if not ours or peer is None or not ours.get(metric):
             out[metric] = None
             continue
+        best = systems[peer][metric]
         if metric in HIGHER_IS_BETTER:
-            best = max(p[metric] for p in peers)
             out[metric] = round(ours[metric] / best, 3) if best else None
         else:
-            best = min(p[metric] for p in peers)
             out[metric] = round(best / ours[metric], 3)
     return out
 
@@ -477,6 +547,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     sizes = QUICK if args.quick else FULL
     server = common.Server()
     base_url = server.start()
+    load_at_start = os.getloadavg()
+    say(f"load average {load_at_start[0]:.2f} {load_at_start[1]:.2f} {load_at_start[2]:.2f}")
     try:
         info = common.describe_server(base_url)
         say(f"PostgreSQL {info['version']} ({server.source}), synchronous_commit={info.get('synchronous_commit')}, "
@@ -486,15 +558,20 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             systems = await run_phases(adapters, sizes, args.profile)
     finally:
         server.stop()
+    load_at_end = os.getloadavg()
     summary = {
         "systems": {k: {m: v[m] for m in METRICS} for k, v in systems.items()},
         "ratio_to_best_peer": ratios(systems),
+        "best_peer": best_peers(systems),
+        "load_average": {"start": [round(x, 2) for x in load_at_start], "end": [round(x, 2) for x in load_at_end]},
     }
     say()
     say("ratio to the best peer (> 1 = we are ahead; targets: every figure > 1, throughput_per_s >= 1.5, p99 >= 1):")
     for metric, value in summary["ratio_to_best_peer"].items():
-        say(f"   {metric:<22} {'-' if value is None else f'{value:.2f}'}")
-    say(f"details: {json.dumps({k: {d: v[d] for d in ('throughput_detail', 'latency_detail')} for k, v in systems.items()})}")
+        say(f"   {metric:<22} {'-' if value is None else f'{value:.2f}'}  (best peer: {summary['best_peer'][metric]})")
+    say(f"load average at the end {load_at_end[0]:.2f} {load_at_end[1]:.2f} {load_at_end[2]:.2f}")
+    details = ("throughput_detail", "throughput_best_detail", "latency_detail")
+    say(f"details: {json.dumps({k: {d: v[d] for d in details} for k, v in systems.items()})}")
     return summary
 
 
