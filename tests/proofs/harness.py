@@ -18,7 +18,8 @@ from pathlib import Path
 
 from tests.proofs.kube import ProofCluster
 from tests.proofs.postgres import ProofPostgres
-from tests.proofs.records import Execution, overlaps, read_executions
+from tests.proofs.counting import judge
+from tests.proofs.records import Execution, read_executions
 from tests.proofs.truth import StoredJob, job_ids_of_recurring, job_ids_of_resources, read_jobs, states
 
 LINGER_SECONDS = 3  # after settling: time for a late second execution to show itself
@@ -202,27 +203,17 @@ def evaluate(ctx: Context, started: float, error: str | None) -> Result:
         runs = executions.get(job.job_id, []) if job.job_id is not None else []
         row = stored.get(job.job_id) if job.job_id is not None else None
         state = row.state if row else "missing"
-        job_problems: list[str] = []
-        if state != job.expected or (job.expected == "Succeeded" and not any(r.completed for r in runs)):
-            lost += 1
-            job_problems.append(f"lost: state {state}, {sum(r.completed for r in runs)} completed executions")
-        if len(runs) > 1:
-            ran_twice += 1
-            if all(not r.completed for r in runs[:-1]):
-                after_loss += 1
-            else:
-                job_problems.append(f"completed and then executed again ({len(runs)} executions)")
-        if overlaps(runs):
-            overlapping += 1
-            job_problems.append("two executions at the same time")
-        mismatch = [] if state == job.expected else [f"store state {state}, expected {job.expected}"]
-        mismatch += _resource_mismatch(ctx, job, state)
+        others = _resource_mismatch(ctx, job, state)
         if row is not None:
-            mismatch += [p for rule in ctx.rules if (p := rule(job, row, runs))]
+            others += [p for rule in ctx.rules if (p := rule(job, row, runs))]
             observed += [f"job {job.job_id}: {p}" for rule in ctx.observations if (p := rule(job, row, runs))]
-        if mismatch:
-            mismatches += 1
-            job_problems += mismatch
+        verdict = judge(job.expected, state, runs, others)
+        lost += verdict.lost
+        ran_twice += verdict.ran_twice
+        after_loss += verdict.ran_twice and verdict.after_loss
+        overlapping += verdict.overlapping
+        mismatches += verdict.mismatched
+        job_problems = verdict.problems
         if row is not None and state == job.expected:
             finished_at.append(row.state_changed_at.timestamp())
         history = f"{row.describe()} [runs {row.runs}, executor_ref {row.executor_ref}]" if row else "no row"

@@ -17,6 +17,7 @@ from tests.proofs.steps import (
     create_background_jobs,
     kill_operator,
     kubernetes_jobs_finished,
+    postgres_away,
     restart_operator,
     start_operator,
     wait_all_started,
@@ -267,9 +268,8 @@ def postgres_away_30s(ctx: Context) -> None:
     start_operator(ctx)
     jobs = create_background_jobs(ctx, [6] * 6, **FAST_RETRY)
     wait_all_started(ctx, jobs)
-    ctx.postgres.outage(30)
-    ctx.fault_over()
-    ctx.note("PostgreSQL stopped for 30 s with 6 jobs running; they finished meanwhile")
+    back = postgres_away(ctx, 30)
+    ctx.note(f"PostgreSQL stopped for 30 s with 6 jobs running; they finished meanwhile; {back}")
 
 
 SCENARIOS = [

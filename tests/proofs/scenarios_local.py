@@ -8,7 +8,7 @@ import time
 
 from tests.proofs.harness import Context, Scenario, Tracked
 from tests.proofs.records import Execution
-from tests.proofs.steps import running_on, schedule, start_engine, wait_all_started, wait_until
+from tests.proofs.steps import postgres_away, running_on, schedule, start_engine, wait_all_started, wait_until
 from tests.proofs.truth import StoredJob
 
 
@@ -67,9 +67,8 @@ def postgres_away_30s(ctx: Context) -> None:
     start_engine(ctx, "engine-a")
     jobs = schedule(ctx, [15] * 4)
     wait_all_started(ctx, jobs)
-    ctx.postgres.outage(30)
-    ctx.fault_over()
-    ctx.note("PostgreSQL stopped for 30 s with 4 jobs of 15 s running")
+    back = postgres_away(ctx, 30)
+    ctx.note(f"PostgreSQL stopped for 30 s with 4 jobs of 15 s running; {back}")
 
 
 SCENARIOS = [

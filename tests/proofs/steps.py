@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -107,3 +108,26 @@ def running_on(ctx: Context, server_id: str) -> set[int]:
     with psycopg.connect(ctx.database_url, autocommit=True) as conn:
         return {row[0] for row in conn.execute(
             "SELECT id FROM craft_jobs.jobs WHERE state = 'Processing' AND server_id = %s", (server_id,))}
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------
+
+HEARTBEAT_SECONDS = 2.0  # the engines' and operators' default heartbeat_interval_seconds
+
+
+def postgres_away(ctx: Context, seconds: float) -> str:
+    """PostgreSQL stopped for about `seconds`, back just after the engine's heartbeat
+    tried and failed (it tries every HEARTBEAT_SECONDS, from its last beat on): a chosen
+    point, so that every run meets the same moment. Whatever reaches the database first
+    then is not the heartbeat, which tries again only 2 s later. Returns a note."""
+    import psycopg
+
+    with psycopg.connect(ctx.database_url, autocommit=True) as conn:
+        beat = conn.execute("SELECT max(heartbeat_at) FROM craft_jobs.servers").fetchone()[0].timestamp()
+    ctx.postgres.stop_server()
+    # pg_ctl start takes about 0.2 s to accept connections: start 0.1 s after a try.
+    tries = math.ceil((time.time() + seconds - beat) / HEARTBEAT_SECONDS)
+    time.sleep(max(0.0, beat + tries * HEARTBEAT_SECONDS + 0.1 - time.time()))
+    ctx.postgres.start_server()
+    ctx.fault_over()
+    return f"back {time.time() - (beat + tries * HEARTBEAT_SECONDS):.2f} s after the heartbeat's try"
