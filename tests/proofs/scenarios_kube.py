@@ -225,16 +225,22 @@ def evicted_mid_run(ctx: Context) -> None:
 
 
 def api_errors(ctx: Context) -> None:
-    """A quarter of the operator's requests fail for 20 s: 500 (before or after the
-    server acted), 409, or no answer for 20 s and a dropped connection."""
+    """A quarter of the operator's requests fail for at least 20 s (longer, up to 45 s,
+    until each kind happened once): 500 (before or after the server acted), 409, or no
+    answer for 20 s and a dropped connection. Jobs are created throughout, so that the
+    faults meet the executor's own writes, not only kopf's and the status sync's."""
     start_operator(ctx)
-    ctx.cluster.proxy.set_faults(Faults(share=0.25, kinds=("500", "409", "timeout"), stall_seconds=20))
-    create_background_jobs(ctx, [3] * 8, **FAST_RETRY)
-    time.sleep(20)
-    ctx.cluster.proxy.clear_faults()
+    proxy = ctx.cluster.proxy
+    proxy.set_faults(Faults(share=0.25, kinds=("500", "409", "timeout"), stall_seconds=20))
+    began = time.monotonic()
+    for i in range(8):
+        create_background_jobs(ctx, [3], prefix=f"w{i}-", **FAST_RETRY)
+        time.sleep(2.5)
+    wait_until(lambda: time.monotonic() - began >= 20 and rules.injected_kinds(ctx) >= {"500", "409", "timeout"},
+               45 - (time.monotonic() - began), "each kind of fault to happen once")
+    proxy.clear_faults()
     ctx.fault_over()
-    ctx.note(f"injected: {dict(ctx.cluster.proxy.injected)}")
-    rules.require_injected(ctx, ("500-before", "500-after", "409-after", "timeout-before"))
+    ctx.note(f"injected for {time.monotonic() - began:.0f} s: {dict(proxy.injected)}")
     ctx.observations.append(rules.attempt_used_by(("ProtocolError", "ReadTimeoutError", "MaxRetryError",
                                                    "InternalError", "JobCreateFailed")))
 
@@ -249,7 +255,9 @@ def watch_chaos(ctx: Context) -> None:
     ctx.cluster.proxy.clear_faults()
     ctx.fault_over()
     ctx.note(f"injected: {dict(ctx.cluster.proxy.injected)}")
-    rules.require_injected(ctx, ("watch-duplicate", "watch-reorder", "watch-410"))
+    missing = {"watch-duplicate", "watch-reorder", "watch-410"} - set(ctx.cluster.proxy.injected)
+    if missing:
+        raise AssertionError(f"the fault did not happen: nothing injected of {sorted(missing)}")
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------
@@ -278,14 +286,14 @@ SCENARIOS = [
     Scenario("kube-kill9-finishing", "kubernetes", "kill -9 as Jobs complete", kill_while_finishing),
     Scenario("kube-kill9-deleting", "kubernetes", "kill -9 while resources are deleted", kill_while_deleting),
     Scenario("kube-kill9-recurring", "kubernetes", "kill -9 while a recurring job fires (trigger)", kill_while_recurring_fires,
-             settle_timeout=45),
+             settle_timeout=25),
     Scenario("kube-finish-while-stopped", "kubernetes", "SIGTERM; Jobs finish with no operator", finish_while_stopped),
     Scenario("kube-delete-running", "kubernetes", "BackgroundJobs deleted while running", delete_while_running),
     Scenario("kube-job-deleted", "kubernetes", "Kubernetes Job deleted behind its back", job_deleted_behind_its_back,
              allows_rerun=True),
     Scenario("kube-secret-deleted", "kubernetes", "Secret deleted before the pod starts", secret_deleted_behind_its_back),
     Scenario("kube-evicted", "kubernetes", "pods evicted mid-run", evicted_mid_run, allows_rerun=True),
-    Scenario("kube-api-errors", "kubernetes", "API 500/409/timeouts on 25% for 20 s", api_errors, settle_timeout=150),
+    Scenario("kube-api-errors", "kubernetes", "API 500/409/timeouts on 25% for 20-45 s", api_errors, settle_timeout=150),
     Scenario("kube-watch-chaos", "kubernetes", "watch events duplicated, reordered, 410 Gone", watch_chaos),
     Scenario("kube-pg-restart", "kubernetes", "PostgreSQL restarted", postgres_restarted),
     Scenario("kube-pg-away-30s", "kubernetes", "PostgreSQL unreachable for 30 s", postgres_away_30s),
