@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import ssl
 import threading
@@ -156,6 +157,8 @@ class ApiProxy:
             self._started.set()
 
     async def _main(self) -> None:
+        # Clients killed in mid-request are what the scenarios do: not worth a traceback.
+        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         context = ssl.create_default_context(cafile=str(self.cafile))

@@ -207,6 +207,10 @@ def evaluate(ctx: Context, started: float, error: str | None) -> Result:
         if row is not None:
             others += [p for rule in ctx.rules if (p := rule(job, row, runs))]
             observed += [f"job {job.job_id}: {p}" for rule in ctx.observations if (p := rule(job, row, runs))]
+            # DESIGN "Guarantees": a run executed again after its executor was lost says so in its history.
+            claims = row.states().count("Processing")
+            if len(runs) > claims:
+                observed.append(f"job {job.job_id}: executed {len(runs)} times, its history shows {claims} run(s)")
         verdict = judge(job.expected, state, runs, others)
         lost += verdict.lost
         ran_twice += verdict.ran_twice
