@@ -5,14 +5,20 @@ Driver errors are translated here, and only here, into Craft Jobs errors.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
+import hashlib
+import re
 import time
-import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import psycopg_pool
+from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
 from psycopg.rows import dict_row
 
 from craft_jobs.errors import DatabaseUnavailableError, StoreError
@@ -40,16 +46,119 @@ class translated_errors:
         return False
 
 
+@dataclass(frozen=True)
+class _Statement:
+    """A query as PostgreSQL prepares it: `$n` placeholders, and which
+    parameter each one takes."""
+
+    name: bytes
+    text: bytes
+    params: tuple[str, ...]
+
+
+@functools.cache
+def _statement(query: str) -> _Statement:
+    names: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    text = re.sub(r"%\((\w+)\)s", placeholder, query)
+    if "%" in text:
+        raise ValueError("a prepared statement takes %(name)s placeholders only")
+    name = "craft_jobs_" + hashlib.sha1(query.encode()).hexdigest()[:16]
+    return _Statement(name.encode(), text.encode(), tuple(names))
+
+
+async def _until_ready(add: Callable, remove: Callable, fileno: int) -> None:
+    """Waits until the event loop finds `fileno` ready (`add`: its add_reader or add_writer)."""
+    ready = asyncio.get_running_loop().create_future()
+    add(fileno, lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        remove(fileno)
+
+
+class PooledConnection(psycopg.AsyncConnection):
+    """A connection of our pools: it keeps when it was last given back, and
+    runs the enqueue's statement the short way (`fetch_prepared`)."""
+
+    returned_at = float("-inf")
+    _prepared_here: set[bytes] | None = None
+    _adapt: Transformer | None = None
+
+    async def fetch_prepared(self, query: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of `query`, prepared by name on this connection the first
+        time it runs here, its parameters sent as text for PostgreSQL to type.
+
+        An enqueue one by one spent most of its client time in psycopg's
+        cursor around its one round trip (generators, a timer and an fd
+        registration per wait, result handling): measured here, about 235 µs
+        of CPU for the statement against 127 µs for the same libpq calls made
+        directly, as here, through psycopg's own `pgconn` and adapters
+        (asyncpg: about 100). For our pools' connections only: nothing else
+        runs on one while it is borrowed."""
+        statement = _statement(query)
+        if self._prepared_here is None:
+            self._prepared_here, self._adapt = set(), Transformer(self)
+        if statement.name not in self._prepared_here:
+            self.pgconn.send_prepare(statement.name, statement.text)
+            with contextlib.suppress(psycopg.errors.DuplicatePreparedStatement):  # by a call cancelled meanwhile
+                await self._result()
+            self._prepared_here.add(statement.name)
+        values = self._adapt.dump_sequence(
+            [params[name] for name in statement.params], [PyFormat.TEXT] * len(statement.params))
+        self.pgconn.send_query_prepared(statement.name, values)
+        result = await self._result()
+        self._adapt.set_pgresult(result)
+        return self._adapt.load_rows(0, result.ntuples, tuple)
+
+    async def _result(self) -> pq.abc.PGresult:
+        try:
+            return await self._next_result()
+        except asyncio.CancelledError:
+            # Cancelled mid-statement: wait for its end, as psycopg's cursor
+            # does, so that the connection goes back to the pool usable
+            # (given back busy, the pool would close it).
+            with contextlib.suppress(psycopg.Error):
+                await self._next_result()
+            raise
+
+    async def _next_result(self) -> pq.abc.PGresult:
+        """The result of the statement just sent; its error raised as psycopg would."""
+        pgconn, loop = self.pgconn, asyncio.get_running_loop()
+        while pgconn.flush():  # rare: the socket's buffer is full
+            await _until_ready(loop.add_writer, loop.remove_writer, pgconn.socket)
+        results = []
+        while True:
+            while pgconn.is_busy():
+                await _until_ready(loop.add_reader, loop.remove_reader, pgconn.socket)
+                pgconn.consume_input()
+            result = pgconn.get_result()
+            if result is None:
+                break
+            results.append(result)
+        if not results:
+            raise psycopg.OperationalError("the server sent no result")
+        result = results[0]
+        if result.status == pq.ExecStatus.FATAL_ERROR:
+            raise psycopg.errors.error_from_result(result, encoding=self.info.encoding)
+        if result.status not in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
+            raise psycopg.InternalError(f"unexpected result: {pq.ExecStatus(result.status).name}")
+        return result
+
+
 # A connection used within the last second is known to be alive; checking it
 # again would cost a round trip on every query of a busy engine. One idle for
 # longer may have been cut (a database restart), so it is checked first.
 _IDLE_CHECK_SECONDS = 1.0
-_returned_at: "weakref.WeakKeyDictionary[psycopg.AsyncConnection, float]" = weakref.WeakKeyDictionary()
 
 
-async def _check_if_idle(connection: psycopg.AsyncConnection) -> None:
-    returned = _returned_at.get(connection)
-    if returned is None or time.monotonic() - returned > _IDLE_CHECK_SECONDS:
+async def _check_if_idle(connection: PooledConnection) -> None:
+    if time.monotonic() - connection.returned_at > _IDLE_CHECK_SECONDS:
         await psycopg_pool.AsyncConnectionPool.check_connection(connection)
 
 
@@ -74,6 +183,25 @@ class Session:
             cursor = self.connection.cursor(row_factory=dict_row)
             await cursor.execute(query, params)
             return await cursor.fetchall()
+
+    async def fetch_value(self, query: str, params: Params = None) -> Any:
+        """The first column of the first row; None without a row. On our
+        pools' connections, prepared (`PooledConnection.fetch_prepared`)."""
+        with translated_errors():
+            if isinstance(self.connection, PooledConnection):
+                rows = await self.connection.fetch_prepared(query, params or {})
+            else:
+                cursor = self.connection.cursor()
+                await cursor.execute(query, params)
+                rows = await cursor.fetchall()
+            return rows[0][0] if rows else None
+
+    async def fetch_column(self, query: str, params: Params = None) -> list[Any]:
+        """The first column of every row."""
+        with translated_errors():
+            cursor = self.connection.cursor()
+            await cursor.execute(query, params)
+            return [row[0] for row in await cursor.fetchall()]
 
 
 # The dispatcher's statements are long and run thousands of times a second
@@ -130,6 +258,7 @@ class Connector:
             self.conninfo,
             min_size=min_size,
             max_size=max_size,
+            connection_class=PooledConnection,
             open=False,
             name=name,
             timeout=10,
@@ -157,8 +286,8 @@ class Connector:
     # getconn/putconn rather than pool.connection(): one generator fewer on
     # every query.
     @staticmethod
-    async def _give_back(pool: psycopg_pool.AsyncConnectionPool, connection: psycopg.AsyncConnection) -> None:
-        _returned_at[connection] = time.monotonic()
+    async def _give_back(pool: psycopg_pool.AsyncConnectionPool, connection: PooledConnection) -> None:
+        connection.returned_at = time.monotonic()
         await pool.putconn(connection)
 
     async def _run_borrowed(self, pool: psycopg_pool.AsyncConnectionPool, run):
@@ -215,3 +344,9 @@ class Connector:
     async def fetch_all(self, query: str, params: Params = None, *, generic_plan: bool = False) -> list[dict[str, Any]]:
         """`generic_plan`: on the generic-plan pool, when there is one."""
         return await self._again_if_cut(lambda session: session.fetch_all(query, params), generic_plan)
+
+    async def fetch_value(self, query: str, params: Params = None) -> Any:
+        return await self._again_if_cut(lambda session: session.fetch_value(query, params))
+
+    async def fetch_column(self, query: str, params: Params = None) -> list[Any]:
+        return await self._again_if_cut(lambda session: session.fetch_column(query, params))

@@ -8,6 +8,7 @@ data" path); without one they use a pooled autocommit connection.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,13 @@ def _jsonb(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value)
 
 
+def _json_text(value: Any) -> str | None:
+    """JSON as text, for a jsonb column that the statement's VALUES name: the
+    parameter goes untyped and the column reads it as jsonb. psycopg's Jsonb
+    dumper cost about 10 µs a value, some 5% of an enqueue's client time."""
+    return None if value is None else json.dumps(value)
+
+
 class JobStore:
     def __init__(self, connector: Connector, options: JobOptions, clock: Clock | None = None):
         self.connector = connector
@@ -66,12 +74,12 @@ class JobStore:
             "job_type": job.job_type,
             "queue": job.queue,
             "state": job.state.value,
-            "parameters": Jsonb(job.parameters),
+            "parameters": _json_text(job.parameters),
             "tenant_id": job.tenant_id,
             "user_id": job.user_id,
-            "metadata": Jsonb(job.metadata),
+            "metadata": _json_text(job.metadata),
             "max_attempts": job.max_attempts,
-            "retry_policy": _jsonb(job.retry_policy),
+            "retry_policy": _json_text(job.retry_policy),
             "timeout_seconds": job.timeout_seconds,
             "image": job.image,
             "run_at": job.run_at,
@@ -97,10 +105,8 @@ class JobStore:
         with the commit or just after it (store/notifier.py)."""
         query, params = self.queries["insert_job"], self.job_insert_params(job, self.clock.now())
         if session is not None:
-            row = await session.fetch_one(query, params)
-        else:
-            row = await self._enqueue(self.connector.fetch_one, query, params, job.state.value)
-        return None if row is None else row["id"]
+            return await session.fetch_value(query, params)
+        return await self._enqueue(self.connector.fetch_value, query, params, job.state.value)
 
     async def _enqueue(self, fetch, query: str, params: dict[str, Any], payload: str) -> Any:
         """An enqueue on our own connection: its statement NOTIFYs with its
@@ -111,7 +117,7 @@ class JobStore:
             result = await fetch(query, params)
         finally:
             self.notifier.finished()
-        # No row: the CR uid was stored before, and there is nothing new to wake for.
+        # None (no row): the CR uid was stored before, and there is nothing new to wake for.
         if result and not params["notify"]:
             self.notifier.after_commit(payload)
         return result
@@ -156,10 +162,8 @@ class JobStore:
             return []
         query, params = self.queries["insert_jobs_batch"], self.batch_insert_params(shared, items, batch_id, self.clock.now())
         if session is not None:
-            rows = await session.fetch_all(query, params)
-        else:
-            rows = await self._enqueue(self.connector.fetch_all, query, params, JobState.ENQUEUED.value)
-        return [row["id"] for row in rows]
+            return await session.fetch_column(query, params)
+        return await self._enqueue(self.connector.fetch_column, query, params, JobState.ENQUEUED.value)
 
     def insert_batch_sync(self, shared: NewJob, items: Sequence[BatchItem], batch_id: Any, connection: psycopg.Connection) -> list[int]:
         if not items:
