@@ -1,7 +1,7 @@
 """Benchmark: Craft Jobs against procrastinate and pgqueuer, on one PostgreSQL, in one run.
 
-    .venv/bin/python bench/engine.py            # about 8 minutes
-    .venv/bin/python bench/engine.py --quick    # under 2 minutes
+    .venv/bin/python bench/engine.py            # about 17 minutes on 2 cores
+    .venv/bin/python bench/engine.py --quick    # about 4 minutes
     .venv/bin/python bench/engine.py --systems craft_jobs --profile /tmp/craft.prof
 
 For each system, in a fresh database of its own and with no-op jobs run
@@ -577,7 +577,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer jobs: under two minutes")
+    parser.add_argument("--quick", action="store_true", help="fewer jobs: about 4 minutes on 2 cores")
     parser.add_argument(
         "--systems", default=",".join(SYSTEMS),
         help=f"comma-separated subset of {','.join(SYSTEMS)} (default: all)",
