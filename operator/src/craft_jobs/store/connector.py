@@ -134,9 +134,17 @@ class PooledConnection(psycopg.AsyncConnection):
             await _until_ready(loop.add_writer, loop.remove_writer, pgconn.socket)
         results = []
         while True:
-            while pgconn.is_busy():
-                await _until_ready(loop.add_reader, loop.remove_reader, pgconn.socket)
-                pgconn.consume_input()
+            try:
+                while pgconn.is_busy():
+                    await _until_ready(loop.add_reader, loop.remove_reader, pgconn.socket)
+                    pgconn.consume_input()
+            except psycopg.DatabaseError:
+                # As psycopg does: a backend ended by the server says why
+                # before its socket closes; raise that error (AdminShutdown,
+                # which Connector retries), not the closed socket's.
+                if any(r.status == pq.ExecStatus.FATAL_ERROR for r in results):
+                    break
+                raise
             result = pgconn.get_result()
             if result is None:
                 break
