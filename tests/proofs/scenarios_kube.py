@@ -107,7 +107,8 @@ def kill_while_deleting(ctx: Context) -> None:
 
 def kill_while_recurring_fires(ctx: Context) -> None:
     """`jobs.craft.dev/trigger` on a RecurringJob; the operator dies as the API server
-    confirms the annotation's removal, before the fire is stored."""
+    confirms the annotation's removal (an operator that removed it before storing the
+    fire lost the trigger here; the fire must be stored first)."""
     from craft_jobs.kube.api import GROUP, VERSION
 
     operator = start_operator(ctx)

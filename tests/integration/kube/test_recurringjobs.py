@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from craft_jobs.client.scheduler import JobScheduler
 from craft_jobs.errors import RecurringJobNotFoundError
+from craft_jobs.store.kube_store import KubeStore
 from tests.support.kube.client import condition
 from tests.support.kube.emulator import JOBS
 from tests.support.kube.harness import eventually
@@ -102,3 +104,33 @@ async def test_history_limits_keep_only_the_newest_jobs(operator, crs, cluster):
     # The runs' history stays in the store.
     for job_id in job_ids:
         assert (await operator.handle.reconciler.store.get_job(int(job_id))).state.value == "Succeeded"
+
+
+async def test_a_trigger_stored_before_a_crash_fires_once_and_is_removed_by_the_next_operator(
+        start_operator, crs, cluster, store, options):
+    scheduler = JobScheduler(store, options)
+    first = await start_operator()
+    await crs.create("RecurringJob", "once", {
+        "schedule": YEARLY, "jobTemplate": {"jobType": "cleanup", "parameters": {"older_than_days": 7}}})
+    await crs.wait_for("RecurringJob", "once", lambda b: (b.get("status") or {}).get("nextScheduleTime"))
+    await first.shutdown()
+    body = await crs.annotate("RecurringJob", "once", {"jobs.craft.dev/trigger": "now"})
+    # What an operator killed between storing the fire and removing the annotation leaves.
+    kube_store = KubeStore(scheduler.store)
+    async with scheduler.store.connector.transaction() as session:
+        assert await kube_store.take_one_shot(session, body["metadata"]["uid"], "jobs.craft.dev/trigger", "now",
+                                              scheduler.store.clock.now())
+        fired = await scheduler.trigger_recurring("default/once", session=session)
+
+    await start_operator()
+    body = await crs.wait_for(
+        "RecurringJob", "once",
+        lambda b: "jobs.craft.dev/trigger" not in (b["metadata"].get("annotations") or {})
+        and ((b.get("status") or {}).get("lastJob") or {}).get("phase") == "Succeeded",
+        what="the annotation removed and the stored fire run")
+    assert body["status"]["lastJob"]["jobId"] == str(fired)
+    assert (await scheduler.get_recurring("default/once")).last_job_id == fired, "no second fire"
+    assert len(cluster.controller.started_jobs) == 1, "one trigger, one run"
+    # Removed, the same value is a new request.
+    await crs.annotate("RecurringJob", "once", {"jobs.craft.dev/trigger": "now"})
+    await eventually(lambda: len(cluster.controller.started_jobs) == 2, message="the second trigger's run")

@@ -317,11 +317,13 @@ class JobScheduler:
         )
         return previous is not None
 
-    async def requeue(self, job_id: int, *, tenant_id: str | None = None, actor: str | None = None) -> bool:
-        """Enqueues again from any state, with a fresh set of retries; False when no such job."""
+    async def requeue(self, job_id: int, *, tenant_id: str | None = None, actor: str | None = None,
+                      session: Session | None = None) -> bool:
+        """Enqueues again from any state, with a fresh set of retries; False when no such job.
+        `session`: inside that transaction (the operator's, which records why it acted)."""
         previous = await self.store.change_state(
             job_id, JobState.ENQUEUED, reason="requeued", actor=actor or current_context().user_id,
-            tenant_id=self._scope(tenant_id), reset_attempts=True,
+            tenant_id=self._scope(tenant_id), reset_attempts=True, session=session,
         )
         return previous is not None
 
@@ -407,19 +409,23 @@ class JobScheduler:
         """Removes the schedule; jobs it already fired keep their history."""
         return await self.store.delete_recurring(recurring_id, self._scope(tenant_id))
 
-    async def trigger_recurring(self, recurring_id: str, *, tenant_id: str | None = None, actor: str | None = None) -> int:
-        """Runs a recurring job now, outside its schedule; returns the new job's id."""
-        async with self.store.connector.transaction() as session:
-            recurring = await self.store.lock_recurring(session, recurring_id, self._scope(tenant_id))
-            if recurring is None:
-                raise RecurringJobNotFoundError(recurring_id)
-            now = self.store.clock.now()
-            who = actor or current_context().user_id
-            reason = f"recurring job {recurring_id} triggered" + (f" by {who}" if who else "")
-            job_id = await self.store.insert_job(job_for_fire(recurring, now, reason), session)
-            await self.store.record_recurring_fire(
-                session, recurring_id, next_run_at=recurring.next_run_at, last_run_at=now, last_job_id=job_id
-            )
+    async def trigger_recurring(self, recurring_id: str, *, tenant_id: str | None = None, actor: str | None = None,
+                                session: Session | None = None) -> int:
+        """Runs a recurring job now, outside its schedule; returns the new job's id.
+        `session`: inside that transaction, else in one of its own."""
+        if session is None:
+            async with self.store.connector.transaction() as session:
+                return await self.trigger_recurring(recurring_id, tenant_id=tenant_id, actor=actor, session=session)
+        recurring = await self.store.lock_recurring(session, recurring_id, self._scope(tenant_id))
+        if recurring is None:
+            raise RecurringJobNotFoundError(recurring_id)
+        now = self.store.clock.now()
+        who = actor or current_context().user_id
+        reason = f"recurring job {recurring_id} triggered" + (f" by {who}" if who else "")
+        job_id = await self.store.insert_job(job_for_fire(recurring, now, reason), session)
+        await self.store.record_recurring_fire(
+            session, recurring_id, next_run_at=recurring.next_run_at, last_run_at=now, last_job_id=job_id
+        )
         return job_id
 
     async def get_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> RecurringJob:

@@ -10,9 +10,10 @@ is in `Reconciler`; a handler maps its outcome onto kopf:
 - a transient failure (database, API) -> `kopf.TemporaryError(delay=...)`.
 
 Every handler is idempotent, since every replica runs it: the job insert is
-keyed by the resource's uid; the one-shot annotations (requeue, trigger) are
-removed with a resourceVersion precondition, and only the replica whose
-removal succeeds acts. No finalizers: deletion is seen by the event handler,
+keyed by the resource's uid; a one-shot annotation (requeue, trigger) is
+claimed in the store in the transaction that acts on it, and removed after
+(kube/oneshot.py), so a crash, a retry or a second replica never loses it
+nor acts twice. No finalizers: deletion is seen by the event handler,
 and a deletion missed while no operator ran is found by the status sync.
 """
 
@@ -24,7 +25,7 @@ from typing import Any
 
 import kopf
 
-from craft_jobs.kube.api import GROUP, VERSION, KubeApiError
+from craft_jobs.kube.api import GROUP, VERSION
 from craft_jobs.kube.kopfthread import Bridge
 from craft_jobs.kube.mapping import (
     ANNOTATION_REQUEUE,
@@ -53,22 +54,6 @@ def _invalid(body: kopf.Body, patch: kopf.Patch, reconciler: Reconciler, error: 
     return kopf.PermanentError(cond["message"])
 
 
-async def _take_annotation(reconciler: Reconciler, bridge: Bridge, plural: str, body: kopf.Body, key: str, retry: int) -> bool:
-    """Removes a one-shot annotation; True for the one replica that removed it."""
-    if retry > 0:  # our earlier attempt removed it already, then failed to act
-        return True
-    meta = body.metadata
-    try:
-        await bridge.call(reconciler.api.patch_custom(plural, meta.namespace, meta.name, {
-            "metadata": {"resourceVersion": meta.get("resourceVersion"), "annotations": {key: None}},
-        }))
-        return True
-    except KubeApiError as exc:
-        if exc.conflict or exc.not_found:
-            return False  # another replica took it, or the resource is gone
-        raise kopf.TemporaryError(f"cannot remove {key}: {exc}", delay=5) from exc
-
-
 def build_registry(reconciler: Reconciler, status: StatusSync, bridge: Bridge) -> kopf.OperatorRegistry:
     """The handlers run in kopf's thread; their work runs on the main loop through `bridge`."""
     registry = kopf.OperatorRegistry()
@@ -88,10 +73,8 @@ def build_registry(reconciler: Reconciler, status: StatusSync, bridge: Bridge) -
 
     @kopf.on.field(GROUP, VERSION, BACKGROUND_JOBS, field=["metadata", "annotations", ANNOTATION_REQUEUE],
                    registry=registry, id="requeue")
-    async def backgroundjob_requeue(body: kopf.Body, new: Any, reason: kopf.Reason, retry: int, **_: Any) -> None:
+    async def backgroundjob_requeue(body: kopf.Body, new: Any, reason: kopf.Reason, **_: Any) -> None:
         if not new or reason == kopf.Reason.CREATE:
-            return
-        if not await _take_annotation(reconciler, bridge, BACKGROUND_JOBS, body, ANNOTATION_REQUEUE, retry):
             return
         try:
             await bridge.call(reconciler.requeue_background_job(dict(body), actor=None))
@@ -132,10 +115,8 @@ def build_registry(reconciler: Reconciler, status: StatusSync, bridge: Bridge) -
 
     @kopf.on.field(GROUP, VERSION, RECURRING_JOBS, field=["metadata", "annotations", ANNOTATION_TRIGGER],
                    registry=registry, id="trigger")
-    async def recurringjob_trigger(body: kopf.Body, new: Any, reason: kopf.Reason, retry: int, **_: Any) -> None:
+    async def recurringjob_trigger(body: kopf.Body, new: Any, **_: Any) -> None:
         if not new:
-            return
-        if not await _take_annotation(reconciler, bridge, RECURRING_JOBS, body, ANNOTATION_TRIGGER, retry):
             return
         try:
             await bridge.call(reconciler.trigger_recurring_job(dict(body), actor=None))

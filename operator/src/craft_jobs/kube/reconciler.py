@@ -26,6 +26,8 @@ from craft_jobs.errors import (
 from craft_jobs.kube.api import KubeApi, KubeApiError
 from craft_jobs.kube.mapping import (
     ANNOTATION_CREATED_BY,
+    ANNOTATION_REQUEUE,
+    ANNOTATION_TRIGGER,
     NAMESPACE_TENANT_LABEL,
     JobRequest,
     job_request,
@@ -33,6 +35,7 @@ from craft_jobs.kube.mapping import (
     recurring_id,
     recurring_request,
 )
+from craft_jobs.kube.oneshot import Transient, take_one_shot
 from craft_jobs.kube.settings import KubeSettings
 from craft_jobs.options import JobOptions
 from craft_jobs.schedules import parse_schedule
@@ -171,12 +174,19 @@ class Reconciler:
             raise RetryLater(str(exc), 5) from exc
 
     async def requeue_background_job(self, body: dict[str, Any], actor: str | None) -> bool:
+        """Acts on the resource's `jobs.craft.dev/requeue` once (see oneshot.py), then removes it."""
         job = await self.job_of(body["metadata"]["uid"])
         if job is None:
             return False
+
+        async def requeue(session) -> None:
+            await self.scheduler.requeue(job.id, actor=actor or "kubernetes", session=session)
+        return await self._one_shot(BACKGROUND_JOBS, body, ANNOTATION_REQUEUE, requeue)
+
+    async def _one_shot(self, plural: str, body: dict[str, Any], key: str, act) -> bool:
         try:
-            return await self.scheduler.requeue(job.id, actor=actor or "kubernetes")
-        except (DatabaseUnavailableError, StoreError) as exc:
+            return await take_one_shot(self.api, self.kube_store, plural, body, key, self.clock.now(), act)
+        except Transient as exc:
             raise RetryLater(str(exc), 5) from exc
 
     async def delete_background_job(self, uid: str, reason: str = "its BackgroundJob was deleted") -> bool:
@@ -206,14 +216,16 @@ class Reconciler:
         except (DatabaseUnavailableError, StoreError) as exc:
             raise RetryLater(str(exc), 5) from exc
 
-    async def trigger_recurring_job(self, body: dict[str, Any], actor: str | None) -> int | None:
-        meta = body["metadata"]
-        try:
-            return await self.scheduler.trigger_recurring(recurring_id(meta["namespace"], meta["name"]), actor=actor or "kubernetes")
-        except RecurringJobNotFoundError:
-            return None
-        except (DatabaseUnavailableError, StoreError) as exc:
-            raise RetryLater(str(exc), 5) from exc
+    async def trigger_recurring_job(self, body: dict[str, Any], actor: str | None) -> bool:
+        """Acts on the resource's `jobs.craft.dev/trigger` once (see oneshot.py), then removes it."""
+        rid = recurring_id(body["metadata"]["namespace"], body["metadata"]["name"])
+
+        async def fire(session) -> None:
+            try:
+                await self.scheduler.trigger_recurring(rid, actor=actor or "kubernetes", session=session)
+            except RecurringJobNotFoundError:  # an invalid spec is never stored: nothing to fire
+                log.warning("RecurringJob %s is not stored: its trigger is dropped", rid)
+        return await self._one_shot(RECURRING_JOBS, body, ANNOTATION_TRIGGER, fire)
 
     async def remove_recurring_job(self, namespace: str, name: str) -> bool:
         """Removes the schedule and stops what it started and has not finished (as a CronJob's Jobs go with it)."""

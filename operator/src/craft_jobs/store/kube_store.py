@@ -7,6 +7,7 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime
 
+from craft_jobs.store.connector import Session
 from craft_jobs.store.models import RecurringJob
 from craft_jobs.store.store import JobStore
 
@@ -51,6 +52,16 @@ class KubeStore:
 
     async def set_job_ref(self, job_id: int, ref: str) -> None:
         await self.store.connector.execute(self.queries["kube_set_job_ref"], {"id": job_id, "ref": ref})
+
+    async def take_one_shot(self, session: Session, uid: str, annotation: str, value: str, now: datetime) -> bool:
+        """True when this transaction may act on the annotation's value (see kube_take_one_shot)."""
+        row = await session.fetch_one(self.queries["kube_take_one_shot"], {
+            "uid": uid, "annotation": annotation, "value": value, "now": now})
+        return row is not None
+
+    async def forget_one_shot(self, uid: str, annotation: str, value: str) -> None:
+        await self.store.connector.execute(self.queries["kube_forget_one_shot"], {
+            "uid": uid, "annotation": annotation, "value": value})
 
     @contextlib.asynccontextmanager
     async def sync_lock(self) -> AsyncIterator[bool]:

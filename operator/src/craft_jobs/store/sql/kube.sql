@@ -58,3 +58,17 @@ WHERE NOT EXISTS (SELECT 1 FROM __schema__.jobs j WHERE j.id = r.job_id AND j.st
 -- name: kube_set_job_ref
 -- The Kubernetes Job a run adopted from an earlier run ("namespace/name").
 UPDATE __schema__.jobs SET executor_ref = %(ref)s WHERE id = %(id)s AND state = 'Processing';
+
+-- name: kube_take_one_shot
+-- Claims a one-shot annotation's value of a resource, in the transaction that
+-- acts on it; no row back when it is taken already (acted on, not yet removed).
+-- A second claimer waits here for the first one's transaction to end.
+INSERT INTO __schema__.kube_one_shots (resource_uid, annotation, value, taken_at)
+VALUES (%(uid)s, %(annotation)s, %(value)s, %(now)s)
+ON CONFLICT DO NOTHING
+RETURNING true AS taken;
+
+-- name: kube_forget_one_shot
+-- The annotation is removed from the resource: the same value set again later is a new request.
+DELETE FROM __schema__.kube_one_shots
+WHERE resource_uid = %(uid)s AND annotation = %(annotation)s AND value = %(value)s;

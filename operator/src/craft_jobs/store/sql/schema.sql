@@ -150,3 +150,12 @@ CREATE TABLE __schema__.installation (
     signing_key  text NOT NULL,
     created_at   timestamptz NOT NULL
 );
+
+-- Version 7: one-shot annotations the operator has acted on but not removed yet.
+CREATE TABLE __schema__.kube_one_shots (
+    resource_uid  text NOT NULL,
+    annotation    text NOT NULL,
+    value         text NOT NULL,
+    taken_at      timestamptz NOT NULL,
+    PRIMARY KEY (resource_uid, annotation, value)
+);
