@@ -88,8 +88,8 @@ def injected_kinds(ctx: Context) -> set[str]:
 
 
 def attempt_used_by(error_types: tuple[str, ...]) -> Rule:
-    """An observation: a failed attempt caused by the transport, not by the job
-    (docs/operator.md: API errors are retried with backoff)."""
+    """A failed attempt caused by the API or its transport, not by the job
+    (docs/operator.md: API errors are retried and never use an attempt)."""
     def rule(job: Tracked, row: StoredJob, runs: list[Execution]) -> str | None:
         used = [r.error_type for r in row.history if r.state in ("Scheduled", "Failed") and r.error_type in error_types]
         return f"attempt(s) used by {', '.join(used)}" if used else None

@@ -242,8 +242,9 @@ def api_errors(ctx: Context) -> None:
     proxy.clear_faults()
     ctx.fault_over()
     ctx.note(f"injected for {time.monotonic() - began:.0f} s: {dict(proxy.injected)}")
-    ctx.observations.append(rules.attempt_used_by(("ProtocolError", "ReadTimeoutError", "MaxRetryError",
-                                                   "InternalError", "JobCreateFailed")))
+    # docs/operator.md: API and transport errors are retried and never use an attempt.
+    ctx.rules.append(rules.attempt_used_by(("ProtocolError", "ReadTimeoutError", "MaxRetryError", "TransportError",
+                                            "KubeApiError", "InternalError", "JobCreateFailed")))
 
 
 def watch_chaos(ctx: Context) -> None:

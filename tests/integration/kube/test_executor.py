@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 import pytest
 from craft_jobs_runner import EXIT_CANCELLED, EXIT_NON_RETRYABLE
 
-from craft_jobs.kube.api import KubeApi
+from craft_jobs.kube.api import KubeApi, KubeApiError
 from craft_jobs.kube.executor import KubernetesExecutor
 from craft_jobs.kube.manifest import ManifestSettings, build_job_manifest
 from craft_jobs.store.models import ClaimedJob
+from tests.support.kube.dropproxy import DroppingProxy
 from tests.support.kube.emulator import JOBS, PODS, SECRETS
 from tests.support.kube.harness import eventually
 
@@ -156,3 +157,45 @@ async def test_no_image_anywhere_is_a_non_retryable_failure(kube_api):
     result = await executor.run(claimed(9, "hello", {}), asyncio.Event())
     await executor.close()
     assert result.exit_code == EXIT_NON_RETRYABLE and "image" in result.error["message"]
+
+
+# -- the transport failing ------------------------------------------------------------------
+
+
+async def test_a_connection_refused_is_a_transient_api_error(unused_tcp_port):
+    api = KubeApi.connect(f"http://127.0.0.1:{unused_tcp_port}")
+    api.client.configuration.retries = 0
+    try:
+        with pytest.raises(KubeApiError) as raised:
+            await api.get_job("jobs", "cj-1-1")
+    finally:
+        api.close()
+    assert raised.value.transient and raised.value.reason == "TransportError"
+
+
+async def test_a_dropped_connection_while_creating_the_job_is_retried(cluster):
+    async with DroppingProxy(cluster.url, b"POST /apis/batch/v1/namespaces/jobs/jobs ", drops=2) as proxy:
+        api = KubeApi.connect(proxy.url)
+        executor = KubernetesExecutor(api, SETTINGS, recheck_seconds=2)
+        try:
+            result = await asyncio.wait_for(executor.run(claimed(40, "hello", {"name": "kube"}), asyncio.Event()), 60)
+        finally:
+            await executor.close()
+            api.close()
+    assert proxy.dropped == 2
+    assert result.exit_code == 0 and result.interrupted is None
+    assert [j["metadata"]["name"] for j in cluster.emulator.list(JOBS, "jobs")] == ["cj-40-1"]
+
+
+async def test_an_api_that_keeps_dropping_connections_uses_no_attempt(cluster):
+    async with DroppingProxy(cluster.url, b"POST /apis/batch/v1/namespaces/jobs/jobs ", drops=100) as proxy:
+        api = KubeApi.connect(proxy.url)
+        executor = KubernetesExecutor(api, SETTINGS, recheck_seconds=2)
+        try:
+            result = await asyncio.wait_for(executor.run(claimed(41, "hello", {"name": "kube"}), asyncio.Event()), 60)
+        finally:
+            await executor.close()
+            api.close()
+    assert proxy.dropped >= 2
+    assert result.interrupted and "Kubernetes API" in result.interrupted, result
+    assert result.error["type"] == "KubernetesApiUnavailable"

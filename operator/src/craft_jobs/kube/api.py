@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -29,6 +30,11 @@ USER_AGENT = "craft-jobs-operator"
 GROUP = "jobs.craft.dev"
 VERSION = "v1alpha1"
 MERGE_PATCH = "application/merge-patch+json"
+TRANSPORT_ERROR = "TransportError"
+# What the client raises when no answer came: a connection refused, reset or
+# dropped mid-request (ProtocolError), a timeout, TLS failing (ApiException
+# with status 0), or urllib3's retries used up (MaxRetryError).
+_TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError, k8s_client.exceptions.ApiException)
 
 
 class KubeApiError(CraftJobsError):
@@ -45,6 +51,16 @@ class KubeApiError(CraftJobsError):
     @property
     def conflict(self) -> bool:
         return self.status == 409
+
+    @property
+    def transient(self) -> bool:
+        """No answer (status 0: the request may or may not have been acted on),
+        too many requests, or the server failing: worth another try."""
+        return self.status == 0 or self.status == 429 or self.status >= 500
+
+    @classmethod
+    def transport(cls, exc: BaseException) -> KubeApiError:
+        return cls(0, TRANSPORT_ERROR, f"{type(exc).__name__}: {exc}")
 
 
 def load_configuration(server: str | None = None) -> k8s_client.Configuration:
@@ -84,10 +100,15 @@ class KubeApi:
             method=method, resource_path=path, query_params=list((query or {}).items()),
             header_params=headers, body=body, auth_settings=["BearerToken"],
         )
-        response = self.client.call_api(*serialized, _request_timeout=timeout)
-        if stream and 200 <= response.status < 300:
-            return response.response
-        data = response.read()
+        try:
+            response = self.client.call_api(*serialized, _request_timeout=timeout)
+            if stream and 200 <= response.status < 300:
+                return response.response
+            data = response.read()
+        except _TRANSPORT_ERRORS as exc:  # the one place where the transport's failures become ours
+            if isinstance(exc, k8s_client.exceptions.ApiException) and exc.status:
+                raise _error(exc.status, (exc.body or b"") if isinstance(exc.body, bytes) else str(exc.body or "").encode()) from exc
+            raise KubeApiError.transport(exc) from exc
         if not 200 <= response.status < 300:
             raise _error(response.status, data)
         return json.loads(data) if data else None

@@ -241,7 +241,10 @@ class KubernetesExecutor:
             return ExecutionResult(EXIT_NON_RETRYABLE, {"type": "InvalidJob", "message": f"{exc.field}: {exc.reason}", "stack": ""})
         namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         self._ensure_watch()
-        earlier = await self._earlier_run(job, namespace) if job.runs > 1 else None
+        try:
+            earlier = await self._earlier_run(job, namespace) if job.runs > 1 else None
+        except KubeApiError as exc:  # transient: unknown whether an earlier run's Job is there
+            return _api_unavailable(f"cannot look for the Jobs of earlier runs: {exc}")
         if earlier is not None:
             namespace, name = earlier["metadata"]["namespace"], earlier["metadata"]["name"]
             log.info("job %s: %s %s/%s of an earlier run", job.id,
@@ -272,6 +275,8 @@ class KubernetesExecutor:
         try:
             jobs = await self.api.list_jobs(namespace, f"{SELECTOR},{LABEL_JOB_ID}={job.id}")
         except KubeApiError as exc:
+            if exc.transient:
+                raise
             log.warning("job %s: cannot look for earlier Jobs: %s", job.id, exc)
             return None
         ours = [j for j in jobs if _run_of(j) < job.runs and proves_run(j, self.settings, job.id)
@@ -315,6 +320,8 @@ class KubernetesExecutor:
                     log.warning("cannot create Job %s: %s", ref, exc)
                     if created is not None:
                         await self._remove(namespace, name)  # no Job left waiting for what never comes
+                    if exc.transient and not cancel.is_set():  # the API's fault, not the job's
+                        return _api_unavailable(f"cannot create the Kubernetes Job {ref}: {exc}", ref)
                     code = EXIT_NON_RETRYABLE if exc.status in (400, 422) else None
                     return ExecutionResult(code, {"type": "JobCreateFailed", "message": f"cannot create the Kubernetes Job {ref}: {exc}", "stack": ""}, ref)
                 await asyncio.sleep(delay)
@@ -554,6 +561,13 @@ def pod_waiting_reason(pod: dict[str, Any]) -> tuple[str, str] | None:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
             return condition.get("reason") or "Unschedulable", condition.get("message") or ""
     return None
+
+
+def _api_unavailable(message: str, ref: str | None = None) -> ExecutionResult:
+    """The Kubernetes API did not answer (or failed) through every retry: the job goes
+    back to Enqueued without using an attempt, and is claimed again."""
+    return ExecutionResult(None, {"type": "KubernetesApiUnavailable", "message": message, "stack": ""}, ref,
+                           interrupted=f"the Kubernetes API is unavailable ({message})")
 
 
 def _name_taken(kind: str, ref: str) -> ExecutionResult:
