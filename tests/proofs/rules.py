@@ -65,6 +65,13 @@ def no_attempt_used(ctx: Context) -> Rule:
     return rule
 
 
+def history_shows_every_run(job: Tracked, row: StoredJob, runs: list[Execution]) -> str | None:
+    """DESIGN "Guarantees": an execution again after a loss (an evicted pod's replacement)
+    shows in the history as a run of its own."""
+    claims = row.states().count("Processing")
+    return f"executed {len(runs)} times, its history shows {claims} run(s)" if len(runs) > claims else None
+
+
 def no_suspended_leftover(ctx: Context) -> Rule:
     """No Job of the job's is left suspended (the one whose operator died before its Secret)."""
     def rule(job: Tracked, row: StoredJob, runs: list[Execution]) -> str | None:

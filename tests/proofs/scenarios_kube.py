@@ -219,7 +219,7 @@ def evicted_mid_run(ctx: Context) -> None:
         ctx.cluster.evict(ctx.namespace, pod["metadata"]["name"])
     ctx.fault_over()
     ctx.note(f"evicted {len(pods)} running pods (maxAttempts 0, 137 and 143 non-retryable)")
-    ctx.rules.append(rules.no_attempt_used(ctx))
+    ctx.rules += [rules.no_attempt_used(ctx), rules.history_shows_every_run]
 
 
 # -- the API misbehaving ------------------------------------------------------------------------

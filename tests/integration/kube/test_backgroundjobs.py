@@ -199,3 +199,28 @@ async def test_missing_image_without_a_default(start_operator, crs):
     assert condition(body, "Accepted")["message"].startswith("spec.image: ")
     await crs.create("BackgroundJob", "own-image", {"jobType": "hello", "image": "craft-jobs-samples:test"})
     await crs.wait_phase("BackgroundJob", "own-image", "Succeeded")
+
+
+async def test_an_evicted_pod_and_its_replacement_show_in_the_history_once(operator, crs, cluster):
+    await crs.create("BackgroundJob", "evicted", {"jobType": "slow", "parameters": {"seconds": 3},
+                                                  "retry": {"maxAttempts": 0, "nonRetryableExitCodes": [137, 143]}})
+    body = await crs.wait_phase("BackgroundJob", "evicted", "Processing")
+    ident = job_id(body)
+    await eventually(lambda: cluster.controller.pods, message="the pod to run")
+    evicted = next(iter(cluster.controller.pods.values())).name
+    assert cluster.controller.disrupt("default", f"cj-{ident}-1")
+    store = operator.handle.reconciler.store
+
+    async def eviction_recorded() -> bool:
+        return any("evicted" in (entry.reason or "") for entry in await store.job_history(ident))
+    await eventually(eviction_recorded, message="the eviction in the history")
+    for again in ("1", "2"):  # the watch repeats the evicted pod: still one row
+        await cluster.emulator.patch(PODS, "default", evicted, {"metadata": {"annotations": {"seen": again}}})
+    body = await crs.wait_phase("BackgroundJob", "evicted", "Succeeded")
+    assert body["status"]["attempts"] == 1
+    history = await operator.handle.reconciler.store.job_history(ident)
+    rows = [(entry.state.value, entry.reason) for entry in history]
+    evictions = [reason for state, reason in rows if "evicted" in (reason or "")]
+    assert evictions == [f"pod {evicted} evicted (DisruptionTarget: EvictionByEvictionAPI), replaced; no attempt used"], rows
+    assert [state for state, _ in rows].count("Processing") == 2, "two executions, two runs shown"
+    assert [state for state, _ in rows][-1] == "Succeeded", rows

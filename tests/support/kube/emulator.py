@@ -91,6 +91,19 @@ def parse_selector(text: str | None) -> list[tuple[str, str, Any]]:
     return result
 
 
+def fields_match(selector: str | None, obj: dict[str, Any]) -> bool:
+    """Field selectors as the API server takes them: path=value, path==value, path!=value, comma-joined."""
+    for term in (t.strip() for t in (selector or "").split(",") if t.strip()):
+        negated = "!=" in term
+        path, value = term.split("!=" if negated else "=", 1)
+        current: Any = obj
+        for part in path.strip().split("."):
+            current = current.get(part) if isinstance(current, dict) else None
+        if (str(current if current is not None else "") == value.lstrip("=")) == negated:
+            return False
+    return True
+
+
 def labels_match(selector: list[tuple[str, str, Any]], labels: dict[str, str] | None) -> bool:
     labels = labels or {}
     for key, op, value in selector:
@@ -369,7 +382,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
         result = await super()._serve_list(request)
         selector = parse_selector(request.params.get("labelSelector"))
-        items = [i for i in result["items"] if labels_match(selector, i.get("metadata", {}).get("labels"))]
+        fields = request.params.get("fieldSelector")
+        items = [i for i in result["items"] if labels_match(selector, i.get("metadata", {}).get("labels"))
+                 and fields_match(fields, i)]
         info = self._info(request.resource)
         kind = (info.kind if info and info.kind else "") + "List"
         return {"apiVersion": _api_version(request.resource), "kind": kind,
@@ -377,8 +392,10 @@ class ClusterEmulator(kmock.KubernetesEmulator):
 
     async def _serve_watch(self, request: rendering.Request):
         selector = parse_selector(request.params.get("labelSelector"))
+        fields = request.params.get("fieldSelector")
         async for event in super()._serve_watch(request):
-            if isinstance(event, dict) and not labels_match(selector, event.get("object", {}).get("metadata", {}).get("labels")):
+            if isinstance(event, dict) and not (labels_match(selector, event.get("object", {}).get("metadata", {}).get("labels"))
+                                                and fields_match(fields, event.get("object", {}))):
                 continue
             yield event
 

@@ -191,27 +191,39 @@ class KubeApi:
         On every (re)connection the current Jobs are listed first and reported
         as "SYNC" events, so nothing that happened while disconnected is lost."""
         paths = [f"/apis/batch/v1/namespaces/{ns}/jobs" for ns in namespaces] if namespaces else ["/apis/batch/v1/jobs"]
+        self._watch_paths(paths, {"labelSelector": selector}, on_event, stop, read_timeout)
+
+    def watch_pods(self, selector: str, field_selector: str, namespaces: list[str] | None,
+                   on_event: Callable[[str, dict[str, Any]], None], stop: threading.Event,
+                   read_timeout: float = 60) -> None:
+        """As watch_jobs, for pods; `field_selector` (e.g. status.phase=Failed) is applied
+        by the API server, so only the few pods that matter cross the wire."""
+        paths = [f"/api/v1/namespaces/{ns}/pods" for ns in namespaces] if namespaces else ["/api/v1/pods"]
+        self._watch_paths(paths, {"labelSelector": selector, "fieldSelector": field_selector}, on_event, stop, read_timeout)
+
+    def _watch_paths(self, paths: list[str], selectors: dict[str, str], on_event, stop: threading.Event,
+                     read_timeout: float) -> None:
         if len(paths) > 1:
-            threads = [threading.Thread(target=self._watch_path, args=(p, selector, on_event, stop, read_timeout),
+            threads = [threading.Thread(target=self._watch_path, args=(p, selectors, on_event, stop, read_timeout),
                                         daemon=True, name=f"craft-watch-{i}") for i, p in enumerate(paths)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
         else:
-            self._watch_path(paths[0], selector, on_event, stop, read_timeout)
+            self._watch_path(paths[0], selectors, on_event, stop, read_timeout)
 
-    def _watch_path(self, path: str, selector: str, on_event, stop: threading.Event, read_timeout: float) -> None:
+    def _watch_path(self, path: str, selectors: dict[str, str], on_event, stop: threading.Event, read_timeout: float) -> None:
         delay = 0.5
         self._streams = getattr(self, "_streams", set())
         while not stop.is_set():
             response = None
             try:
-                listing = self.request_sync("GET", path, query={"labelSelector": selector})
+                listing = self.request_sync("GET", path, query=dict(selectors))
                 for item in listing.get("items", ()):
                     on_event("SYNC", item)
                 version = (listing.get("metadata") or {}).get("resourceVersion")
-                query = {"labelSelector": selector, "watch": "true", "timeoutSeconds": 300}
+                query = {**selectors, "watch": "true", "timeoutSeconds": 300}
                 if version:
                     query["resourceVersion"] = version
                 response = self.request_sync("GET", path, query=query, timeout=(10, read_timeout), stream=True)

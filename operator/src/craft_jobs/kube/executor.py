@@ -53,6 +53,7 @@ from craft_jobs_runner import EXIT_CANCELLED, EXIT_NON_RETRYABLE
 from craft_jobs.engine.executor import ExecutionResult
 from craft_jobs.errors import ValidationError
 from craft_jobs.kube.api import KubeApi, KubeApiError
+from craft_jobs.kube.evictions import FAILED_PODS, disruption_of, eviction_reason, owning_job
 from craft_jobs.kube.history import prune_recurring_history
 from craft_jobs.kube.manifest import (
     CONTAINER_NAME,
@@ -128,6 +129,8 @@ class RunStore(Protocol):
 
     async def set_job_ref(self, job_id: int, ref: str) -> None: ...
 
+    async def record_eviction(self, job_id: int, pod: str, reason: str, ref: str) -> None: ...
+
 
 class KubernetesExecutor:
     name = "kubernetes"
@@ -151,6 +154,9 @@ class KubernetesExecutor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._watch_thread: threading.Thread | None = None
+        self._pod_watch_thread: threading.Thread | None = None
+        # Evicted pods seen by the pod watch: (namespace, Job name) -> {pod name: (Job uid, reason)}.
+        self._evictions: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
         self._detached = False
 
     # -- the shared watch ----------------------------------------------------------------
@@ -169,6 +175,11 @@ class KubernetesExecutor:
             daemon=True, name="craft-job-watch",
         )
         self._watch_thread.start()
+        self._pod_watch_thread = threading.Thread(
+            target=self.api.watch_pods, args=(SELECTOR, FAILED_PODS, self.namespaces, self._pod_from_thread, self._stop),
+            daemon=True, name="craft-pod-watch",
+        )
+        self._pod_watch_thread.start()
         if self.store is not None:
             self._reaper = asyncio.create_task(self._reap_loop(), name="craft-job-reaper")
 
@@ -180,11 +191,47 @@ class KubernetesExecutor:
             except RuntimeError:  # the loop closed meanwhile
                 pass
 
+    def _pod_from_thread(self, kind: str, pod: dict[str, Any]) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._on_pod_event, kind, pod)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+
+    def _on_pod_event(self, kind: str, pod: dict[str, Any]) -> None:
+        disruption = disruption_of(pod) if kind != "DELETED" else None
+        owner = owning_job(pod) if disruption else None
+        if owner is None:
+            return
+        namespace, job_name, job_uid = owner
+        self._evictions.setdefault((namespace, job_name), {})[pod["metadata"]["name"]] = (job_uid, disruption)
+        waiter = self._waiters.get((namespace, job_name))
+        if waiter is not None:
+            waiter.changed.set()
+
+    async def _record_evictions(self, job: ClaimedJob, key: tuple[str, str], waiter: _Waiter, recorded: set[str]) -> None:
+        """One history row per evicted pod of this run's Job (the store ignores repeats)."""
+        seen = self._evictions.get(key)
+        uid = ((waiter.latest or {}).get("metadata") or {}).get("uid")
+        if not seen or self.store is None or not uid:
+            return
+        for pod, (job_uid, disruption) in list(seen.items()):
+            if pod in recorded or job_uid != uid:
+                continue
+            try:
+                await self.store.record_eviction(job.id, pod, eviction_reason(pod, disruption), f"{key[0]}/{key[1]}")
+            except Exception as exc:  # the database: again at the run's next change
+                log.warning("job %s: cannot record the eviction of pod %s yet: %s", job.id, pod, exc)
+                return
+            recorded.add(pod)
+
     def _on_event(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         key = (meta.get("namespace"), meta.get("name"))
         if kind == "DELETED":
             self._unreaped.pop(key, None)
+            self._evictions.pop(key, None)
         elif job_finished(obj) is not None and (obj.get("spec") or {}).get("ttlSecondsAfterFinished") is None:
             job_id = _job_id(obj)
             if job_id is not None and proves_run(obj, self.settings, job_id):
@@ -368,8 +415,10 @@ class KubernetesExecutor:
         start_deadline = loop.time() + self.start_timeout_seconds
         started = blameless_extension_used = False
         run_deadline: float | None = None  # timeoutSeconds, from the container's start
+        evicted: set[str] = set()
         try:
             while True:
+                await self._record_evictions(job, (namespace, name), waiter, evicted)
                 if waiter.deleted:
                     return await self._vanished(job, ref, cancel)
                 finished = job_finished(waiter.latest) if waiter.latest else None
@@ -517,9 +566,10 @@ class KubernetesExecutor:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
             self._reaper = None
-        if self._watch_thread is not None:
-            await asyncio.to_thread(self._watch_thread.join, 5)
-            self._watch_thread = None
+        for thread in (self._watch_thread, self._pod_watch_thread):
+            if thread is not None:
+                await asyncio.to_thread(thread.join, 5)
+        self._watch_thread = self._pod_watch_thread = None
 
 
 def _job_id(obj: dict[str, Any]) -> int | None:

@@ -72,3 +72,15 @@ RETURNING true AS taken;
 -- The annotation is removed from the resource: the same value set again later is a new request.
 DELETE FROM __schema__.kube_one_shots
 WHERE resource_uid = %(uid)s AND annotation = %(annotation)s AND value = %(value)s;
+
+-- name: kube_record_eviction
+-- A pod of a running job was evicted and the Job controller replaces it (no
+-- attempt used): the work runs again, and the history says so. Once per pod,
+-- whatever the watch repeats or a restarted operator sees again. (`job`, not
+-- `executor_ref`: this row is no outcome, see kube_recorded_runs.)
+INSERT INTO __schema__.job_states (job_id, state, reason, data, created_at)
+SELECT %(id)s, 'Processing', %(reason)s,
+       jsonb_build_object('evicted_pod', %(pod)s::text, 'job', %(ref)s::text), %(now)s
+WHERE EXISTS (SELECT 1 FROM __schema__.jobs WHERE id = %(id)s AND state = 'Processing')
+  AND NOT EXISTS (SELECT 1 FROM __schema__.job_states
+                  WHERE job_id = %(id)s AND data->>'evicted_pod' = %(pod)s::text);
