@@ -64,7 +64,8 @@ async def test_deleting_a_running_backgroundjob_ends_deleted_with_one_history_ro
     assert states.count("Deleted") == 1 and "Failed" not in states and "Scheduled" not in states, states
 
 
-async def test_an_eviction_uses_no_attempt_even_when_its_exit_code_is_fatal(cluster_under_test):
+async def test_an_eviction_uses_no_attempt_even_when_its_exit_code_is_fatal(cluster_under_test, local_cluster):
+    _, operator = local_cluster
     c = cluster_under_test
     name = c.name("evicted")
     await c.crs.create("BackgroundJob", name, {"jobType": "slow", "parameters": {"seconds": 4},
@@ -78,6 +79,11 @@ async def test_an_eviction_uses_no_attempt_even_when_its_exit_code_is_fatal(clus
     body = await c.crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=90)
     assert body["status"]["attempts"] == 1
     assert pod_name not in [p["metadata"]["name"] for p in await pods_of(c, job_id) if _phase(p) == "Succeeded"]
+    # The work ran twice: the history shows the eviction and the replacement, once.
+    rows = history(operator, job_id)
+    evictions = [reason for state, reason in rows if state == "Processing" and pod_name in (reason or "")]
+    assert len(evictions) == 1 and "evicted (DisruptionTarget" in evictions[0] and "no attempt used" in evictions[0], rows
+    assert [state for state, _ in rows].count("Processing") == 2, rows
 
 
 async def _finished(c, job_name: str) -> dict | None:
