@@ -134,3 +134,20 @@ async def test_a_trigger_stored_before_a_crash_fires_once_and_is_removed_by_the_
     # Removed, the same value is a new request.
     await crs.annotate("RecurringJob", "once", {"jobs.craft.dev/trigger": "now"})
     await eventually(lambda: len(cluster.controller.started_jobs) == 2, message="the second trigger's run")
+
+
+async def test_two_replicas_seeing_one_trigger_fire_it_once(start_operator, crs, cluster, store, options):
+    await start_operator()
+    await start_operator()
+    await crs.create("RecurringJob", "shared", {
+        "schedule": YEARLY, "jobTemplate": {"jobType": "cleanup", "parameters": {"older_than_days": 7}}})
+    await crs.wait_for("RecurringJob", "shared", lambda b: (b.get("status") or {}).get("nextScheduleTime"))
+    await crs.annotate("RecurringJob", "shared", {"jobs.craft.dev/trigger": "now"})
+    await crs.wait_for(
+        "RecurringJob", "shared",
+        lambda b: "jobs.craft.dev/trigger" not in (b["metadata"].get("annotations") or {})
+        and ((b.get("status") or {}).get("lastJob") or {}).get("phase") == "Succeeded",
+        what="the trigger consumed and its run done")
+    kube_store = KubeStore(store)
+    assert await kube_store.unfinished_jobs_of_recurring("default/shared") == []
+    assert len(cluster.controller.started_jobs) == 1, "two replicas, one trigger, one run"
