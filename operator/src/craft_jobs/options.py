@@ -82,6 +82,13 @@ class JobOptions(BaseSettings):
     def notify_channel(self) -> str:
         return f"craft_jobs_{self.schema_name}"
 
+    @property
+    def outage_after_seconds(self) -> float:
+        """A server whose heartbeat is this late was cut off, and the others may have
+        been too: it rescues nothing until it heartbeats again, and then waits a
+        full server timeout (engine/heartbeat.py)."""
+        return 2 * self.heartbeat_interval_seconds
+
 
 def load_options(**overrides: Any) -> JobOptions:
     """Build options from the environment plus explicit overrides; errors name the option."""

@@ -39,9 +39,9 @@ async def finish(store, job_id, state, error=None, executor_ref=None):
     claimed = await store.claim_jobs(SERVER, 100)
     if executor_ref:
         await store.set_executor_ref(job_id, SERVER, executor_ref)
-    outcomes = [Outcome(c.id, JobState.ENQUEUED, c.attempt, "released") for c in claimed if c.id != job_id]
-    attempt = next(c.attempt for c in claimed if c.id == job_id)
-    outcomes.append(Outcome(job_id, state, attempt, "test outcome", error=error))
+    outcomes = [Outcome(c.id, c.runs, JobState.ENQUEUED, c.attempt, "released") for c in claimed if c.id != job_id]
+    attempt, run = next((c.attempt, c.runs) for c in claimed if c.id == job_id)
+    outcomes.append(Outcome(job_id, run, state, attempt, "test outcome", error=error))
     await store.finish_jobs(SERVER, outcomes)
 
 

@@ -54,14 +54,14 @@ async def run(
     store.clock.advance(timedelta(seconds=seconds))
     job = next(c for c in claimed if c.id == job_id)
     if fail is None:
-        outcome = Outcome(job_id, JobState.SUCCEEDED, job.attempt, "succeeded")
+        outcome = Outcome(job_id, job.runs, JobState.SUCCEEDED, job.attempt, "succeeded")
     elif final:
-        outcome = Outcome(job_id, JobState.FAILED, job.attempt, "failed", error=fail)
+        outcome = Outcome(job_id, job.runs, JobState.FAILED, job.attempt, "failed", error=fail)
     else:
-        outcome = Outcome(job_id, JobState.SCHEDULED, job.attempt + 1, "retry",
+        outcome = Outcome(job_id, job.runs, JobState.SCHEDULED, job.attempt + 1, "retry",
                           run_at=store.clock.now() + timedelta(seconds=30), error=fail)
     # Jobs claimed alongside go back to the queue untouched.
-    back = [Outcome(c.id, JobState.ENQUEUED, c.attempt, "released by the test") for c in others]
+    back = [Outcome(c.id, c.runs, JobState.ENQUEUED, c.attempt, "released by the test") for c in others]
     changed, _ = await store.finish_jobs(SERVER, [outcome, *back])
     return changed[job_id]
 

@@ -159,6 +159,22 @@ async def test_no_image_anywhere_is_a_non_retryable_failure(kube_api):
     assert result.exit_code == EXIT_NON_RETRYABLE and "image" in result.error["message"]
 
 
+async def test_a_rescued_run_still_waiting_and_the_run_that_adopted_its_job_both_hear_it_end(kube_api, cluster):
+    """The next run of a job adopts the Job of the earlier run, which still waits on it
+    in the same process (rescued meanwhile): each hears the Job end from the watch,
+    neither waits for a re-read (recheck_seconds is longer than the test)."""
+    executor = KubernetesExecutor(kube_api, SETTINGS, recheck_seconds=120)
+    try:
+        first = asyncio.create_task(executor.run(claimed(14, "slow", {"seconds": 3}), asyncio.Event()))
+        await eventually(lambda: cluster.controller.pods, message="the pod to run")
+        second = asyncio.create_task(executor.run(claimed(14, "slow", {"seconds": 3}, runs=2), asyncio.Event()))
+        results = await asyncio.wait_for(asyncio.gather(first, second), 30)
+    finally:
+        await executor.close()
+    assert [(r.exit_code, r.executor_ref) for r in results] == [(0, "jobs/cj-14-1")] * 2
+    assert cluster.emulator.get(JOBS, "jobs", "cj-14-2") is None, "no second Job for the same work"
+
+
 # -- the transport failing ------------------------------------------------------------------
 
 

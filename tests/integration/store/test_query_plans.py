@@ -86,7 +86,7 @@ async def test_recording_outcomes_reads_only_those_jobs(stale_statistics, store,
             f" (SELECT id FROM {schema}.jobs WHERE state = 'Processing' ORDER BY id DESC LIMIT 10) RETURNING id")]
         params = {
             "ids": ids, "states": ["Succeeded"] * 10, "run_ats": [None] * 10, "attempts": [0] * 10,
-            "errors": [None] * 10, "reasons": ["succeeded"] * 10, "server_id": "me", "now": NOW,
+            "errors": [None] * 10, "reasons": ["succeeded"] * 10, "runs": [0] * 10, "server_id": "me", "now": NOW,
             "expires_at": NOW + timedelta(days=1), "channel": store.channel,
             "limit": 10, "queues": None, "synchronous_commit": "on",  # the claim's, in finish_and_claim
         }

@@ -58,7 +58,9 @@ class Dispatcher:
         self.clock = clock
         self.queues = queues
         self.on_finished = on_finished
-        self.running: dict[int, Running] = {}
+        # By (job id, run): a run rescued from us may still be ending here when
+        # the job's next run is claimed, by us too; each keeps its own slot.
+        self.running: dict[tuple[int, int], Running] = {}
         # True while the engine cannot prove it is alive (engine/heartbeat.py): claim nothing.
         self.claims_paused: Callable[[], bool] = lambda: False
         self._wake = asyncio.Event()
@@ -78,11 +80,12 @@ class Dispatcher:
 
     def cancel(self, job_id: int) -> bool:
         """Stop a run this engine holds (its job was deleted or requeued elsewhere)."""
-        running = self.running.get(job_id)
-        if running is None:
+        runs = [r for (held, _), r in self.running.items() if held == job_id]
+        if not runs:
             return False
         log.info("cancelling job %s", job_id)
-        running.cancel.set()
+        for running in runs:
+            running.cancel.set()
         return True
 
     # -- claiming ----------------------------------------------------------------
@@ -126,7 +129,7 @@ class Dispatcher:
 
     def _start(self, job: ClaimedJob) -> None:
         running = Running(job)
-        self.running[job.id] = running
+        self.running[job.id, job.runs] = running
         running.task = asyncio.create_task(self._run(running), name=f"craft-job-{job.id}")
 
     async def _run(self, running: Running) -> None:
@@ -196,9 +199,10 @@ class Dispatcher:
 
     def _forget(self, batch: list[Outcome], changed: dict) -> None:
         for outcome in batch:
-            self.running.pop(outcome.job_id, None)
+            self.running.pop((outcome.job_id, outcome.run), None)
             if outcome.job_id not in changed:
-                log.info("job %s changed while it ran; its outcome was dropped", outcome.job_id)
+                log.info("job %s changed while its run %s ran; that run's outcome was dropped",
+                         outcome.job_id, outcome.run)
 
     async def drain(self, grace_seconds: float) -> None:
         """Stop claiming, let runs finish for `grace_seconds`, then cancel the rest."""

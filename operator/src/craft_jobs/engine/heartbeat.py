@@ -13,6 +13,16 @@ that no rescue ever starts a copy while a run of ours still goes on:
   eyes, with two intervals to spare for the kill. A separate thread keeps
   that deadline, since the heartbeat's own may be stuck in a call to a
   database that does not answer.
+
+And so that no server rescues runs that are not lost, its own or the others':
+
+- it rescues nothing while its own heartbeat is late (more than
+  `outage_after_seconds`, two intervals): a rescue that waited for a
+  connection through an outage would otherwise run the moment PostgreSQL is
+  back, before any heartbeat, ours included, had been written again;
+- once its heartbeat is written again after such a gap, it rescues nothing
+  for a full `server_timeout_seconds`: the others were probably cut off too,
+  not dead, and need that long to heartbeat again.
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ class Heartbeat:
         options: JobOptions,
         clock: Clock,
         fenceable: Fenceable | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         self.lease = lease
         self.server_row = server_row
@@ -48,9 +59,11 @@ class Heartbeat:
         self.interval = options.heartbeat_interval_seconds
         self.timeout = options.server_timeout_seconds
         self.fence_after = self.timeout - 2 * self.interval
+        self.outage_after = options.outage_after_seconds
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._last_ok = time.monotonic()  # when the last heartbeat that succeeded began
+        self._last_ok = monotonic()  # when the last heartbeat that succeeded began
         self._rescue_after = 0.0
         self._fenced = False
         self._threads: list[threading.Thread] = []
@@ -58,17 +71,18 @@ class Heartbeat:
     # -- one heartbeat ---------------------------------------------------------
 
     def beat_once(self) -> None:
-        began = time.monotonic()
+        began = self._monotonic()
         self.lease.beat(self.server_row(), self.clock.now())
         with self._lock:
-            if began - self._last_ok > self.timeout:
+            silent = began - self._last_ok
+            if silent > self.outage_after:
                 # We could not heartbeat either, so the others were probably cut off too,
                 # not dead: give them a full timeout to heartbeat before rescuing their jobs.
-                log.info("back after an outage: rescues wait %.0f s", self.timeout)
-                self._rescue_after = began + self.timeout
+                log.info("heartbeating again after %.1f s: rescues wait %.0f s", silent, self.timeout)
+                self._rescue_after = max(self._rescue_after, began + self.timeout)
             self._last_ok = max(self._last_ok, began)
             # A heartbeat that took most of the window leaves no time to run anything.
-            lifted = self._fenced and time.monotonic() - self._last_ok < self.fence_after
+            lifted = self._fenced and self._monotonic() - self._last_ok < self.fence_after
             if lifted:
                 self._fenced = False
         if lifted:
@@ -82,18 +96,15 @@ class Heartbeat:
             return self._fenced
 
     def may_rescue(self) -> bool:
-        """False for a timeout after an outage of our own (see beat_once)."""
+        """False while our own heartbeat is late, and for a timeout after it is
+        written again (see the module's docstring)."""
         with self._lock:
-            return time.monotonic() >= self._rescue_after
-
-    def wait_before_rescuing(self) -> None:
-        """As after an outage of our own: rescue nothing for a full timeout."""
-        with self._lock:
-            self._rescue_after = time.monotonic() + self.timeout
+            now = self._monotonic()
+            return now - self._last_ok <= self.outage_after and now >= self._rescue_after
 
     def silent_for(self) -> float:
         with self._lock:
-            return time.monotonic() - self._last_ok
+            return self._monotonic() - self._last_ok
 
     # -- the threads -------------------------------------------------------------
 

@@ -93,7 +93,7 @@ class Maintenance:
         }
 
     async def rescue_once(self) -> int:
-        """Rescues the jobs of silent servers, unless we were silent ourselves just now."""
+        """Rescues the jobs of lost servers, unless we are, or were just now, silent ourselves."""
         if self.heartbeat is not None and not self.heartbeat.may_rescue():
             return 0
         rescued = await self.store.rescue_orphans(self.server_id)

@@ -45,25 +45,25 @@ def decide_outcome(
     """`interrupted`: why the engine ended the run, if it did (see ExecutionResult)."""
     error = _error_record(result)
     if result.exit_code == EXIT_SUCCEEDED and not result.timed_out:
-        return Outcome(job.id, JobState.SUCCEEDED, job.attempt, "succeeded", error=error)
+        return Outcome(job.id, job.runs, JobState.SUCCEEDED, job.attempt, "succeeded", error=error)
     interrupted = interrupted or result.interrupted
     if interrupted and not result.timed_out:
         reason = f"requeued without using an attempt: {interrupted}"
-        return Outcome(job.id, JobState.ENQUEUED, job.attempt, reason, error=error)
+        return Outcome(job.id, job.runs, JobState.ENQUEUED, job.attempt, reason, error=error)
     policy = retry_policy_of(job, automatic_retry)
     non_retryable = result.exit_code == EXIT_NON_RETRYABLE
     exit_code = None if result.exit_code in (None, 0) else result.exit_code
     if should_retry(policy, job.attempt, exit_code, non_retryable):
         delay = next_delay(policy, job.attempt, rng)
         reason = f"retry {job.attempt + 1} of {policy.max_attempts} in {delay.total_seconds():.3g} s"
-        return Outcome(job.id, JobState.SCHEDULED, job.attempt + 1, reason, run_at=now + delay, error=error)
+        return Outcome(job.id, job.runs, JobState.SCHEDULED, job.attempt + 1, reason, run_at=now + delay, error=error)
     if non_retryable or (exit_code is not None and exit_code in policy.non_retryable_exit_codes):
         reason = "failed: not retryable"
     elif policy.max_attempts == 0:
         reason = "failed: retries are off for this job"
     else:
         reason = f"failed after {job.attempt + 1} attempts"
-    return Outcome(job.id, JobState.FAILED, job.attempt, reason, error=error)
+    return Outcome(job.id, job.runs, JobState.FAILED, job.attempt, reason, error=error)
 
 
 def shutdown_reason(exit_code: int | None, grace_seconds: float) -> str:

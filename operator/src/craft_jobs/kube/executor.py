@@ -76,7 +76,7 @@ SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 _API_RETRY_DELAYS = (0.2, 0.5, 1, 2, 5)
 
 
-@dataclass
+@dataclass(eq=False)  # each run's own: found by identity
 class _Waiter:
     latest: dict[str, Any] | None = None
     deleted: bool = False
@@ -147,7 +147,9 @@ class KubernetesExecutor:
         self.start_timeout_seconds = start_timeout_seconds
         self.reap_seconds = reap_seconds
         self.owner_gone_wait_seconds = owner_gone_wait_seconds
-        self._waiters: dict[tuple[str, str], _Waiter] = {}
+        # Runs waiting on each Job: more than one when a rescued run still waits on the
+        # Job that the job's next run adopted.
+        self._waiters: dict[tuple[str, str], list[_Waiter]] = {}
         # Finished Jobs of ours without a TTL yet: (namespace, name) -> job id.
         self._unreaped: dict[tuple[str, str], int] = {}
         self._reaper: asyncio.Task | None = None
@@ -236,14 +238,12 @@ class KubernetesExecutor:
             job_id = _job_id(obj)
             if job_id is not None and proves_run(obj, self.settings, job_id):
                 self._unreaped[key] = job_id
-        waiter = self._waiters.get(key)
-        if waiter is None:
-            return
-        if kind == "DELETED":
-            waiter.deleted = True
-        else:
-            waiter.latest = obj
-        waiter.changed.set()
+        for waiter in self._waiters.get(key, ()):
+            if kind == "DELETED":
+                waiter.deleted = True
+            else:
+                waiter.latest = obj
+            waiter.changed.set()
 
     def detach(self) -> None:
         """The operator is stopping: from now on a cancelled run leaves its Job running."""
@@ -300,7 +300,7 @@ class KubernetesExecutor:
                 await self.store.set_job_ref(job.id, f"{namespace}/{name}")
         ref = f"{namespace}/{name}"
         waiter = _Waiter()
-        self._waiters[namespace, name] = waiter
+        self._waiters.setdefault((namespace, name), []).append(waiter)
         try:
             if earlier is None:
                 created = await self._create(job, namespace, name, manifest, secret, cancel)
@@ -311,10 +311,17 @@ class KubernetesExecutor:
                 waiter.latest = earlier
             result = await self._wait(job, namespace, name, ref, waiter, cancel)
         finally:
-            self._waiters.pop((namespace, name), None)
+            self._forget_waiter(namespace, name, waiter)
         if job.recurring_id and job.cr_namespace and result.exit_code != EXIT_CANCELLED:
             await prune_recurring_history(self.api, namespace, job.recurring_id, job_finished)
         return result
+
+    def _forget_waiter(self, namespace: str, name: str, waiter: _Waiter) -> None:
+        waiters = self._waiters.get((namespace, name), [])
+        if waiter in waiters:
+            waiters.remove(waiter)
+        if not waiters:
+            self._waiters.pop((namespace, name), None)
 
     async def _earlier_run(self, job: ClaimedJob, namespace: str) -> dict[str, Any] | None:
         """The Job of the latest earlier run whose outcome is not recorded (its operator

@@ -75,9 +75,13 @@ class ClaimedJob:
 
 @dataclass(slots=True)
 class Outcome:
-    """What the engine decided after a run: the next state and why."""
+    """What the engine decided after a run: the next state and why.
+
+    `run` is the claim it belongs to (ClaimedJob.runs): it is recorded only
+    while the job is still in that run, never onto a later claim of the job."""
 
     job_id: int
+    run: int
     state: JobState
     attempt: int
     reason: str

@@ -273,6 +273,7 @@ class JobStore:
             "attempts": [o.attempt for o in outcomes],
             "errors": [_jsonb(o.error) for o in outcomes],
             "reasons": [o.reason for o in outcomes],
+            "runs": [o.run for o in outcomes],
             "server_id": server_id,
             "now": now,
             "expires_at": self._expires_at(now),
@@ -306,12 +307,15 @@ class JobStore:
         return row["released"]
 
     async def rescue_orphans(self, server_id: str) -> int:
+        """Rescues the jobs of lost servers; nothing unless `server_id`'s own heartbeat
+        is current. Everything is judged as of now, before waiting for a connection."""
         now = self.clock.now()
         row = await self.connector.fetch_one(
             self.queries["rescue_orphans"],
             {
                 "now": now,
                 "deadline": now - timedelta(seconds=self.options.server_timeout_seconds),
+                "alive_after": now - timedelta(seconds=self.options.outage_after_seconds),
                 "server_id": server_id,
                 "channel": self.channel,
             },

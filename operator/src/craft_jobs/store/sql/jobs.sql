@@ -143,14 +143,16 @@ WITH RECURSIVE __include:claim_ctes__
 SELECT claimed.* FROM claimed, fast_commit;
 
 -- name: finish_ctes
--- Outcomes of a batch of runs. Only jobs this server still holds change:
--- one deleted, requeued or rescued meanwhile keeps its new state.
+-- Outcomes of a batch of runs. Only jobs this server still holds in the run
+-- each outcome belongs to change: one deleted, requeued or rescued meanwhile
+-- keeps its new state, and a later claim of it (runs + 1, by this server or
+-- another) never takes the outcome of an earlier run.
 -- (The CTEs of recording outcomes: finish_jobs and finish_and_claim include them.)
 input AS (
     SELECT * FROM unnest(
         %(ids)s::bigint[], %(states)s::__schema__.job_state[], %(run_ats)s::timestamptz[],
-        %(attempts)s::int[], %(errors)s::jsonb[], %(reasons)s::text[])
-        AS t(id, state, run_at, attempt, error, reason)
+        %(attempts)s::int[], %(errors)s::jsonb[], %(reasons)s::text[], %(runs)s::int[])
+        AS t(id, state, run_at, attempt, error, reason, run)
 ), finished AS (
     UPDATE __schema__.jobs j
     SET state = input.state,
@@ -167,12 +169,12 @@ input AS (
     -- index looks cheaper: statistics taken while few jobs were Processing
     -- would have the planner walk every Processing job instead.
     WHERE j.id = ANY(%(ids)s::bigint[]) AND j.id = input.id
-      AND j.state::text = 'Processing' AND j.server_id = %(server_id)s
-    RETURNING j.id, j.state
+      AND j.state::text = 'Processing' AND j.server_id = %(server_id)s AND j.runs = input.run
+    RETURNING j.id, j.state, j.runs
 ), finished_history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, data, server_id, created_at)
     SELECT input.id, input.state, input.reason, input.error, %(server_id)s, %(now)s
-    FROM input JOIN finished ON finished.id = input.id
+    FROM input JOIN finished ON finished.id = input.id AND finished.runs = input.run
 ), timed_work AS (
     -- Wake the engines' timed loops only when there is something for them:
     -- a retry to promote later, or a continuation waiting for one of these jobs.
@@ -296,15 +298,20 @@ SELECT changed.id, changed.previous_state FROM changed, (SELECT count(*) FROM no
 -- Processing jobs of a lost server go back to the queue. Lost: silent (its
 -- heartbeat older than the timeout, or its row gone) and its session over (its
 -- lock, servers.sql lock_server, is free). A silent server whose session
--- lives may still be running its jobs: those wait.
-WITH silent AS (
+-- lives may still be running its jobs: those wait. Only a rescuer whose own
+-- heartbeat is current (since %(alive_after)s) judges: one that was cut off
+-- itself would see everyone silent, itself included (engine/heartbeat.py).
+WITH rescuer AS (
+    SELECT 1 FROM __schema__.servers WHERE id = %(server_id)s AND heartbeat_at >= %(alive_after)s
+), silent AS (
     SELECT id FROM __schema__.servers WHERE heartbeat_at < %(deadline)s
     UNION
     SELECT j.server_id FROM __schema__.jobs j
     WHERE j.state = 'Processing'
       AND NOT EXISTS (SELECT 1 FROM __schema__.servers s WHERE s.id = j.server_id)
 ), dead AS (
-    SELECT id FROM silent WHERE pg_try_advisory_xact_lock(hashtextextended(id, 0))
+    SELECT id FROM silent
+    WHERE EXISTS (SELECT 1 FROM rescuer) AND pg_try_advisory_xact_lock(hashtextextended(id, 0))
 ), orphans AS (
     SELECT j.id, j.server_id FROM __schema__.jobs j
     WHERE j.state = 'Processing' AND j.server_id IN (SELECT id FROM dead)
