@@ -61,6 +61,17 @@ class FailTimes(Job):
             raise RuntimeError(f"failing on attempt {context.attempt}")
 
 
+class DeletedWhenExhausted(Job):
+    """Always fails; once its one retry is used up it is Deleted, not Failed."""
+
+    job_type = "test-deleted-when-exhausted"
+    max_attempts = 1
+    on_attempts_exceeded = "Delete"
+
+    async def run(self, params, context: JobContext) -> None:
+        raise RuntimeError(f"failing on attempt {context.attempt}")
+
+
 class NotRetryable(Job):
     job_type = "test-not-retryable"
 

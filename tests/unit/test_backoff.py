@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from craft_jobs.backoff import RetryPolicy, next_delay, should_retry
+from craft_jobs.backoff import AttemptsExceeded, RetryPolicy, next_delay, should_retry
 from craft_jobs.errors import ValidationError
 
 
@@ -26,8 +26,28 @@ class FixedDraw(random.Random):
 
 def test_defaults_are_sensible():
     policy = RetryPolicy()
-    assert (policy.max_attempts, policy.base_seconds, policy.max_seconds, policy.jitter) == (3, 10.0, 3600.0, 0.2)
+    # max_attempts None: the job class's, else the installation's max_retry_attempts.
+    assert (policy.max_attempts, policy.base_seconds, policy.max_seconds, policy.jitter) == (None, 10.0, 3600.0, 0.2)
     assert policy.non_retryable_exit_codes == frozenset()
+    assert policy.on_attempts_exceeded is AttemptsExceeded.FAIL
+
+
+def test_a_long_base_without_a_cap_is_its_own_cap():
+    assert RetryPolicy(base_seconds=7200).max_seconds == 7200.0
+    assert RetryPolicy(base_seconds=60).max_seconds == 3600.0
+
+
+def test_the_stored_record_gives_back_the_same_policy():
+    policy = RetryPolicy(max_attempts=5, base_seconds=30, jitter=0, non_retryable_exit_codes={42, 7},
+                         on_attempts_exceeded="Delete")
+    assert RetryPolicy.from_row(5, policy.record()) == policy
+    assert RetryPolicy(max_attempts=2).record() is None  # the defaults: nothing stored beside max_attempts
+    assert RetryPolicy.from_row(2, None) == RetryPolicy(max_attempts=2)
+
+
+def test_should_retry_needs_a_resolved_max_attempts():
+    with pytest.raises(ValueError, match="resolved"):
+        should_retry(RetryPolicy(), 0, 1, False)
 
 
 def test_delay_doubles_from_the_base_without_jitter():
@@ -116,6 +136,7 @@ def test_delay_never_shrinks_as_attempts_grow_at_the_same_draw(attempt, jitter):
         ({"non_retryable_exit_codes": [True]}, "non_retryable_exit_codes", "True"),
         ({"non_retryable_exit_codes": "3"}, "non_retryable_exit_codes", "collection"),
         ({"non_retryable_exit_codes": 3}, "non_retryable_exit_codes", "collection"),
+        ({"on_attempts_exceeded": "Requeue"}, "on_attempts_exceeded", "'Fail' or 'Delete'"),
     ],
 )
 def test_bad_policies_name_the_field(kwargs, field, fragment):

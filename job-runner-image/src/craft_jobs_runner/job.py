@@ -20,6 +20,7 @@ MAX_ATTEMPTS_LIMIT = 10
 # The syntax of a Kubernetes label value: the control plane labels Jobs with it
 # (and the CRD schema checks the same rule). Use with fullmatch().
 JOB_TYPE_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
+ON_ATTEMPTS_EXCEEDED = ("Fail", "Delete")
 _JOB_TYPE_PATTERN = JOB_TYPE_PATTERN  # the name the control plane's tests first used
 
 
@@ -35,6 +36,8 @@ class Job:
       parameters are accepted.
     - `max_attempts`: 0-10, or None for the engine's default.
     - `timeout_seconds`: a positive int, or None for no limit.
+    - `on_attempts_exceeded`: "Fail" (the default) or "Delete": the job's state
+      once its retries ran out (Hangfire's `AutomaticRetry.OnAttemptsExceeded`).
     - `non_retryable_exceptions`: exception classes that fail the run for good.
     - `filters`: `JobFilter` instances applied to this class after the global ones.
     - `abstract = True` in a class body: an intermediate base, not registered.
@@ -43,6 +46,7 @@ class Job:
     job_type: ClassVar[str]
     max_attempts: ClassVar[int | None] = None
     timeout_seconds: ClassVar[int | None] = None
+    on_attempts_exceeded: ClassVar[str] = "Fail"
     non_retryable_exceptions: ClassVar[tuple[type[BaseException], ...]] = ()
     filters: ClassVar[tuple[JobFilter, ...]] = ()
 
@@ -90,6 +94,8 @@ def _validate(cls: type[Job]) -> None:
         type(cls.timeout_seconds) is not int or cls.timeout_seconds < 1
     ):
         fail("timeout_seconds", f"must be a positive integer or None, got {cls.timeout_seconds!r}")
+    if cls.on_attempts_exceeded not in ON_ATTEMPTS_EXCEEDED:
+        fail("on_attempts_exceeded", f"must be 'Fail' or 'Delete', got {cls.on_attempts_exceeded!r}")
     exceptions = cls.non_retryable_exceptions
     if not isinstance(exceptions, (tuple, list)) or not all(
         isinstance(e, type) and issubclass(e, BaseException) for e in exceptions

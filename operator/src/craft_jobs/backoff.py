@@ -8,19 +8,26 @@ The wait before retry k+1 (after attempt k failed) is `base * 2**k`, capped at
 `max_seconds`, then shortened by a random fraction up to `jitter` so that jobs
 failing together do not retry together. Jitter only ever shortens the wait, so
 the cap is a hard upper bound and jobs waiting at the cap still spread out.
+
+A policy is validated once, where a job is made (SDK, API, resource), and
+travels with the job: the row keeps `max_attempts` in its own column and the
+rest as `record()` (None when it is the default), and `from_row` rebuilds it
+without checking again.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
-from typing import Iterable
+from enum import StrEnum
+from typing import Any, Iterable
 
 from craft_jobs.errors import ValidationError
 
 MAX_ATTEMPTS = 10
 MAX_DELAY_SECONDS = 86_400  # a day: Hangfire-style waits of hours must fit
+DEFAULT_MAX_SECONDS = 3600.0
 _MAX_EXPONENT = 64  # beyond this every sane base is far past any cap
 
 
@@ -30,20 +37,31 @@ def _number(name: str, value: object) -> float:
     return float(value)
 
 
+class AttemptsExceeded(StrEnum):
+    """What happens to a job whose retries ran out: Hangfire's OnAttemptsExceeded."""
+
+    FAIL = "Fail"
+    DELETE = "Delete"
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 3
+    # None: the job class's max_attempts, else the installation's max_retry_attempts.
+    max_attempts: int | None = None
     base_seconds: float = 10.0
-    max_seconds: float = 3600.0
+    # None: the default cap, or base_seconds when that is longer.
+    max_seconds: float | None = None
     jitter: float = 0.2
     non_retryable_exit_codes: frozenset[int] = field(default_factory=frozenset)
+    on_attempts_exceeded: AttemptsExceeded = AttemptsExceeded.FAIL
 
     def __post_init__(self) -> None:
-        checked_max_attempts(self.max_attempts)
+        if self.max_attempts is not None:
+            checked_max_attempts(self.max_attempts)
         base = _number("base_seconds", self.base_seconds)
         if not 0 < base <= MAX_DELAY_SECONDS:
             raise ValidationError("base_seconds", f"must be above 0 and at most {MAX_DELAY_SECONDS}, got {base:g}")
-        cap = _number("max_seconds", self.max_seconds)
+        cap = max(base, DEFAULT_MAX_SECONDS) if self.max_seconds is None else _number("max_seconds", self.max_seconds)
         if not 1 <= cap <= MAX_DELAY_SECONDS:
             raise ValidationError("max_seconds", f"must be between 1 and {MAX_DELAY_SECONDS}, got {cap:g}")
         if cap < base:
@@ -55,6 +73,41 @@ class RetryPolicy:
         object.__setattr__(self, "max_seconds", cap)
         object.__setattr__(self, "jitter", jitter)
         object.__setattr__(self, "non_retryable_exit_codes", _exit_codes(self.non_retryable_exit_codes))
+        object.__setattr__(self, "on_attempts_exceeded", checked_on_attempts_exceeded(self.on_attempts_exceeded))
+
+    def with_max_attempts(self, max_attempts: int) -> RetryPolicy:
+        return replace(self, max_attempts=max_attempts)
+
+    def record(self) -> dict[str, Any] | None:
+        """What the job's row keeps beside its max_attempts column; None for the defaults."""
+        if _is_default(self):
+            return None
+        return {
+            "base_seconds": self.base_seconds,
+            "max_seconds": self.max_seconds,
+            "jitter": self.jitter,
+            "non_retryable_exit_codes": sorted(self.non_retryable_exit_codes),
+            "on_attempts_exceeded": self.on_attempts_exceeded.value,
+        }
+
+    @classmethod
+    def from_row(cls, max_attempts: int, record: dict[str, Any] | None) -> RetryPolicy:
+        """The policy a stored job carries; validated when it was stored, so not again."""
+        policy = object.__new__(cls)
+        values = {**_DEFAULT_VALUES, **(record or {}), "max_attempts": max_attempts}
+        for name in _FIELD_NAMES:
+            object.__setattr__(policy, name, values[name])
+        object.__setattr__(policy, "non_retryable_exit_codes", frozenset(values["non_retryable_exit_codes"]))
+        object.__setattr__(policy, "on_attempts_exceeded", AttemptsExceeded(values["on_attempts_exceeded"]))
+        return policy
+
+
+def checked_on_attempts_exceeded(value: object) -> AttemptsExceeded:
+    try:
+        return AttemptsExceeded(value)
+    except ValueError:
+        choices = " or ".join(repr(v.value) for v in AttemptsExceeded)
+        raise ValidationError("on_attempts_exceeded", f"must be {choices}, got {value!r}") from None
 
 
 def checked_max_attempts(value: object) -> int:
@@ -75,6 +128,15 @@ def _exit_codes(codes: Iterable[int]) -> frozenset[int]:
             raise ValidationError("non_retryable_exit_codes", f"{code!r} is not an exit code from 1 to 255")
         result.add(code)
     return frozenset(result)
+
+
+DEFAULT_RETRY = RetryPolicy()
+_FIELD_NAMES = tuple(f.name for f in fields(RetryPolicy))
+_DEFAULT_VALUES = {name: getattr(DEFAULT_RETRY, name) for name in _FIELD_NAMES}
+
+
+def _is_default(policy: RetryPolicy) -> bool:
+    return all(getattr(policy, name) == _DEFAULT_VALUES[name] for name in _FIELD_NAMES if name != "max_attempts")
 
 
 def _check_attempt(name: str, attempt: object) -> int:
@@ -111,4 +173,6 @@ def should_retry(policy: RetryPolicy, attempt_just_failed: int, exit_code: int |
             return False
     if non_retryable:
         return False
+    if policy.max_attempts is None:
+        raise ValueError("should_retry needs a stored job's policy: its max_attempts is resolved")
     return attempt < policy.max_attempts

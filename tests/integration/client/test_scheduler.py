@@ -17,7 +17,7 @@ from craft_jobs.errors import (
     ValidationError,
 )
 from craft_jobs.states import JobState
-from tests.support.jobs import FailTimes, Noop, RecordContext
+from tests.support.jobs import DeletedWhenExhausted, FailTimes, Noop, RecordContext
 
 
 async def test_fire_and_forget_is_enqueued_with_its_history(scheduler, store, clock):
@@ -302,7 +302,26 @@ async def test_retry_policy_is_stored_with_the_job(scheduler, store):
     job_id = await scheduler.schedule(Noop, retry=RetryPolicy(max_attempts=7, base_seconds=60, max_seconds=7200, non_retryable_exit_codes={42}))
     job = await store.get_job(job_id)
     assert job.max_attempts == 7
-    assert job.retry_policy == {"base_seconds": 60.0, "max_seconds": 7200.0, "jitter": 0.2, "non_retryable_exit_codes": [42]}
+    assert job.retry_policy == {"base_seconds": 60.0, "max_seconds": 7200.0, "jitter": 0.2, "non_retryable_exit_codes": [42],
+                                "on_attempts_exceeded": "Fail"}
+
+
+async def test_automatic_retry_off_is_applied_when_the_job_is_stored(store, options):
+    scheduler = JobScheduler(store, options.model_copy(update={"enable_automatic_retry": False}))
+    one = await scheduler.schedule(Noop, max_attempts=5)
+    batch = await scheduler.schedule_batch([(Noop, {})], max_attempts=5)
+    assert [(await store.get_job(i)).max_attempts for i in [one, *batch]] == [0, 0]
+    with pytest.raises(ValidationError, match="between 0 and 10"):
+        await scheduler.schedule(Noop, max_attempts=11)  # still checked, though it is not kept
+
+
+async def test_a_job_class_chooses_delete_when_its_attempts_run_out(scheduler, store):
+    job_id = await scheduler.schedule(DeletedWhenExhausted)
+    stored = await store.get_job(job_id)
+    assert stored.max_attempts == 1 and stored.retry_policy["on_attempts_exceeded"] == "Delete"
+    # A caller's policy replaces the class's (max_attempts aside, which it leaves unset here).
+    own = await store.get_job(await scheduler.schedule(DeletedWhenExhausted, retry=RetryPolicy(jitter=0)))
+    assert own.max_attempts == 1 and own.retry_policy["on_attempts_exceeded"] == "Fail"
 
 
 async def test_cluster_mode_accepts_a_type_only_its_image_knows(store, options):

@@ -10,7 +10,7 @@ from craft_jobs.backoff import RetryPolicy
 from craft_jobs.client import ConcurrencyPolicy, ContinuationCondition, CronExpressions, JobScheduler
 from craft_jobs.engine.local import LocalExecutor
 from craft_jobs.states import JobState
-from tests.support.jobs import FailTimes, NotRetryable, Noop, RecordContext, Sleep
+from tests.support.jobs import DeletedWhenExhausted, FailTimes, NotRetryable, Noop, RecordContext, Sleep
 from tests.support.polling import eventually
 
 
@@ -79,6 +79,20 @@ async def test_attempts_exhausted_ends_failed_and_never_expires(scheduler, store
     job = await store.get_job(job_id)
     assert job.expires_at is None and job.last_error["type"] == "RuntimeError"
     assert (await history(store, job_id))[-1] == ("Failed", "failed: retries are off for this job")
+
+
+async def test_on_attempts_exceeded_delete_ends_deleted_and_expires(scheduler, store, start_engine, clock):
+    await start_engine()
+    job_id = await scheduler.schedule(DeletedWhenExhausted, retry=RetryPolicy(base_seconds=1, jitter=0, on_attempts_exceeded="Delete"))
+    waits_for_finish = await scheduler.continue_with(job_id, Noop, on=ContinuationCondition.FINISHED)
+    await wait_state(store, job_id, JobState.SCHEDULED)
+    clock.advance(timedelta(seconds=1))
+    await wait_state(store, job_id, JobState.DELETED)
+    job = await store.get_job(job_id)
+    assert job.expires_at is not None and job.finished_at is not None
+    assert job.last_error["message"] == "failing on attempt 1"
+    assert (await history(store, job_id))[-1] == ("Deleted", "deleted after 2 attempts (on_attempts_exceeded: Delete)")
+    await wait_state(store, waits_for_finish, JobState.SUCCEEDED)
 
 
 async def test_non_retryable_failure_is_not_retried(scheduler, store, start_engine):

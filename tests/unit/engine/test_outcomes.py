@@ -53,9 +53,25 @@ def test_non_retryable_exit_code_fails_at_once():
     assert custom.state is JobState.FAILED
 
 
-def test_automatic_retry_off_fails_at_once():
-    outcome = decide_outcome(job(), FAILED, NOW, automatic_retry=False)
-    assert outcome.state is JobState.FAILED and "retries are off" in outcome.reason
+def test_a_job_stored_without_retries_fails_at_once():
+    outcome = decide_outcome(job(max_attempts=0), FAILED, NOW)
+    assert outcome.state is JobState.FAILED and outcome.reason == "failed: retries are off for this job"
+
+
+def test_on_attempts_exceeded_delete_deletes_once_the_retries_ran_out():
+    delete = {"on_attempts_exceeded": "Delete"}
+    retried = decide_outcome(job(attempt=0, max_attempts=1, retry_policy=delete), FAILED, NOW)
+    assert retried.state is JobState.SCHEDULED
+    last = decide_outcome(job(attempt=1, max_attempts=1, retry_policy=delete), FAILED, NOW)
+    assert last.state is JobState.DELETED and last.error["message"] == "boom"
+    assert last.reason == "deleted after 2 attempts (on_attempts_exceeded: Delete)"
+    at_once = decide_outcome(job(max_attempts=0, retry_policy=delete), FAILED, NOW)
+    assert at_once.reason == "deleted: retries are off for this job (on_attempts_exceeded: Delete)"
+
+
+def test_a_failure_marked_not_retryable_stays_failed_under_delete():
+    outcome = decide_outcome(job(retry_policy={"on_attempts_exceeded": "Delete"}), ExecutionResult(3), NOW)
+    assert outcome.state is JobState.FAILED and outcome.reason == "failed: not retryable"
 
 
 def test_timeout_is_a_retryable_failure():

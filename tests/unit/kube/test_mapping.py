@@ -70,6 +70,7 @@ def test_delay_counts_from_creation_and_past_times_run_at_once():
     ({"jobType": "x", "retry": {"maxAttempts": 11, "backoff": {"baseSeconds": 1}}}, "spec.retry.maxAttempts"),
     ({"jobType": "x", "retry": {"backoff": {"baseSeconds": 10, "maxSeconds": 5}}}, "spec.retry.backoff.maxSeconds"),
     ({"jobType": "x", "retry": {"nonRetryableExitCodes": [0]}}, "spec.retry.nonRetryableExitCodes"),
+    ({"jobType": "x", "retry": {"onAttemptsExceeded": "Requeue"}}, "spec.retry.onAttemptsExceeded"),
     ({"jobType": "x", "metadata": {KUBE_METADATA_KEY: "x"}}, "spec.metadata"),
 ])
 def test_bad_specs_name_the_field(spec, field):
@@ -94,6 +95,12 @@ def test_retry_pod_and_owner_are_kept():
     assert request.timeout_seconds == 300 and request.queue == "default"
     block = request.metadata[KUBE_METADATA_KEY]
     assert block["pod"] == spec["pod"] and block["owner"]["uid"] == "u"
+
+
+def test_on_attempts_exceeded_alone_leaves_max_attempts_to_the_job_class():
+    request = job_request({"jobType": "x", "retry": {"onAttemptsExceeded": "Delete"}}, now=T0, default_image="img")
+    assert request.max_attempts is None and request.retry.max_attempts is None
+    assert request.retry.on_attempts_exceeded == "Delete" and request.retry.max_seconds == 3600
 
 
 def test_continuation_sample():

@@ -19,6 +19,7 @@ import jsonschema
 import pydantic
 from craft_jobs_runner import Job
 
+from craft_jobs.backoff import DEFAULT_RETRY, AttemptsExceeded, RetryPolicy
 from craft_jobs.errors import InvalidParametersError, UnknownJobTypeError, ValidationError
 from craft_jobs.options import JobOptions, Mode
 from craft_jobs.store.store import JobStore
@@ -104,6 +105,7 @@ class JobKind:
     timeout_seconds: int | None
     parameters: _ModelParameters | _SchemaParameters | _UncheckedParameters
     size_limit: int
+    retry: RetryPolicy = DEFAULT_RETRY  # max_attempts aside: that is the field above
 
     def _check_size(self, size: int) -> None:
         if size > self.size_limit:
@@ -129,7 +131,10 @@ def checked_job_type(name: object) -> str:
 @functools.lru_cache(maxsize=1024)
 def _class_kind(job_class: type[Job], limit: int) -> JobKind:
     """Kept per class: resolved on every schedule call, and a class does not change."""
-    return JobKind(job_class.job_type, job_class.max_attempts, job_class.timeout_seconds, _ModelParameters(job_class), limit)
+    retry = DEFAULT_RETRY
+    if job_class.on_attempts_exceeded != AttemptsExceeded.FAIL:
+        retry = RetryPolicy(on_attempts_exceeded=job_class.on_attempts_exceeded)
+    return JobKind(job_class.job_type, job_class.max_attempts, job_class.timeout_seconds, _ModelParameters(job_class), limit, retry)
 
 
 async def resolve_kind(store: JobStore, job: type[Job] | str, options: JobOptions) -> JobKind:

@@ -37,17 +37,6 @@ QUEUE_MAX_LENGTH = 100
 ID_MAX_LENGTH = 253
 
 
-def retry_policy_record(retry: RetryPolicy | None) -> dict[str, Any] | None:
-    if retry is None:
-        return None
-    return {
-        "base_seconds": retry.base_seconds,
-        "max_seconds": retry.max_seconds,
-        "jitter": retry.jitter,
-        "non_retryable_exit_codes": sorted(retry.non_retryable_exit_codes),
-    }
-
-
 class JobScheduler:
     def __init__(self, store: JobStore, options: JobOptions, filters: Sequence[ClientFilter] = ()):
         self.store = store
@@ -100,7 +89,7 @@ class JobScheduler:
         kind = await resolve_kind(self.store, job, self.options)
         parameters = kind.parameters_dict(params)
         tenant, user, merged = self._caller(tenant_id, user_id, metadata)
-        attempts = self._attempts(kind, max_attempts, retry)
+        policy = self._retry_policy(kind, max_attempts, retry)
         timeout = self._timeout(kind, timeout_seconds)
         return NewJob(
             job_type=kind.job_type,
@@ -108,23 +97,31 @@ class JobScheduler:
             state=state,
             scheduled_for=scheduled_for,
             run_at=run_at,
-            max_attempts=attempts,
+            max_attempts=policy.max_attempts,
             queue=_queue(queue),
             tenant_id=tenant,
             user_id=user,
             metadata=merged,
-            retry_policy=retry_policy_record(retry),
+            retry_policy=policy.record(),
             timeout_seconds=timeout,
             image=image,
             reason=reason,
             **extra,
         )
 
+    def _retry_policy(self, kind: JobKind, max_attempts: int | None, retry: RetryPolicy | None) -> RetryPolicy:
+        """The one policy the job carries: a caller's policy replaces the job class's
+        whole; `max_attempts` given on its own overrides both."""
+        policy = retry or kind.retry
+        return policy.with_max_attempts(self._attempts(kind, max_attempts, retry))
+
     def _attempts(self, kind: JobKind, max_attempts: int | None, retry: RetryPolicy | None) -> int:
         attempts = _first_set(max_attempts, retry.max_attempts if retry else None, kind.max_attempts)
         if attempts is None:
             attempts = self.options.max_retry_attempts
-        return checked_max_attempts(attempts)
+        checked_max_attempts(attempts)
+        # Applied here, not when a run fails, so that the stored row says what will happen.
+        return attempts if self.options.enable_automatic_retry else 0
 
     @staticmethod
     def _timeout(kind: JobKind, timeout_seconds: int | None) -> int | None:

@@ -148,7 +148,6 @@ class Dispatcher:
             job,
             result,
             self.clock.now(),
-            automatic_retry=self.options.enable_automatic_retry,
             interrupted=interrupted,
             rng=self._rng,
         )

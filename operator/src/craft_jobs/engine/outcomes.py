@@ -1,7 +1,8 @@
 """Turns how a run ended into the job's next state: pure, so it is unit-tested.
 
 exit 0 -> Succeeded; a retryable failure with attempts left -> Scheduled at
-now + backoff; otherwise -> Failed. A run its engine interrupted (a shutdown,
+now + backoff; otherwise -> Failed, or Deleted when the job's policy says so
+for attempts that ran out (Hangfire's OnAttemptsExceeded = Delete). A run its engine interrupted (a shutdown,
 or the engine lost PostgreSQL) goes back to Enqueued without using an
 attempt, whatever its exit code: the job did nothing wrong.
 """
@@ -16,21 +17,10 @@ from craft_jobs_runner import EXIT_CANCELLED, EXIT_NON_RETRYABLE, EXIT_SUCCEEDED
 
 EXIT_KILLED = 137  # 128 + SIGKILL
 
-from craft_jobs.backoff import RetryPolicy, next_delay, should_retry
+from craft_jobs.backoff import AttemptsExceeded, RetryPolicy, next_delay, should_retry
 from craft_jobs.engine.executor import ExecutionResult
 from craft_jobs.states import JobState
 from craft_jobs.store.models import ClaimedJob, Outcome
-
-
-def retry_policy_of(job: ClaimedJob, automatic_retry: bool) -> RetryPolicy:
-    stored: dict[str, Any] = job.retry_policy or {}
-    return RetryPolicy(
-        max_attempts=job.max_attempts if automatic_retry else 0,
-        base_seconds=stored.get("base_seconds", 10.0),
-        max_seconds=stored.get("max_seconds", 3600.0),
-        jitter=stored.get("jitter", 0.2),
-        non_retryable_exit_codes=frozenset(stored.get("non_retryable_exit_codes", ())),
-    )
 
 
 def decide_outcome(
@@ -38,7 +28,6 @@ def decide_outcome(
     result: ExecutionResult,
     now: datetime,
     *,
-    automatic_retry: bool = True,
     interrupted: str | None = None,
     rng: random.Random | None = None,
 ) -> Outcome:
@@ -50,7 +39,8 @@ def decide_outcome(
     if interrupted and not result.timed_out:
         reason = f"requeued without using an attempt: {interrupted}"
         return Outcome(job.id, job.runs, JobState.ENQUEUED, job.attempt, reason, error=error)
-    policy = retry_policy_of(job, automatic_retry)
+    # enable_automatic_retry was applied when the job was stored: its row says what happens.
+    policy = RetryPolicy.from_row(job.max_attempts, job.retry_policy)
     non_retryable = result.exit_code == EXIT_NON_RETRYABLE
     exit_code = None if result.exit_code in (None, 0) else result.exit_code
     if should_retry(policy, job.attempt, exit_code, non_retryable):
@@ -58,12 +48,12 @@ def decide_outcome(
         reason = f"retry {job.attempt + 1} of {policy.max_attempts} in {delay.total_seconds():.3g} s"
         return Outcome(job.id, job.runs, JobState.SCHEDULED, job.attempt + 1, reason, run_at=now + delay, error=error)
     if non_retryable or (exit_code is not None and exit_code in policy.non_retryable_exit_codes):
-        reason = "failed: not retryable"
-    elif policy.max_attempts == 0:
-        reason = "failed: retries are off for this job"
-    else:
-        reason = f"failed after {job.attempt + 1} attempts"
-    return Outcome(job.id, job.runs, JobState.FAILED, job.attempt, reason, error=error)
+        return Outcome(job.id, job.runs, JobState.FAILED, job.attempt, "failed: not retryable", error=error)
+    ran_out = ": retries are off for this job" if policy.max_attempts == 0 else f" after {job.attempt + 1} attempts"
+    if policy.on_attempts_exceeded is AttemptsExceeded.DELETE:
+        reason = f"deleted{ran_out} (on_attempts_exceeded: Delete)"
+        return Outcome(job.id, job.runs, JobState.DELETED, job.attempt, reason, error=error)
+    return Outcome(job.id, job.runs, JobState.FAILED, job.attempt, f"failed{ran_out}", error=error)
 
 
 def shutdown_reason(exit_code: int | None, grace_seconds: float) -> str:

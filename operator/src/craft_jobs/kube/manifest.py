@@ -41,6 +41,7 @@ from typing import Any
 
 from craft_jobs_runner import EXIT_NON_RETRYABLE, contract
 
+from craft_jobs.backoff import RetryPolicy
 from craft_jobs.errors import ValidationError
 from craft_jobs.pod_contract import job_environment
 from craft_jobs.store.models import ClaimedJob
@@ -208,7 +209,7 @@ def _user_env(entry: dict[str, Any]) -> dict[str, Any]:
 
 def _fail_codes(job: ClaimedJob) -> list[int]:
     codes = {EXIT_NON_RETRYABLE}
-    codes.update(int(c) for c in (job.retry_policy or {}).get("non_retryable_exit_codes", ()))
+    codes.update(RetryPolicy.from_row(job.max_attempts, job.retry_policy).non_retryable_exit_codes)
     return sorted(codes)
 
 

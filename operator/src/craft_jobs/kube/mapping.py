@@ -48,6 +48,7 @@ _FIELDS = {
     "max_seconds": "retry.backoff.maxSeconds",
     "jitter": "retry.backoff.jitter",
     "non_retryable_exit_codes": "retry.nonRetryableExitCodes",
+    "on_attempts_exceeded": "retry.onAttemptsExceeded",
     "timeout_seconds": "timeoutSeconds",
     "delay": "delay",
     "at": "runAt",
@@ -136,26 +137,25 @@ class JobRequest:
         )
 
 
+_BACKOFF_FIELDS = (("baseSeconds", "base_seconds"), ("maxSeconds", "max_seconds"), ("jitter", "jitter"))
+
+
 def _retry(spec: dict[str, Any]) -> tuple[int | None, RetryPolicy | None]:
+    """spec.retry as maxAttempts (None: the job class's or the operator's) and
+    the policy of the rest (None: every field left at its default)."""
     retry = spec.get("retry") or {}
     if not isinstance(retry, dict):
         raise ValidationError("retry", "must be an object")
     max_attempts = retry.get("maxAttempts")
     backoff = retry.get("backoff") or {}
-    codes = retry.get("nonRetryableExitCodes")
-    if not backoff and codes is None:
+    kwargs: dict[str, Any] = {name: backoff[key] for key, name in _BACKOFF_FIELDS if backoff.get(key) is not None}
+    if retry.get("nonRetryableExitCodes") is not None:
+        kwargs["non_retryable_exit_codes"] = retry["nonRetryableExitCodes"]
+    if retry.get("onAttemptsExceeded") is not None:
+        kwargs["on_attempts_exceeded"] = retry["onAttemptsExceeded"]
+    if not kwargs:
         return max_attempts, None
-    kwargs: dict[str, Any] = {}
-    if max_attempts is not None:
-        kwargs["max_attempts"] = max_attempts
-    for key, name in (("baseSeconds", "base_seconds"), ("maxSeconds", "max_seconds"), ("jitter", "jitter")):
-        if backoff.get(key) is not None:
-            kwargs[name] = backoff[key]
-    if "base_seconds" in kwargs and "max_seconds" not in kwargs:
-        kwargs["max_seconds"] = max(float(kwargs["base_seconds"]), 3600.0)
-    if codes is not None:
-        kwargs["non_retryable_exit_codes"] = codes
-    return max_attempts, RetryPolicy(**kwargs)
+    return max_attempts, RetryPolicy(max_attempts=max_attempts, **kwargs)
 
 
 def kube_block(pod: dict[str, Any] | None, owner: dict[str, Any] | None) -> dict[str, Any]:

@@ -160,8 +160,8 @@ input AS (
         attempt = input.attempt,
         last_error = CASE WHEN input.state = 'Succeeded' THEN j.last_error
                           ELSE coalesce(input.error, j.last_error) END,
-        finished_at = CASE WHEN input.state IN ('Succeeded', 'Failed') THEN %(now)s::timestamptz END,
-        expires_at = CASE WHEN input.state = 'Succeeded' THEN %(expires_at)s::timestamptz END,
+        finished_at = CASE WHEN input.state IN ('Succeeded', 'Failed', 'Deleted') THEN %(now)s::timestamptz END,
+        expires_at = CASE WHEN input.state IN ('Succeeded', 'Deleted') THEN %(expires_at)s::timestamptz END,
         server_id = NULL,
         state_changed_at = %(now)s
     FROM input
