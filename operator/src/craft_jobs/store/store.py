@@ -17,6 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from craft_jobs.clock import Clock, SystemClock
+from craft_jobs.decisions import DecisionLog
 from craft_jobs.options import JobOptions
 from craft_jobs.states import JobState
 from craft_jobs.store.connector import Connector, Session, translated_errors
@@ -56,6 +57,9 @@ class JobStore:
         self.queries = load_queries(options.schema_name)
         self.channel = options.notify_channel
         self.notifier = Notifier(self.notify)
+        self.decisions = DecisionLog(options.enable_detailed_logging)
+        if self.decisions.on:
+            connector.log_slow_queries(self.decisions, {text: name for name, text in self.queries.items()})
 
     async def close(self) -> None:
         await self.notifier.flush()
