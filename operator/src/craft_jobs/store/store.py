@@ -326,6 +326,17 @@ class JobStore:
         row = await self.connector.fetch_one(self.queries["expire_jobs"], {"now": self.clock.now(), "limit": limit})
         return row["expired"]
 
+    async def prune_preview(self, state: JobState, cutoff: datetime, tenant_id: str | None) -> list[dict[str, Any]]:
+        """Per job type: how many jobs (and history rows) `prune_jobs` would remove."""
+        return await self.connector.fetch_all(
+            self.queries["prune_preview"], {"state": state.value, "cutoff": cutoff, "tenant_id": tenant_id})
+
+    async def prune_jobs(self, state: JobState, cutoff: datetime, tenant_id: str | None, limit: int) -> tuple[int, int]:
+        """Removes up to `limit` such jobs with their history; (jobs, history rows) removed."""
+        row = await self.connector.fetch_one(
+            self.queries["prune_jobs"], {"state": state.value, "cutoff": cutoff, "tenant_id": tenant_id, "limit": limit})
+        return row["jobs"], row["history_rows"]
+
     # -- changing one job ------------------------------------------------------
 
     async def change_state(
