@@ -126,3 +126,25 @@ def test_a_missing_options_file_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv("CRAFT_JOBS_CONFIG_FILE", str(tmp_path / "nowhere.json"))
     with pytest.raises(OptionsError, match=r"CRAFT_JOBS_CONFIG_FILE \(.*nowhere.json\): cannot be read"):
         load_options()
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("tests.support.filters", "'tests.support.filters' is not of the form package.module:Name"),
+        ("tests.support.no_such_module:StampFilter", "cannot import tests.support.no_such_module: ModuleNotFoundError"),
+        ("tests.support.filters:Missing", "tests.support.filters has no Missing"),
+        ("tests.support.filters:NOT_A_FILTER", "is not a craft_jobs.client.ClientFilter subclass or instance"),
+    ],
+)
+def test_a_client_filter_that_cannot_be_used_is_named(monkeypatch, path, fragment):
+    monkeypatch.setenv("CRAFT_JOBS_CLIENT_FILTERS", f"tests.support.filters:StampFilter, {path}")
+    with pytest.raises(OptionsError) as raised:
+        load_options()
+    assert str(raised.value).startswith("CRAFT_JOBS_CLIENT_FILTERS (client_filters): ")
+    assert fragment in str(raised.value)
+
+
+def test_client_filters_are_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CRAFT_JOBS_CLIENT_FILTERS", "tests.support.filters:StampFilter")
+    assert load_options().client_filters == ["tests.support.filters:StampFilter"]

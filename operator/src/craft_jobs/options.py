@@ -51,6 +51,8 @@ class JobOptions(BaseSettings):
     enable_detailed_logging: bool = False
     # Beyond the seed's list: what the engine needs to find jobs and bound input.
     job_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Client filters for every job of the installation: "package.module:Name", comma-separated.
+    client_filters: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_parameters_bytes: int = Field(65536, ge=1024, le=1048576)
     # A lost engine's jobs are rescued about server_timeout_seconds after its last heartbeat.
     heartbeat_interval_seconds: float = Field(2, ge=1, le=60)
@@ -81,11 +83,20 @@ class JobOptions(BaseSettings):
             raise ValueError("must start with / and not end with /")
         return value
 
-    @field_validator("job_modules", mode="before")
+    @field_validator("job_modules", "client_filters", mode="before")
     @classmethod
     def _split_modules(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("client_filters")
+    @classmethod
+    def _filters_import(cls, value: list[str]) -> list[str]:
+        from craft_jobs.client.filters import resolve_filter
+
+        for path in value:
+            resolve_filter(path)  # at start, not at the first job
         return value
 
     @property
@@ -132,6 +143,8 @@ def _describe(error: dict[str, Any]) -> str:
     ctx = error.get("ctx") or {}
     if isinstance(ctx.get("error"), ConnectionStringError):
         return str(ctx["error"])  # never the string itself: it holds the password
+    if error["loc"] and error["loc"][0] == "client_filters" and "error" in ctx:
+        return str(ctx["error"])  # it names the path at fault
     if error["type"] in ("greater_than_equal", "less_than_equal"):
         field = JobOptions.model_fields[str(error["loc"][0])]
         low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)

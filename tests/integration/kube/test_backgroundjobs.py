@@ -199,3 +199,10 @@ async def test_missing_image_without_a_default(start_operator, crs):
     assert condition(body, "Accepted")["message"].startswith("spec.image: ")
     await crs.create("BackgroundJob", "own-image", {"jobType": "hello", "image": "craft-jobs-samples:test"})
     await crs.wait_phase("BackgroundJob", "own-image", "Succeeded")
+
+
+async def test_backgroundjobs_run_the_installations_client_filters(start_operator, crs, options, store):
+    await start_operator(options=options.model_copy(update={"client_filters": ["tests.support.filters:StampFilter"]}))
+    await crs.create("BackgroundJob", "stamped", {"jobType": "hello", "parameters": {"name": "kube"}})
+    body = await crs.wait_phase("BackgroundJob", "stamped", "Succeeded")
+    assert (await store.get_job(job_id(body))).metadata.get("stamped") == "installation"
