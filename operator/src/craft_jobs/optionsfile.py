@@ -28,19 +28,25 @@ def option_name(key: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower()
 
 
-def read_options_file(path: Path, known: set[str]) -> dict[str, tuple[str, Any]]:
-    """{option name: (key as written in the file, value)}; a bad file or an
-    unknown key raises OptionsError naming the file and the key."""
-    where = f"{CONFIG_FILE_ENV} ({path})"
+def read_settings_file(path: Path, where: str) -> Any:
+    """The content of a settings file: JSON if named *.json, else YAML (JSON
+    is YAML too); OptionsError names `where` when it cannot be read or parsed."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise OptionsError(where, f"cannot be read: {exc.strerror or exc}") from exc
+    is_json = path.suffix.lower() == ".json"
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        return json.loads(text) if is_json else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
-        raise OptionsError(where, f"is not valid {kind}: {exc}") from exc
+        raise OptionsError(where, f"is not valid {'JSON' if is_json else 'YAML'}: {exc}") from exc
+
+
+def read_options_file(path: Path, known: set[str]) -> dict[str, tuple[str, Any]]:
+    """{option name: (key as written in the file, value)}; a bad file or an
+    unknown key raises OptionsError naming the file and the key."""
+    where = f"{CONFIG_FILE_ENV} ({path})"
+    data = read_settings_file(path, where)
     if data is None:
         return {}
     if isinstance(data, dict) and SECTION in data:
