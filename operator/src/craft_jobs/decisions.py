@@ -1,8 +1,9 @@
 """The engine's decisions at DEBUG, when `enable_detailed_logging` is on.
 
 Claims, each run's outcome (a retry with its delay), recurring fires and
-skips, promotions, rescues, expiry batches and slow statements go to the
-logger `craft_jobs.decisions`. Call sites test `decisions.on` first, so with
+replacements, promotions, skipped rescues, expiry batches and slow
+statements go to the logger `craft_jobs.decisions` (skips and rescues are
+already logged at INFO and WARNING). Call sites test `decisions.on` first, so with
 the option off a decision costs one attribute read: no arguments are built
 and nothing is formatted.
 """

@@ -74,15 +74,9 @@ async def _fire_one(store: JobStore, session: Session, recurring: RecurringJob) 
     if decision.fire_slot is None:
         log.info("recurring job %s skipped slot %s: past its starting deadline", recurring.id, decision.skipped_slot)
         await store.record_recurring_fire(session, recurring.id, next_run_at=decision.next_slot)
-        if store.decisions.on:
-            store.decisions("recurring job %s skipped slot %s: older than its starting deadline of %s s",
-                            recurring.id, decision.skipped_slot, recurring.starting_deadline_seconds)
         return False
     if not await _concurrency_allows(store, session, recurring):
         await store.record_recurring_fire(session, recurring.id, next_run_at=decision.next_slot)
-        if store.decisions.on:
-            store.decisions("recurring job %s skipped slot %s (Forbid); next slot %s",
-                            recurring.id, decision.fire_slot.isoformat(), decision.next_slot)
         return False
     reason = f"recurring job {recurring.id} fired for {decision.fire_slot.isoformat()}"
     if decision.dropped_earlier:
