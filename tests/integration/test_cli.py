@@ -164,3 +164,20 @@ def test_yaml_errors_name_the_spec_path(cli, tmp_path):
     )
     code, _, err = cli("apply", "-f", str(path))
     assert code == 2 and "error: spec.continueAfter.name: BackgroundJob 'missing' does not exist" in err
+
+
+def test_jobs_from_the_cli_run_the_installations_client_filters(cli, monkeypatch):
+    monkeypatch.setenv("CRAFT_JOBS_CLIENT_FILTERS", "tests.support.filters:StampFilter")
+    code, out, _ = cli("schedule", "hello", "--params", '{"name": "you"}')
+    assert code == 0
+    code, out, _ = cli("show", out.strip())
+    assert json.loads(out.split("history:")[0])["metadata"] == {"stamped": "installation"}
+    code, _, err = cli("schedule", "hello", "--params", '{"name": "you"}', "--metadata", '{"refuse": true}')
+    assert code == 2 and "error: metadata.refuse: refused by the installation's filter" in err
+
+
+def test_a_client_filter_that_cannot_be_imported_is_named(cli, monkeypatch):
+    monkeypatch.setenv("CRAFT_JOBS_CLIENT_FILTERS", "tests.support.no_such_module:StampFilter")
+    code, _, err = cli("schedule", "hello")
+    assert code == 2
+    assert "error: CRAFT_JOBS_CLIENT_FILTERS (client_filters): 'tests.support.no_such_module:StampFilter': cannot import" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -153,3 +154,22 @@ class Stubborn(Job):
                 await asyncio.sleep(0.05)
             except asyncio.CancelledError:
                 pass
+
+
+class LogAtLevels(Job):
+    """Logs `marker` once at each level named in `levels`, then succeeds or,
+    with `fail`, raises (the runner logs that at ERROR with its traceback)."""
+
+    job_type = "test-log-levels"
+    max_attempts = 0
+
+    class Parameters(BaseModel):
+        marker: str
+        levels: list[str]
+        fail: bool = False
+
+    async def run(self, params: Parameters, context: JobContext) -> None:
+        for name in params.levels:
+            context.logger.log(logging.getLevelNamesMapping()[name], "%s at %s", params.marker, name)
+        if params.fail:
+            raise RuntimeError(f"{params.marker} failed")

@@ -66,3 +66,85 @@ def test_cluster_mode_requires_a_connection_string():
 def test_unknown_option_is_refused():
     with pytest.raises(OptionsError, match="is not a known option"):
         load_options(wrker_count=3)
+
+
+# ---------------------------------------------------------------- the options file
+
+SEED_APPSETTINGS = """{
+  "Logging": {"LogLevel": {"Default": "Information"}},
+  "JobOptions": {
+    "ConnectionString": "Host=localhost;Port=5432;Database=CraftJobs;Username=postgres;Password=password",
+    "EnableDashboard": true, "DashboardPath": "/hangfire", "WorkerCount": 20, "MaxRetryAttempts": 3,
+    "EnableAutomaticRetry": true, "JobExpirationDays": 7, "EnableMultiTenancy": false,
+    "SchemaName": "hangfire", "PollingIntervalSeconds": 15, "EnableDetailedLogging": true
+  }
+}"""
+
+
+def _config(monkeypatch, tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    monkeypatch.setenv("CRAFT_JOBS_CONFIG_FILE", str(path))
+    return path
+
+
+def test_the_seeds_appsettings_section_is_read(monkeypatch, tmp_path):
+    _config(monkeypatch, tmp_path, "appsettings.json", SEED_APPSETTINGS)
+    options = load_options()
+    assert options.connection_string == "host=localhost port=5432 dbname=CraftJobs user=postgres password=password"
+    assert (options.schema_name, options.dashboard_path, options.enable_detailed_logging) == ("hangfire", "/hangfire", True)
+
+
+def test_yaml_with_our_names_and_the_environment_and_arguments_win(monkeypatch, tmp_path):
+    _config(monkeypatch, tmp_path, "jobs.yaml", "worker_count: 7\nMaxRetryAttempts: 5\njob_expiration_days: 30\n")
+    monkeypatch.setenv("CRAFT_JOBS_MAX_RETRY_ATTEMPTS", "1")
+    options = load_options(job_expiration_days=2)
+    assert (options.worker_count, options.max_retry_attempts, options.job_expiration_days) == (7, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("a.json", '{"JobOptions": {"WorkerCount": 500}}', "WorkerCount in {path} (worker_count): 500 is out of range 1-100"),
+        ("a.yaml", "SchemaName: Bad-Name\n", "SchemaName in {path} (schema_name): 'Bad-Name': must be a lower-case SQL identifier"),
+        ("a.json", '{"JobOptions": {"WorkerCont": 5}}', "WorkerCont in {path}: is not a known option"),
+        ("a.yaml", "worker_count: 5\nWorkerCount: 6\n", "WorkerCount in {path}: sets worker_count a second time (as worker_count)"),
+        ("a.json", '{"JobOptions": ', "CRAFT_JOBS_CONFIG_FILE ({path}): is not valid JSON"),
+        ("a.yaml", "- 1\n- 2\n", "CRAFT_JOBS_CONFIG_FILE ({path}): must be a mapping of option names to values, got list"),
+        ("a.json", '{"JobOptions": {"ConnectionString": "Host=h;Colour=x"}}',
+         "ConnectionString in {path} (connection_string): unknown key 'Colour'"),
+    ],
+)
+def test_each_wrong_value_in_the_file_is_named_with_the_file(monkeypatch, tmp_path, name, text, expected):
+    path = _config(monkeypatch, tmp_path, name, text)
+    with pytest.raises(OptionsError) as raised:
+        load_options()
+    assert expected.format(path=path) in str(raised.value)
+
+
+def test_a_missing_options_file_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("CRAFT_JOBS_CONFIG_FILE", str(tmp_path / "nowhere.json"))
+    with pytest.raises(OptionsError, match=r"CRAFT_JOBS_CONFIG_FILE \(.*nowhere.json\): cannot be read"):
+        load_options()
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("tests.support.filters", "'tests.support.filters' is not of the form package.module:Name"),
+        ("tests.support.no_such_module:StampFilter", "cannot import tests.support.no_such_module: ModuleNotFoundError"),
+        ("tests.support.filters:Missing", "tests.support.filters has no Missing"),
+        ("tests.support.filters:NOT_A_FILTER", "is not a craft_jobs.client.ClientFilter subclass or instance"),
+    ],
+)
+def test_a_client_filter_that_cannot_be_used_is_named(monkeypatch, path, fragment):
+    monkeypatch.setenv("CRAFT_JOBS_CLIENT_FILTERS", f"tests.support.filters:StampFilter, {path}")
+    with pytest.raises(OptionsError) as raised:
+        load_options()
+    assert str(raised.value).startswith("CRAFT_JOBS_CLIENT_FILTERS (client_filters): ")
+    assert fragment in str(raised.value)
+
+
+def test_client_filters_are_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CRAFT_JOBS_CLIENT_FILTERS", "tests.support.filters:StampFilter")
+    assert load_options().client_filters == ["tests.support.filters:StampFilter"]

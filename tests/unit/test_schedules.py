@@ -8,6 +8,7 @@ has no DST to get wrong.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -564,6 +565,8 @@ def test_due_slots_validates_its_input(kwargs, field):
         (CronExpressions.EVERY_30_MINUTES, ["2026-03-05T10:30:00Z", "2026-03-05T11:00:00Z"]),
         (CronExpressions.HOURLY, ["2026-03-05T11:00:00Z"]),
         (CronExpressions.DAILY, ["2026-03-06T00:00:00Z"]),
+        (CronExpressions.DAILY_AT_1AM, ["2026-03-06T01:00:00Z", "2026-03-07T01:00:00Z"]),
+        (CronExpressions.DAILY_AT_2AM, ["2026-03-06T02:00:00Z", "2026-03-07T02:00:00Z"]),
         (CronExpressions.DAILY_AT_NOON, ["2026-03-05T12:00:00Z", "2026-03-06T12:00:00Z"]),
         (CronExpressions.WEEKLY, ["2026-03-08T00:00:00Z"]),  # Sunday
         (CronExpressions.MONTHLY, ["2026-04-01T00:00:00Z"]),
@@ -574,6 +577,34 @@ def test_due_slots_validates_its_input(kwargs, field):
 )
 def test_cron_expression_constants(expression, expected):
     assert fires(expression, "UTC", "2026-03-05T10:00", len(expected)) == expected  # a Thursday
+
+
+# The seed's CronExpressions, name for name and value for value: code ported
+# from it (CronExpressions.DailyAt2AM -> DAILY_AT_2AM) keeps its schedule.
+SEED_CRON_EXPRESSIONS = {
+    "EveryMinute": "* * * * *",
+    "Every5Minutes": "*/5 * * * *",
+    "Every15Minutes": "*/15 * * * *",
+    "Every30Minutes": "*/30 * * * *",
+    "Hourly": "0 * * * *",
+    "Daily": "0 0 * * *",
+    "DailyAt1AM": "0 1 * * *",
+    "DailyAt2AM": "0 2 * * *",
+    "Weekly": "0 0 * * 0",
+    "Monthly": "0 0 1 * *",
+    "WeekdaysAt9AM": "0 9 * * 1-5",
+}
+
+
+def _python_name(seed_name: str) -> str:
+    # "DailyAt2AM" -> "DAILY_AT_2AM", "Every5Minutes" -> "EVERY_5_MINUTES"
+    words = re.findall(r"\d+(?:AM|PM)?|[A-Z][a-z]+", seed_name)
+    return "_".join(words).upper()
+
+
+@pytest.mark.parametrize(("seed_name", "value"), SEED_CRON_EXPRESSIONS.items())
+def test_every_seed_cron_expression_has_its_constant(seed_name, value):
+    assert getattr(CronExpressions, _python_name(seed_name), None) == value
 
 
 def test_cron_expression_builders():

@@ -209,6 +209,18 @@ def cmd_register_types(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    from craft_jobs.prune import prune, prune_request
+
+    request = prune_request(args.state, args.older_than, args.tenant, args.batch_size)
+
+    async def action(scheduler):
+        return await prune(scheduler.store, request, scheduler.store.clock.now(), remove=args.yes)
+
+    asyncio.run(_with_scheduler(args, action))
+    return 0
+
+
 def cmd_operator(args: argparse.Namespace) -> int:
     from craft_jobs.kube.operator import run_operator
 
@@ -301,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "record the job types of a job image, so that jobs are validated when scheduled")
     register.add_argument("-f", "--file", default="-",
                           help="output of `python -m craft_jobs_runner describe` (default: standard input)")
+
+    prune_cmd = command("prune", cmd_prune, "remove old jobs of one state with their history (a dry run without --yes)")
+    prune_cmd.add_argument("--state", required=True, help="Succeeded, Deleted or Failed")
+    prune_cmd.add_argument("--older-than", required=True, help="in that state for longer than this: 30d, 12h, 1d12h")
+    prune_cmd.add_argument("--yes", action="store_true", help="remove them (without it, only print what would go)")
+    prune_cmd.add_argument("--batch-size", type=int, default=1000, help="jobs removed per statement (default 1000)")
+    tenant(prune_cmd)
 
     command("operator", cmd_operator, "run the Kubernetes operator (kopf + engine with the Kubernetes executor)")
 

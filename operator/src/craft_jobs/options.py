@@ -1,11 +1,14 @@
-"""JobOptions: the seed's options, read from `CRAFT_JOBS_*` variables, a file or arguments.
+"""JobOptions: the seed's options, from arguments, `CRAFT_JOBS_*` variables or a file.
 
-An out-of-range value stops start-up with a message naming the option and its
-range (`OptionsError`), never a silent clamp.
+Arguments win over the environment, which wins over the file named by
+`CRAFT_JOBS_CONFIG_FILE` (JSON or YAML, shaped like the seed's `JobOptions`
+section, optionsfile.py). An out-of-range value stops start-up with a message
+naming the option and its range (`OptionsError`), never a silent clamp.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from enum import Enum
 from pathlib import Path
@@ -15,7 +18,9 @@ import pydantic
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from craft_jobs.connstrings import ConnectionStringError, to_libpq
 from craft_jobs.errors import OptionsError
+from craft_jobs.optionsfile import CONFIG_FILE_ENV, read_options_file
 
 SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 ENV_PREFIX = "CRAFT_JOBS_"
@@ -46,6 +51,8 @@ class JobOptions(BaseSettings):
     enable_detailed_logging: bool = False
     # Beyond the seed's list: what the engine needs to find jobs and bound input.
     job_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Client filters for every job of the installation: "package.module:Name", comma-separated.
+    client_filters: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_parameters_bytes: int = Field(65536, ge=1024, le=1048576)
     # A lost engine's jobs are rescued about server_timeout_seconds after its last heartbeat.
     heartbeat_interval_seconds: float = Field(2, ge=1, le=60)
@@ -56,6 +63,11 @@ class JobOptions(BaseSettings):
     database_connect_timeout_seconds: float = Field(5, ge=1, le=60)
     database_statement_timeout_seconds: float = Field(30, ge=1, le=3600)
     data_dir: Path = Path(".craft-jobs")
+
+    @field_validator("connection_string")
+    @classmethod
+    def _translate_seed_connection_string(cls, value: str | None) -> str | None:
+        return None if value is None else to_libpq(value)
 
     @field_validator("schema_name")
     @classmethod
@@ -71,11 +83,20 @@ class JobOptions(BaseSettings):
             raise ValueError("must start with / and not end with /")
         return value
 
-    @field_validator("job_modules", mode="before")
+    @field_validator("job_modules", "client_filters", mode="before")
     @classmethod
     def _split_modules(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("client_filters")
+    @classmethod
+    def _filters_import(cls, value: list[str]) -> list[str]:
+        from craft_jobs.client.filters import resolve_filter
+
+        for path in value:
+            resolve_filter(path)  # at start, not at the first job
         return value
 
     @property
@@ -91,13 +112,24 @@ class JobOptions(BaseSettings):
 
 
 def load_options(**overrides: Any) -> JobOptions:
-    """Build options from the environment plus explicit overrides; errors name the option."""
+    """Build options from explicit overrides, the environment and the options
+    file, in that order of precedence; errors name the option and where it was set."""
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    file_path = os.environ.get(CONFIG_FILE_ENV, "").strip()
+    from_file = read_options_file(Path(file_path), set(JobOptions.model_fields)) if file_path else {}
+    in_environment = {key.upper() for key in os.environ}
+    # Passed as arguments, the file's values would beat the environment: keep only those it does not set.
+    file_values = {
+        name: value for name, (_, value) in from_file.items()
+        if name not in explicit and f"{ENV_PREFIX}{name.upper()}" not in in_environment
+    }
     try:
-        options = JobOptions(**{k: v for k, v in overrides.items() if v is not None})
+        options = JobOptions(**{**file_values, **explicit})
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(p) for p in first["loc"]) or "options"
-        raise OptionsError(f"{ENV_PREFIX}{name.upper()} ({name})", _describe(first)) from exc
+        where = f"{from_file[name][0]} in {file_path}" if name in file_values else f"{ENV_PREFIX}{name.upper()}"
+        raise OptionsError(f"{where} ({name})", _describe(first)) from exc
     except SettingsError as exc:
         raise OptionsError("options", str(exc)) from exc
     if options.server_timeout_seconds < HEARTBEATS_PER_TIMEOUT * options.heartbeat_interval_seconds:
@@ -116,6 +148,10 @@ def load_options(**overrides: Any) -> JobOptions:
 
 def _describe(error: dict[str, Any]) -> str:
     ctx = error.get("ctx") or {}
+    if isinstance(ctx.get("error"), ConnectionStringError):
+        return str(ctx["error"])  # never the string itself: it holds the password
+    if error["loc"] and error["loc"][0] == "client_filters" and "error" in ctx:
+        return str(ctx["error"])  # it names the path at fault
     if error["type"] in ("greater_than_equal", "less_than_equal"):
         field = JobOptions.model_fields[str(error["loc"][0])]
         low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)

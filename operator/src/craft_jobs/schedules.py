@@ -576,6 +576,8 @@ class CronExpressions:
     EVERY_30_MINUTES = "*/30 * * * *"
     HOURLY = "0 * * * *"
     DAILY = "0 0 * * *"
+    DAILY_AT_1AM = "0 1 * * *"
+    DAILY_AT_2AM = "0 2 * * *"
     DAILY_AT_NOON = "0 12 * * *"
     WEEKLY = "0 0 * * 0"
     MONTHLY = "0 0 1 * *"

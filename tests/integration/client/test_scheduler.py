@@ -332,3 +332,19 @@ async def test_cluster_mode_accepts_a_type_only_its_image_knows(store, options):
     assert (await store.get_job(job_id)).parameters == {"anything": [1, 2]}
     with pytest.raises(InvalidParametersError, match="must be an object, got list"):
         await scheduler.schedule("lives-in-my-image", [1, 2])
+
+
+async def test_filters_of_the_installation_run_first_for_every_scheduler(store, options):
+    installed = options.model_copy(update={"client_filters": ["tests.support.filters:StampFilter"]})
+    order = []
+
+    class Own(ClientFilter):
+        def on_creating(self, job):
+            order.append(job.metadata.get("stamped"))
+
+    job_id = await JobScheduler(store, installed, filters=[Own()]).schedule(Noop)
+    assert (await store.get_job(job_id)).metadata == {"stamped": "installation"} and order == ["installation"]
+    [batch_id] = await JobScheduler(store, installed).schedule_batch([(Noop, None)])
+    assert (await store.get_job(batch_id)).metadata == {"stamped": "installation"}
+    with pytest.raises(ValidationError, match="refused by the installation's filter"):
+        await JobScheduler(store, installed).schedule(Noop, metadata={"refuse": True})

@@ -176,3 +176,16 @@ async def test_openapi_covers_every_operation(client):
     assert expected <= operations, expected - operations
     docs = await client.get("/api/docs")
     assert docs.status_code == 200 and "/api/recurring/{recurring_id}/trigger" in docs.text
+
+
+async def test_jobs_from_the_api_run_the_installations_client_filters(make_client, store):
+    await register(store)
+    client = make_client(store.options.model_copy(update={"client_filters": ["tests.support.filters:StampFilter"]}))
+    created = await client.post("/api/jobs", json={"job_type": "send-invoice", "parameters": {"invoice_id": 7},
+                                                   "metadata": {"order": "A-1"}})
+    assert created.status_code == 201, created.text
+    detail = (await client.get(f"/api/jobs/{created.json()['id']}")).json()
+    assert detail["job"]["metadata"] == {"order": "A-1", "stamped": "installation"}
+    refused = await client.post("/api/jobs", json={"job_type": "send-invoice", "parameters": {"invoice_id": 8},
+                                                   "metadata": {"refuse": True}})
+    assert refused.status_code == 422 and "refused by the installation's filter" in refused.text

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import timedelta
 
 from craft_jobs.backoff import RetryPolicy
 from craft_jobs.client import ConcurrencyPolicy, ContinuationCondition, CronExpressions, JobScheduler
 from craft_jobs.engine.local import LocalExecutor
 from craft_jobs.states import JobState
-from tests.support.jobs import DeletedWhenExhausted, FailTimes, NotRetryable, Noop, RecordContext, Sleep
+from tests.support.jobs import DeletedWhenExhausted, FailTimes, LogAtLevels, NotRetryable, Noop, RecordContext, Sleep
 from tests.support.polling import eventually
 
 
@@ -305,3 +306,50 @@ async def test_scheduler_connects_on_its_own(options):
         assert await scheduler.requeue(12345) is False
     finally:
         await scheduler.close()
+
+
+async def _relayed_levels(caplog, marker):
+    return [r for r in caplog.records if r.name == "craft_jobs.jobs" and marker in r.getMessage()]
+
+
+async def test_local_executor_keeps_each_job_record_level(scheduler, store, start_engine, options, caplog, monkeypatch):
+    monkeypatch.setenv("CRAFT_LOG_LEVEL", "DEBUG")
+    caplog.set_level(logging.DEBUG, logger="craft_jobs.jobs")
+    await start_engine(LocalExecutor(options.job_modules, cancel_grace_seconds=1))
+    levels = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    job_id = await scheduler.schedule(LogAtLevels, {"marker": "m-json", "levels": levels, "fail": True})
+    await wait_state(store, job_id, JobState.FAILED, timeout=20)
+    records = await _relayed_levels(caplog, "m-json")
+    relayed = [(json.loads(r.getMessage())["message"], r.levelname) for r in records]
+    assert relayed[:5] == [(f"m-json at {name}", name) for name in levels]
+    # The runner's own record of the failure, with its traceback, stays an ERROR.
+    assert [r.levelname for r in records[5:] if "RuntimeError: m-json failed" in r.getMessage()] == ["ERROR"]
+    assert all(r.job_id == job_id for r in records)
+
+
+async def test_local_executor_keeps_text_record_levels_and_their_tracebacks(
+    scheduler, store, start_engine, options, caplog, monkeypatch
+):
+    monkeypatch.setenv("CRAFT_LOG_FORMAT", "text")
+    caplog.set_level(logging.DEBUG, logger="craft_jobs.jobs")
+    await start_engine(LocalExecutor(options.job_modules, cancel_grace_seconds=1))
+    job_id = await scheduler.schedule(LogAtLevels, {"marker": "m-text", "levels": ["INFO", "WARNING"], "fail": True})
+    await wait_state(store, job_id, JobState.FAILED, timeout=20)
+    relayed = [r for r in caplog.records if r.name == "craft_jobs.jobs" and r.job_id == job_id]
+    by_level = {r.levelname: [] for r in relayed}
+    for r in relayed:
+        by_level[r.levelname].append(r.getMessage())
+    assert any("m-text at INFO" in m for m in by_level["INFO"])
+    assert any("m-text at WARNING" in m for m in by_level["WARNING"])
+    # The traceback's lines follow their ERROR record and keep its level.
+    assert any("RuntimeError: m-text failed" in m for m in by_level["ERROR"])
+    assert any(m.startswith("Traceback") for m in by_level["ERROR"])
+
+
+async def test_the_engine_level_filters_job_lines(scheduler, store, start_engine, options, caplog):
+    caplog.set_level(logging.ERROR, logger="craft_jobs.jobs")
+    await start_engine(LocalExecutor(options.job_modules, cancel_grace_seconds=1))
+    job_id = await scheduler.schedule(LogAtLevels, {"marker": "m-filter", "levels": ["INFO", "WARNING", "ERROR"]})
+    await wait_state(store, job_id, JobState.SUCCEEDED, timeout=20)
+    messages = [json.loads(r.getMessage())["message"] for r in await _relayed_levels(caplog, "m-filter")]
+    assert messages == ["m-filter at ERROR"]

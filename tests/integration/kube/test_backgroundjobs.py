@@ -224,3 +224,10 @@ async def test_an_evicted_pod_and_its_replacement_show_in_the_history_once(opera
     assert evictions == [f"pod {evicted} evicted (DisruptionTarget: EvictionByEvictionAPI), replaced; no attempt used"], rows
     assert [state for state, _ in rows].count("Processing") == 2, "two executions, two runs shown"
     assert [state for state, _ in rows][-1] == "Succeeded", rows
+
+
+async def test_backgroundjobs_run_the_installations_client_filters(start_operator, crs, options, store):
+    await start_operator(options=options.model_copy(update={"client_filters": ["tests.support.filters:StampFilter"]}))
+    await crs.create("BackgroundJob", "stamped", {"jobType": "hello", "parameters": {"name": "kube"}})
+    body = await crs.wait_phase("BackgroundJob", "stamped", "Succeeded")
+    assert (await store.get_job(job_id(body))).metadata.get("stamped") == "installation"

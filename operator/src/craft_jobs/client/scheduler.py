@@ -18,7 +18,7 @@ from craft_jobs_runner import Job
 
 from craft_jobs.backoff import RetryPolicy, checked_max_attempts
 from craft_jobs.client.context import current_context
-from craft_jobs.client.filters import ClientFilter
+from craft_jobs.client.filters import ClientFilter, installation_filters
 from craft_jobs.client.jobtypes import JobKind, checked_job_type, resolve_kind
 from craft_jobs.clock import Clock
 from craft_jobs.engine.engine import connect_store
@@ -41,7 +41,7 @@ class JobScheduler:
     def __init__(self, store: JobStore, options: JobOptions, filters: Sequence[ClientFilter] = ()):
         self.store = store
         self.options = options
-        self.filters = list(filters)
+        self.filters = [*installation_filters(options.client_filters), *filters]
 
     @classmethod
     async def connect(

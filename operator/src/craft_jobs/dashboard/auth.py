@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pydantic
-import yaml
 
 from craft_jobs.errors import OptionsError
+from craft_jobs.optionsfile import read_settings_file
 
 
 class Role(IntEnum):
@@ -104,19 +103,13 @@ class TokenFile(pydantic.BaseModel):
 
 def load_token_file(path: Path) -> list[TokenEntry]:
     field = f"CRAFT_JOBS_DASHBOARD_TOKENS_FILE ({path})"
+    data = read_settings_file(path, field)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise OptionsError(field, f"cannot be read: {exc.strerror}") from exc
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         return TokenFile.model_validate(data).tokens
-    except (ValueError, yaml.YAMLError) as exc:
-        if isinstance(exc, pydantic.ValidationError):
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise OptionsError(field, f"{where}: {first['msg']}") from exc
-        raise OptionsError(field, f"is not valid YAML or JSON: {exc}") from exc
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise OptionsError(field, f"{where}: {first['msg']}") from exc
 
 
 class TokenAuth:

@@ -111,6 +111,8 @@ class Dispatcher:
                 async with self._claiming:  # the flusher claims too: count free slots under one lock
                     free = self.options.worker_count - self.in_flight
                     claimed = await self.store.claim_jobs(self.server_id, free, self.queues) if free > 0 else []
+                    if claimed and self.store.decisions.on:
+                        self._log_claims(claimed, free)
                     self._start_all(claimed)
                 failures = 0
             except DatabaseUnavailableError as exc:
@@ -122,6 +124,10 @@ class Dispatcher:
                 continue
             if claimed and len(claimed) == free:
                 self._wake.set()  # there may be more: claim again once a slot frees
+
+    def _log_claims(self, claimed: list[ClaimedJob], free: int) -> None:
+        self.store.decisions("claimed %d jobs for %d free slots: %s", len(claimed), free,
+                             ", ".join(f"{job.id} ({job.job_type}, attempt {job.attempt})" for job in claimed))
 
     def _start_all(self, claimed: list[ClaimedJob]) -> None:
         for job in claimed:
@@ -151,6 +157,9 @@ class Dispatcher:
             interrupted=interrupted,
             rng=self._rng,
         )
+        if self.store.decisions.on:
+            self.store.decisions("job %s (%s) attempt %d ended with exit code %s: %s, %s", job.id, job.job_type,
+                                 job.attempt, result.exit_code, outcome.state.value, outcome.reason)
         self._outcomes.append(outcome)
         self._outcome_ready.set()
 
@@ -175,6 +184,8 @@ class Dispatcher:
                         if free > 0:
                             changed, timed_work, claimed = await self.store.finish_and_claim(
                                 self.server_id, batch, free, self.queues)
+                            if claimed and self.store.decisions.on:
+                                self._log_claims(claimed, free)
                         else:
                             (changed, timed_work), claimed = await self.store.finish_jobs(self.server_id, batch), []
                         self._forget(batch, changed)

@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -34,6 +35,34 @@ from craft_jobs.store.models import ClaimedJob
 
 _STDERR_TAIL = 2000
 job_log = logging.getLogger("craft_jobs.jobs")
+_LEVELS = logging.getLevelNamesMapping()
+# The runner's text format starts "2026-03-05 10:00:00,123 WARNING ...".
+_TEXT_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ([A-Z]+) ")
+
+
+class _LineLevels:
+    """The level each stderr line of a run is relayed at: a record's own level.
+
+    JSON lines (the runner's default) carry "level"; text records start with
+    it, and the lines after one (its traceback) keep it. Anything else (a
+    print to stderr, a crash before logging was set up) is INFO.
+    """
+
+    def __init__(self) -> None:
+        self._text_level = logging.INFO
+
+    def of(self, line: str) -> int:
+        if line.startswith("{"):
+            try:
+                level = _LEVELS.get(json.loads(line).get("level"))
+            except (ValueError, AttributeError):
+                level = None
+            self._text_level = logging.INFO
+            return level if isinstance(level, int) else logging.INFO
+        match = _TEXT_RECORD.match(line)
+        if match:
+            self._text_level = _LEVELS.get(match.group(1), logging.INFO)
+        return self._text_level
 
 
 class LocalExecutor:
@@ -109,7 +138,7 @@ class LocalExecutor:
             params_file.chmod(0o600)
             process = await self._spawn(job, run_dir, lifeline)
             ref = f"pid:{process.pid}"
-            exit_code, timed_out, stderr = await self._supervise(process, job.timeout_seconds, cancel)
+            exit_code, timed_out, stderr = await self._supervise(process, job, cancel)
             error = self._read_error(run_dir, exit_code, stderr, timed_out, job.timeout_seconds)
             return ExecutionResult(exit_code, error, ref, timed_out, interrupted=self._close_lifeline(job.id))
         finally:
@@ -129,8 +158,9 @@ class LocalExecutor:
         finally:
             os.close(lifeline)  # the child has its copy; ours would keep the pipe open
 
-    async def _supervise(self, process, timeout: int | None, cancel: asyncio.Event):
-        stderr_task = asyncio.ensure_future(self._relay_logs(process.stderr))
+    async def _supervise(self, process, job: ClaimedJob, cancel: asyncio.Event):
+        timeout = job.timeout_seconds
+        stderr_task = asyncio.ensure_future(self._relay_logs(process.stderr, job))
         waiting = asyncio.ensure_future(process.wait())
         cancelled = asyncio.ensure_future(cancel.wait())
         timed_out = False
@@ -150,12 +180,18 @@ class LocalExecutor:
         return (128 - code if code < 0 else code), timed_out, stderr
 
     @staticmethod
-    async def _relay_logs(stream: asyncio.StreamReader) -> str:
-        """Passes the run's log lines on to this process's log; returns the tail."""
+    async def _relay_logs(stream: asyncio.StreamReader, job: ClaimedJob) -> str:
+        """Passes the run's log lines on to this process's log, each at its
+        record's level (so this process's level filters a job's lines too);
+        returns the tail."""
         tail = ""
+        levels = _LineLevels()
+        context = {"job_id": job.id, "job_type": job.job_type, "attempt": job.attempt}
         async for raw in stream:
             line = raw.decode(errors="replace").rstrip()
-            job_log.info("%s", line)
+            level = levels.of(line)
+            if job_log.isEnabledFor(level):
+                job_log.log(level, "%s", line, extra=context)
             tail = (tail + line + "\n")[-_STDERR_TAIL:]
         return tail
 

@@ -58,12 +58,19 @@ class Maintenance:
 
     async def run_due_work(self) -> None:
         """One pass; also what tests call to drive the engine with a frozen clock."""
-        while await self.store.promote_due_jobs() >= 1000:
-            pass
+        decisions = self.store.decisions
+        while (promoted := await self.store.promote_due_jobs()) >= 1000:
+            if decisions.on:
+                decisions("promoted %d due jobs to Enqueued", promoted)
+        if promoted and decisions.on:
+            decisions("promoted %d due jobs to Enqueued", promoted)
         while await fire_due_recurring(self.store) >= 100:
             pass
-        while await self.store.release_continuations() >= 1000:
-            pass
+        while (released := await self.store.release_continuations()) >= 1000:
+            if decisions.on:
+                decisions("released %d continuations", released)
+        if released and decisions.on:
+            decisions("released %d continuations", released)
 
     async def schedule_loop(self) -> None:
         while True:
@@ -95,6 +102,8 @@ class Maintenance:
     async def rescue_once(self) -> int:
         """Rescues the jobs of lost servers, unless we are, or were just now, silent ourselves."""
         if self.heartbeat is not None and not self.heartbeat.may_rescue():
+            if self.store.decisions.on:
+                self.store.decisions("rescue skipped: this engine was silent itself just now")
             return 0
         rescued = await self.store.rescue_orphans(self.server_id)
         if rescued:
@@ -113,6 +122,8 @@ class Maintenance:
         while True:
             removed = await self.store.expire_jobs(EXPIRY_BATCH)
             total += removed
+            if removed and self.store.decisions.on:
+                self.store.decisions("expiry batch: removed %d expired jobs with their history", removed)
             if removed < EXPIRY_BATCH:
                 return total
 

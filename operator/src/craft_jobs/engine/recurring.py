@@ -66,6 +66,8 @@ async def _fire_one(store: JobStore, session: Session, recurring: RecurringJob) 
     except InvalidScheduleError as exc:
         # An unusable schedule is recorded, not retried in a loop.
         await store.record_recurring_fire(session, recurring.id, next_run_at=None, schedule_error=str(exc))
+        if store.decisions.on:
+            store.decisions("recurring job %s not fired: its schedule is unusable: %s", recurring.id, exc)
         return False
     owed = recurring.next_run_at - timedelta(microseconds=1)
     decision = due_slots(schedule, owed, now, recurring.starting_deadline_seconds)
@@ -83,6 +85,10 @@ async def _fire_one(store: JobStore, session: Session, recurring: RecurringJob) 
     await store.record_recurring_fire(
         session, recurring.id, next_run_at=decision.next_slot, last_run_at=now, last_job_id=job_id
     )
+    if store.decisions.on:
+        store.decisions("recurring job %s fired job %s for slot %s%s; next slot %s", recurring.id, job_id,
+                        decision.fire_slot.isoformat(), " (earlier missed slots dropped)" if decision.dropped_earlier
+                        else "", decision.next_slot)
     return True
 
 
@@ -95,6 +101,8 @@ async def _concurrency_allows(store: JobStore, session: Session, recurring: Recu
     if recurring.concurrency_policy is ConcurrencyPolicy.FORBID:
         log.info("recurring job %s skipped a slot: job %s is still %s", recurring.id, recurring.last_job_id, previous.value)
         return False
+    if store.decisions.on:
+        store.decisions("recurring job %s replaces job %s (still %s)", recurring.id, recurring.last_job_id, previous.value)
     await store.change_state(
         recurring.last_job_id,
         JobState.DELETED,

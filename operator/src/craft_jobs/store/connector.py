@@ -21,6 +21,7 @@ from psycopg import pq
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.rows import dict_row
 
+from craft_jobs.decisions import SLOW_QUERY_SECONDS
 from craft_jobs.errors import DatabaseUnavailableError, StoreError
 
 Params = Mapping[str, Any] | None
@@ -255,6 +256,8 @@ class Connector:
         """`generic_plan_pool_size` > 0 adds a pool whose connections always use
         generic plans, for `fetch_all(..., generic_plan=True)`."""
         self.conninfo = conninfo
+        self._slow_query_log: Callable[..., None] | None = None
+        self._query_names: dict[str, str] = {}
         self._pool = self._new_pool(min_size, max_size, name, {})
         self._generic_pool = (
             self._new_pool(1, generic_plan_pool_size, f"{name}-dispatch", _with_generic_plans(conninfo))
@@ -275,6 +278,17 @@ class Connector:
             # No `reset` callback: with one, the pool hands every returned
             # connection to a background worker, a detour on every query.
         )
+
+    def log_slow_queries(self, log: Callable[..., None], query_names: dict[str, str]) -> None:
+        """From now on, statements run on their own (not inside `transaction()`)
+        that take over SLOW_QUERY_SECONDS go to `log`, named by `query_names`."""
+        self._slow_query_log, self._query_names = log, query_names
+
+    def _note_if_slow(self, query: str, started: float) -> None:
+        elapsed = time.monotonic() - started
+        if elapsed > SLOW_QUERY_SECONDS and self._slow_query_log is not None:
+            name = self._query_names.get(query) or " ".join(query.split())[:80]
+            self._slow_query_log("slow query %s: %.3f s", name, elapsed)
 
     def _pools(self) -> list[psycopg_pool.AsyncConnectionPool]:
         return [self._pool] if self._generic_pool is None else [self._pool, self._generic_pool]
@@ -329,32 +343,37 @@ class Connector:
                 async with connection.transaction():
                     yield Session(connection)
 
-    async def _again_if_cut(self, run, generic_plan: bool = False):
+    async def _again_if_cut(self, run, generic_plan: bool = False, query: str = ""):
         """Runs `run(session)`; again on another connection while the pooled ones
         turn out cut by a server restart (each is then dropped from the pool).
         The server ended such a backend before our statement reached it, so
         running it again cannot run it twice."""
         pool = self._pool_for(generic_plan)
-        for retries_left in range(pool.max_size, -1, -1):
-            try:
-                with translated_errors():
-                    return await self._run_borrowed(pool, run)
-            except DatabaseUnavailableError as exc:
-                if not retries_left or not isinstance(exc.__cause__, _SERVER_ENDED_BACKEND):
-                    raise
+        started = time.monotonic() if self._slow_query_log is not None else None
+        try:
+            for retries_left in range(pool.max_size, -1, -1):
+                try:
+                    with translated_errors():
+                        return await self._run_borrowed(pool, run)
+                except DatabaseUnavailableError as exc:
+                    if not retries_left or not isinstance(exc.__cause__, _SERVER_ENDED_BACKEND):
+                        raise
+        finally:
+            if started is not None:
+                self._note_if_slow(query, started)
 
     async def execute(self, query: str, params: Params = None) -> None:
-        await self._again_if_cut(lambda session: session.execute(query, params))
+        await self._again_if_cut(lambda session: session.execute(query, params), query=query)
 
     async def fetch_one(self, query: str, params: Params = None) -> dict[str, Any] | None:
-        return await self._again_if_cut(lambda session: session.fetch_one(query, params))
+        return await self._again_if_cut(lambda session: session.fetch_one(query, params), query=query)
 
     async def fetch_all(self, query: str, params: Params = None, *, generic_plan: bool = False) -> list[dict[str, Any]]:
         """`generic_plan`: on the generic-plan pool, when there is one."""
-        return await self._again_if_cut(lambda session: session.fetch_all(query, params), generic_plan)
+        return await self._again_if_cut(lambda session: session.fetch_all(query, params), generic_plan, query)
 
     async def fetch_value(self, query: str, params: Params = None) -> Any:
-        return await self._again_if_cut(lambda session: session.fetch_value(query, params))
+        return await self._again_if_cut(lambda session: session.fetch_value(query, params), query=query)
 
     async def fetch_column(self, query: str, params: Params = None) -> list[Any]:
-        return await self._again_if_cut(lambda session: session.fetch_column(query, params))
+        return await self._again_if_cut(lambda session: session.fetch_column(query, params), query=query)

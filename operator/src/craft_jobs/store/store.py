@@ -17,6 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from craft_jobs.clock import Clock, SystemClock
+from craft_jobs.decisions import DecisionLog
 from craft_jobs.options import JobOptions
 from craft_jobs.states import JobState
 from craft_jobs.store.connector import Connector, Session, translated_errors
@@ -56,6 +57,9 @@ class JobStore:
         self.queries = load_queries(options.schema_name)
         self.channel = options.notify_channel
         self.notifier = Notifier(self.notify)
+        self.decisions = DecisionLog(options.enable_detailed_logging)
+        if self.decisions.on:
+            connector.log_slow_queries(self.decisions, {text: name for name, text in self.queries.items()})
 
     async def close(self) -> None:
         await self.notifier.flush()
@@ -325,6 +329,17 @@ class JobStore:
     async def expire_jobs(self, limit: int = 1000) -> int:
         row = await self.connector.fetch_one(self.queries["expire_jobs"], {"now": self.clock.now(), "limit": limit})
         return row["expired"]
+
+    async def prune_preview(self, state: JobState, cutoff: datetime, tenant_id: str | None) -> list[dict[str, Any]]:
+        """Per job type: how many jobs (and history rows) `prune_jobs` would remove."""
+        return await self.connector.fetch_all(
+            self.queries["prune_preview"], {"state": state.value, "cutoff": cutoff, "tenant_id": tenant_id})
+
+    async def prune_jobs(self, state: JobState, cutoff: datetime, tenant_id: str | None, limit: int) -> tuple[int, int]:
+        """Removes up to `limit` such jobs with their history; (jobs, history rows) removed."""
+        row = await self.connector.fetch_one(
+            self.queries["prune_jobs"], {"state": state.value, "cutoff": cutoff, "tenant_id": tenant_id, "limit": limit})
+        return row["jobs"], row["history_rows"]
 
     # -- changing one job ------------------------------------------------------
 
