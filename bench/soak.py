@@ -3,7 +3,7 @@
     .venv/bin/python bench/soak.py                        # 100,000 engine jobs, 10,000 BackgroundJobs
     .venv/bin/python bench/soak.py --quick                # 5,000 and 1,000
     .venv/bin/python bench/soak.py --only engine --executor local --engine-jobs 2000
-    .venv/bin/python bench/soak.py --only operator --cluster --operator-jobs 300
+    .venv/bin/python bench/soak.py --only operator --operator-jobs 2000
 
 Engine: the engine runs in a child process of its own (so its RSS is its
 own), with the inline executor (`engine/inline.py`, the default: a process
@@ -18,7 +18,8 @@ a file (bench/soak_jobs.py); at the end every job must be in its expected
 final state, with exactly its expected runs in that file, in the row's
 `runs` and in its state history (Processing rows): none lost, none run twice.
 
-Operator: bench/soak_operator.py (10,000 BackgroundJobs in waves).
+Operator: bench/soak_operator.py (10,000 BackgroundJobs in waves, on the API
+emulator).
 
 The engine's (or operator's) RSS is printed at the start, 25/50/75% and the
 end, with the throughput of each quarter; the run fails (exit 1) when a job
@@ -50,26 +51,14 @@ sys.path.append(str(BENCH))
 
 import common  # noqa: E402
 import soak_jobs  # noqa: E402
-from common import emit_json, say  # noqa: E402
+from common import CHECKPOINTS, emit_json, load_average, rss_mib, say  # noqa: E402
 
-CHECKPOINTS = (0.25, 0.5, 0.75)
 FINAL_STATES = ("Succeeded", "Failed", "Deleted")
 RECURRING_IDS = ("soak-every-minute-a", "soak-every-minute-b")
 # A flaky job's retries: short backoff, so a retried job is done within seconds.
 RETRIES = 3
 DOOMED_RETRIES = 1
 BATCH = 500
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 # -- the engine's process -------------------------------------------------------------
@@ -432,7 +421,6 @@ def main() -> None:
     parser.add_argument("--max-rss-growth-mib", type=float, default=8.0)
     parser.add_argument("--max-object-growth", type=int, default=10000)
     parser.add_argument("--operator-jobs", type=int)
-    parser.add_argument("--cluster", action="store_true", help="the operator on the local control plane, not the emulator")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--engine-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
@@ -449,7 +437,7 @@ def main() -> None:
         import soak_operator
 
         jobs = args.operator_jobs or (1000 if args.quick else 10_000)
-        result["operator"] = asyncio.run(soak_operator.operator_soak(jobs, args.cluster, args.max_rss_growth_mib))
+        result["operator"] = asyncio.run(soak_operator.operator_soak(jobs, args.max_rss_growth_mib))
     failures = [f"{part}: {failure}" for part, figures in result.items() for failure in figures["failures"]]
     for failure in failures:
         say(f"FAILED {failure}")
