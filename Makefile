@@ -58,7 +58,7 @@ bench-quick: venv ## The engine benchmark with fewer jobs (under two minutes)
 	$(PY) -m pip install --quiet -e 'operator[bench]'
 	$(PY) bench/engine.py --quick
 
-soak: venv ## Soak: 100,000 jobs through the engine, 10,000 BackgroundJobs through the operator; RSS at start, quarters and end must stay flat, every job run once (about 30 minutes)
+soak: venv ## Soak: 100,000 jobs through the engine, 10,000 BackgroundJobs through the operator; RSS at start, quarters and end must stay flat, every job run once (the engine's part about 4 minutes; see bench/README.md for the operator's)
 	$(PY) bench/soak.py
 
 proofs: venv cluster-build ## Fault scenarios on both executors (kills, stops, deletions, evictions, API errors, watch chaos, PostgreSQL restarts and outages): a table of lost / ran twice / overlapping / mismatches, JSON last line
