@@ -58,6 +58,9 @@ bench-quick: venv ## The engine benchmark with fewer jobs (under two minutes)
 	$(PY) -m pip install --quiet -e 'operator[bench]'
 	$(PY) bench/engine.py --quick
 
+soak: venv ## Soak: 100,000 jobs through the engine, 10,000 BackgroundJobs through the operator; RSS at start, quarters and end must stay flat, every job run once (the engine's part about 4 minutes; see bench/README.md for the operator's)
+	$(PY) bench/soak.py
+
 proofs: venv cluster-build ## Fault scenarios on both executors (kills, stops, deletions, evictions, API errors, watch chaos, PostgreSQL restarts and outages): a table of lost / ran twice / overlapping / mismatches, JSON last line
 	$(PY) -m tests.proofs
 
@@ -67,4 +70,4 @@ e2e-kind: venv ## Create a kind cluster, load the images and run tests/e2e again
 clean: ## Remove .venv, .tools and local data
 	rm -rf $(VENV) .tools .craft-jobs
 
-.PHONY: help venv tools dev test images test-unit cluster-build cluster-up cluster-down test-cluster bench bench-quick proofs e2e-kind clean
+.PHONY: help venv tools dev test images test-unit cluster-build cluster-up cluster-down test-cluster bench bench-quick soak proofs e2e-kind clean

@@ -26,6 +26,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+# Where the soaks sample memory, besides the start and the end.
+CHECKPOINTS = (0.25, 0.5, 0.75)
 BENCH_URL_ENV = "CRAFT_JOBS_BENCH_DATABASE_URL"
 TEST_URL_ENV = "CRAFT_JOBS_TEST_DATABASE_URL"
 
@@ -41,6 +43,18 @@ def say(message: str = "") -> None:
 def emit_json(result: dict[str, Any]) -> None:
     """The machine-readable result: exactly one JSON object on the last line."""
     print(json.dumps(result, separators=(",", ":"), sort_keys=False), flush=True)
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory (VmRSS), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def per_second(count: int, seconds: float) -> float:

@@ -35,7 +35,6 @@ import operator  # noqa: E402,F401  (the standard library's, pinned in sys.modul
 import argparse
 import asyncio
 import logging
-import subprocess
 import time
 from pathlib import Path
 
@@ -45,50 +44,8 @@ sys.path.append(str(ROOT / "bench"))
 
 import common  # noqa: E402
 from common import emit_json, say  # noqa: E402
-
-IMAGE = "craft-jobs-samples:bench"
-NAMESPACE = "bench"
-
-
-def child(server: str, database: str, workers: int) -> None:
-    """The operator process."""
-    from craft_jobs.kube.operator import run_operator
-    from craft_jobs.kube.settings import KubeSettings
-    from craft_jobs.options import load_options
-
-    logging.basicConfig(level=logging.WARNING)
-    options = load_options(connection_string=database, job_modules=["craft_jobs.samples.jobs"],
-                           worker_count=workers, polling_interval_seconds=5)
-    settings = KubeSettings(default_image=IMAGE, job_namespace=NAMESPACE, health_port=0, status_sync_seconds=1)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_reader(sys.stdin.fileno(), stop.set)  # parent closes stdin: stop
-        await run_operator(options, stop=stop, settings=settings, server=server, stop_grace_seconds=1)
-
-    asyncio.run(main())
-
-
-async def create_many(crs, names: list[str], spec: dict, concurrency: int = 16) -> float:
-    queue = list(names)
-    started = time.perf_counter()
-
-    async def worker() -> None:
-        while queue:
-            name = queue.pop()
-            await crs.create("BackgroundJob", name, spec)
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started
-
-
-def phases(emulator, resource) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for body in emulator.list(resource, NAMESPACE):
-        phase = (body.get("status") or {}).get("phase") or "-"
-        counts[phase] = counts.get(phase, 0) + 1
-    return counts
-
+from emulated_operator import NAMESPACE, OperatorProcess, create_many, phases  # noqa: E402
+from emulated_operator import as_awaitable as _async  # noqa: E402
 
 async def run(count: int, tracked: int, workers: int) -> dict:
     import psutil
@@ -111,16 +68,11 @@ async def run(count: int, tracked: int, workers: int) -> dict:
                 job_times: list[float] = []
                 emulator.listeners.append(
                     lambda kind, res, raw: job_times.append(time.perf_counter()) if res == JOBS and kind == "ADDED" else None)
-                proc = subprocess.Popen(
-                    [sys.executable, __file__, "--child", "--server", cluster.url, "--database", database, "--workers", str(workers)],
-                    stdin=subprocess.PIPE, cwd=str(ROOT), env={**os.environ, "PYTHONPATH": str(ROOT)},
-                )
+                proc = OperatorProcess(emulator, cluster.url, database, workers)
                 api = KubeApi.connect(cluster.url, user_agent="bench-client", threads=16)
                 crs = CrClient(api, NAMESPACE)
                 try:
-                    # Ready when kopf has listed the resources: wait for a first watch request.
-                    await common.wait_for(lambda: _async(emulator.requests_by("kopf").get("watch", 0) >= 2), timeout=60)
-                    await asyncio.sleep(1)
+                    await proc.ready()
                     say(f"operator pid {proc.pid} up; creating {count:,} BackgroundJobs")
 
                     names = [f"job-{i:05d}" for i in range(count)]
@@ -168,18 +120,10 @@ async def run(count: int, tracked: int, workers: int) -> dict:
                     result.update(rss_mb_with_tracked=round(rss / 2**20, 1), all_tracked=tracked_ok)
                 finally:
                     api.close()
-                    proc.stdin.close()
-                    try:
-                        proc.wait(60)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
+                    proc.stop()
     finally:
         server.stop()
     return result
-
-
-async def _async(value):
-    return value
 
 
 def main() -> None:
@@ -188,13 +132,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--tracked", type=int, default=None)
     parser.add_argument("--workers", type=int, default=100)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--server", help=argparse.SUPPRESS)
-    parser.add_argument("--database", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child(args.server, args.database, args.workers)
-        return
     count = args.jobs or (200 if args.quick else 1000)
     tracked = max(args.tracked or (2000 if args.quick else 10000), count)
     emit_json({"operator": asyncio.run(run(count, tracked, args.workers))})
