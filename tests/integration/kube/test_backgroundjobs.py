@@ -97,6 +97,14 @@ async def test_non_retryable_exit_codes_from_the_spec(operator, crs, cluster):
     assert any(c["reason"] == "PodFailurePolicy" for c in job["status"]["conditions"])
 
 
+async def test_on_attempts_exceeded_delete_from_the_spec(operator, crs):
+    await crs.create("BackgroundJob", "exhausted", {
+        "jobType": "kube-exit-with", "parameters": {"code": 1},
+        "retry": {"maxAttempts": 1, "onAttemptsExceeded": "Delete", **FAST_RETRY}})
+    body = await crs.wait_phase("BackgroundJob", "exhausted", "Deleted", timeout=30)
+    assert body["status"]["attempts"] == 2 and body["status"]["lastError"]["exitCode"] == 1
+
+
 async def test_timeout(operator, crs):
     await crs.create("BackgroundJob", "too-slow", {
         "jobType": "slow", "parameters": {"seconds": 60}, "timeoutSeconds": 1, "retry": {"maxAttempts": 0}})
