@@ -42,23 +42,19 @@ class KubeMetadata:
             return cls(pod=pod, owner=Owner(owner["kind"], owner["name"], owner["uid"]))
         return cls(pod=pod)
 
-    def stored_in(self, metadata: dict[str, Any]) -> dict[str, Any]:
-        """`metadata` with this block added (unchanged when there is nothing to keep)."""
-        block: dict[str, Any] = {}
-        if self.pod:
-            block["pod"] = self.pod
-        if self.owner is not None:
-            block["owner"] = {"kind": self.owner.kind, "name": self.owner.name, "uid": self.owner.uid}
-        return {**metadata, KUBE_METADATA_KEY: block} if block else metadata
-
     @staticmethod
     def without(metadata: dict[str, Any]) -> dict[str, Any]:
         """The metadata a job sees: everything but the operator's block."""
         return {key: value for key, value in metadata.items() if key != KUBE_METADATA_KEY}
 
-
-def stored_metadata(user_metadata: dict[str, Any], pod: dict[str, Any] | None, owner: Owner | None) -> dict[str, Any]:
-    """A spec's own metadata, which may not use the reserved key, with the operator's block added."""
-    if KUBE_METADATA_KEY in user_metadata:
-        raise ValidationError("metadata", f"{KUBE_METADATA_KEY!r} is reserved")
-    return KubeMetadata(pod=pod or {}, owner=owner).stored_in(user_metadata)
+    @staticmethod
+    def added_to(user_metadata: dict[str, Any], pod: dict[str, Any] | None, owner: Owner | None) -> dict[str, Any]:
+        """A spec's own metadata, which may not use the reserved key, with the operator's block added."""
+        if KUBE_METADATA_KEY in user_metadata:
+            raise ValidationError("metadata", f"{KUBE_METADATA_KEY!r} is reserved")
+        block: dict[str, Any] = {}
+        if pod:
+            block["pod"] = pod
+        if owner is not None:
+            block["owner"] = {"kind": owner.kind, "name": owner.name, "uid": owner.uid}
+        return {**user_metadata, KUBE_METADATA_KEY: block} if block else user_metadata

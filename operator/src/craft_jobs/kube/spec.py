@@ -14,7 +14,7 @@ from typing import Any
 
 from craft_jobs.backoff import RetryPolicy
 from craft_jobs.errors import ValidationError
-from craft_jobs.kube.job_metadata import Owner, stored_metadata
+from craft_jobs.kube.job_metadata import KubeMetadata, Owner
 from craft_jobs.kube.names import RECURRING_OWN_FIELDS, SCHEDULER_TO_CR_FIELDS
 from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition
 
@@ -134,7 +134,7 @@ def job_request(
     metadata = spec.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise ValidationError("metadata", "must be an object")
-    metadata = stored_metadata(metadata, spec.get("pod"), owner)
+    metadata = KubeMetadata.added_to(metadata, spec.get("pod"), owner)
     max_attempts, retry = _retry(spec)
     timeout = spec.get("timeoutSeconds")
 
