@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from craft_jobs.kube.api import KubeApiError
-from craft_jobs.kube.mapping import ANNOTATION_CREATED_BY
+from craft_jobs.kube.names import ANNOTATION_CREATED_BY
 from tests.e2e.conftest import LOCAL_CLUSTER
 from tests.support.kube.client import CrClient
 

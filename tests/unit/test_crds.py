@@ -473,7 +473,7 @@ def status_errors(kind: str, status: dict[str, Any]) -> list[str]:
 
 
 def test_operator_background_job_status_fits_the_crd() -> None:
-    from craft_jobs.kube.mapping import JobSnapshot, background_job_status
+    from craft_jobs.kube.cr_status import JobSnapshot, background_job_status
     from craft_jobs.states import JobState
 
     now = dt.datetime(2030, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
@@ -491,7 +491,7 @@ def test_operator_background_job_status_fits_the_crd() -> None:
 def test_operator_recurring_job_status_fits_the_crd() -> None:
     from types import SimpleNamespace
 
-    from craft_jobs.kube.mapping import recurring_job_status
+    from craft_jobs.kube.cr_status import recurring_job_status
     from craft_jobs.states import JobState
 
     now = dt.datetime(2030, 1, 1, 9, 0, tzinfo=dt.timezone.utc)

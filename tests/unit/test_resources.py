@@ -1,7 +1,8 @@
 import pytest
 
 from craft_jobs.errors import ValidationError
-from craft_jobs.resources import resource_ref
+from craft_jobs.resource_ref import ResourceRef
+from craft_jobs.resources import document_ref
 
 
 def _doc(**overrides):
@@ -10,15 +11,15 @@ def _doc(**overrides):
     return doc
 
 
-def test_resource_ref_gives_local_documents_a_stable_uid():
-    ref = resource_ref(_doc(), "team-a")
+def test_document_ref_gives_local_documents_a_stable_uid():
+    ref = document_ref(_doc(), "team-a")
     assert (ref.kind, ref.namespace, ref.name) == ("BackgroundJob", "team-a", "report")
-    assert ref.uid == resource_ref(_doc(), "team-a").uid
-    assert ref.cr == (ref.uid, "team-a", "report")
+    assert ref.resource.uid == document_ref(_doc(), "team-a").resource.uid
+    assert ref.resource == ResourceRef(uid=ref.resource.uid, namespace="team-a", name="report")
 
 
 def test_a_namespace_in_the_document_wins():
-    assert resource_ref(_doc(metadata={"name": "r", "namespace": "ops"}), "team-a").namespace == "ops"
+    assert document_ref(_doc(metadata={"name": "r", "namespace": "ops"}), "team-a").namespace == "ops"
 
 
 @pytest.mark.parametrize(
@@ -30,12 +31,12 @@ def test_a_namespace_in_the_document_wins():
         ({"spec": None}, "spec"),
     ],
 )
-def test_resource_ref_errors_name_the_field(overrides, field):
+def test_document_ref_errors_name_the_field(overrides, field):
     with pytest.raises(ValidationError) as raised:
-        resource_ref(_doc(**overrides))
+        document_ref(_doc(**overrides))
     assert raised.value.field == field
 
 
 def test_a_document_that_is_not_a_mapping_is_refused():
     with pytest.raises(ValidationError, match="document: must be a YAML mapping"):
-        resource_ref(["a", "list"])
+        document_ref(["a", "list"])

@@ -87,7 +87,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from craft_jobs.kube.mapping import parse_delay, parse_time
+    from craft_jobs.kube.spec import parse_delay, parse_time
 
     params = _json_arg(args.params, "--params")
     if args.params_file:
@@ -109,14 +109,14 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from craft_jobs.resources import apply_background_job, apply_recurring_job, resource_ref
+    from craft_jobs.resources import apply_background_job, apply_recurring_job, document_ref
 
     text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise ValidationError(args.file, f"is not valid YAML: {exc}") from None
-    refs = [resource_ref(doc, args.namespace) for doc in documents]  # all checked before any is applied
+    refs = [document_ref(doc, args.namespace) for doc in documents]  # all checked before any is applied
 
     async def action(scheduler):
         for ref, document in zip(refs, documents):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from craft_jobs.errors import ValidationError
-from craft_jobs.kube.mapping import parse_delay
+from craft_jobs.kube.spec import parse_delay
 from craft_jobs.states import JobState
 from craft_jobs.store.store import JobStore
 

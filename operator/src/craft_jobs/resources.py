@@ -1,7 +1,7 @@
 """BackgroundJob and RecurringJob documents (the YAML kubectl takes), applied locally.
 
 `craft-jobs apply -f` checks each document's identity here and maps its spec
-with the operator's own functions (`craft_jobs.kube.mapping`), so a spec means
+with the operator's own functions (`craft_jobs.kube.spec`, `craft_jobs.kube.submit`), so a spec means
 the same thing with or without a cluster. Errors name the YAML path.
 """
 
@@ -13,7 +13,9 @@ from typing import Any
 
 from craft_jobs.client.scheduler import JobScheduler
 from craft_jobs.errors import ValidationError
-from craft_jobs.kube.mapping import cr_field, job_request, recurring_id, recurring_request
+from craft_jobs.kube.spec import cr_field, job_request, recurring_id, recurring_request
+from craft_jobs.kube.submit import submit_job, submit_recurring
+from craft_jobs.resource_ref import ResourceRef
 from craft_jobs.store.models import RecurringJob
 
 API_GROUP = "jobs.craft.dev"
@@ -24,18 +26,22 @@ _NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 @dataclass(frozen=True)
-class ResourceRef:
+class Document:
+    """A document's kind and the resource it stands for."""
+
     kind: str
-    namespace: str
-    name: str
-    uid: str
+    resource: ResourceRef
 
     @property
-    def cr(self) -> tuple[str, str, str]:
-        return self.uid, self.namespace, self.name
+    def namespace(self) -> str:
+        return self.resource.namespace
+
+    @property
+    def name(self) -> str:
+        return self.resource.name
 
 
-def resource_ref(document: Any, default_namespace: str = "default") -> ResourceRef:
+def document_ref(document: Any, default_namespace: str = "default") -> Document:
     """Checks a document's apiVersion/kind/metadata; local uids are stable per name."""
     if not isinstance(document, dict):
         raise ValidationError("document", "must be a YAML mapping")
@@ -53,11 +59,11 @@ def resource_ref(document: Any, default_namespace: str = "default") -> ResourceR
     uid = metadata.get("uid") or f"local/{kind}/{namespace}/{name}"
     if not isinstance(document.get("spec"), dict):
         raise ValidationError("spec", "is required")
-    return ResourceRef(kind, namespace, name, uid)
+    return Document(kind, ResourceRef(uid=uid, namespace=namespace, name=name))
 
 
 async def apply_background_job(
-    scheduler: JobScheduler, ref: ResourceRef, spec: dict[str, Any], *, tenant_id: str | None, user_id: str | None
+    scheduler: JobScheduler, ref: Document, spec: dict[str, Any], *, tenant_id: str | None, user_id: str | None
 ) -> int:
     try:
         request = job_request(spec, now=scheduler.store.clock.now(), default_image=LOCAL_IMAGE)
@@ -69,18 +75,18 @@ async def apply_background_job(
                     "parent_id", f"BackgroundJob {request.continue_after!r} does not exist in namespace {ref.namespace!r}"
                 )
             parent_id = parent.id
-        return await request.submit(scheduler, parent_id=parent_id, tenant_id=tenant_id, user_id=user_id, cr=ref.cr)
+        return await submit_job(scheduler, request, ref.resource, parent_id=parent_id, tenant_id=tenant_id, user_id=user_id)
     except ValidationError as exc:
         raise ValidationError(cr_field(exc.field), exc.reason) from exc
 
 
 async def apply_recurring_job(
-    scheduler: JobScheduler, ref: ResourceRef, spec: dict[str, Any], *, tenant_id: str | None, user_id: str | None
+    scheduler: JobScheduler, ref: Document, spec: dict[str, Any], *, tenant_id: str | None, user_id: str | None
 ) -> RecurringJob:
     try:
         request = recurring_request(spec, default_image=LOCAL_IMAGE)
-        return await request.submit(
-            scheduler, recurring_id(ref.namespace, ref.name), tenant_id=tenant_id, user_id=user_id, cr=ref.cr
+        return await submit_recurring(
+            scheduler, request, recurring_id(ref.namespace, ref.name), ref.resource, tenant_id=tenant_id, user_id=user_id
         )
     except ValidationError as exc:
         raise ValidationError(cr_field(exc.field, recurring=True), exc.reason) from exc

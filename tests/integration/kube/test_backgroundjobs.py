@@ -172,8 +172,11 @@ async def _state_is(store, ident, state) -> bool:
 
 
 def _job_name(cluster, body):
+    """The run's Job once the operator has finished making it (created suspended, then
+    released): deleting it earlier is a failed creation, not a Job deleted while it runs."""
     name = f"cj-{body['status']['jobId']}-1"
-    return name if cluster.emulator.get(JOBS, "default", name) else None
+    job = cluster.emulator.get(JOBS, "default", name)
+    return name if job and not (job.get("spec") or {}).get("suspend") else None
 
 
 INVALID = [

@@ -11,8 +11,8 @@ import kubernetes_validate
 import pytest
 
 from craft_jobs.errors import ValidationError
+from craft_jobs.kube.job_metadata import KUBE_METADATA_KEY
 from craft_jobs.kube.manifest import (
-    KUBE_METADATA_KEY,
     LABEL_JOB_ID,
     LABEL_JOB_TYPE,
     LABEL_TENANT,

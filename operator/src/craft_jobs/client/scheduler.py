@@ -25,6 +25,7 @@ from craft_jobs.engine.engine import connect_store
 from craft_jobs.engine.recurring import job_for_fire
 from craft_jobs.errors import JobNotFoundError, RecurringJobNotFoundError, ValidationError
 from craft_jobs.options import JobOptions
+from craft_jobs.resource_ref import ResourceRef
 from craft_jobs.schedules import parse_schedule
 from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition, JobState
 from craft_jobs.store.connector import Session
@@ -177,21 +178,20 @@ class JobScheduler:
         timeout_seconds: int | None = None,
         image: str | None = None,
         connection: Any = None,
-        cr: tuple[str, str, str] | None = None,
+        resource: ResourceRef | None = None,
     ) -> int:
         """Fire-and-forget, or delayed by `delay`, or at `at`; returns the job id.
 
         `connection`: a psycopg connection whose open transaction the job joins.
-        `cr`: (uid, namespace, name) of the BackgroundJob resource it comes from.
+        `resource`: the BackgroundJob it comes from.
         """
         state, scheduled_for, run_at = self._timing(delay, at)
-        cr_uid, cr_namespace, cr_name = cr or (None, None, None)
         new_job = await self._new_job(
             job, params, state=state, scheduled_for=scheduled_for, run_at=run_at, queue=queue,
             tenant_id=tenant_id, user_id=user_id, metadata=metadata, max_attempts=max_attempts,
             retry=retry, timeout_seconds=timeout_seconds, image=image,
             reason="created" if state is JobState.ENQUEUED else f"delayed until {scheduled_for.isoformat()}",
-            cr_uid=cr_uid, cr_namespace=cr_namespace, cr_name=cr_name,
+            **ResourceRef.columns(resource),
         )
         return await self._store(new_job, connection)
 
@@ -277,7 +277,7 @@ class JobScheduler:
         timeout_seconds: int | None = None,
         image: str | None = None,
         connection: Any = None,
-        cr: tuple[str, str, str] | None = None,
+        resource: ResourceRef | None = None,
     ) -> int:
         """A job that waits (Awaiting) until `parent_id` meets `on`.
 
@@ -289,14 +289,13 @@ class JobScheduler:
         parent = await self.store.get_job(parent_id, scope)
         if parent is None:
             raise ValidationError("parent_id", f"job {parent_id} does not exist")
-        cr_uid, cr_namespace, cr_name = cr or (None, None, None)
         new_job = await self._new_job(
             job, params, state=JobState.AWAITING, scheduled_for=self.store.clock.now(), queue=queue,
             tenant_id=_first_set(tenant_id, parent.tenant_id), user_id=_first_set(user_id, parent.user_id),
             metadata={**parent.metadata, **(metadata or {})}, max_attempts=max_attempts,
             retry=retry, timeout_seconds=timeout_seconds, image=image,
             reason=f"waits for job {parent_id} to be {on.value}",
-            parent_id=parent_id, continuation_on=on, cr_uid=cr_uid, cr_namespace=cr_namespace, cr_name=cr_name,
+            parent_id=parent_id, continuation_on=on, **ResourceRef.columns(resource),
         )
         return await self._store(new_job, connection)
 
@@ -352,7 +351,7 @@ class JobScheduler:
         retry: RetryPolicy | None = None,
         timeout_seconds: int | None = None,
         image: str | None = None,
-        cr: tuple[str, str, str] | None = None,
+        resource: ResourceRef | None = None,
     ) -> RecurringJob:
         """Creates or updates a recurring job (cron or every N minutes)."""
         if not isinstance(recurring_id, str) or not 1 <= len(recurring_id) <= ID_MAX_LENGTH:
@@ -372,7 +371,6 @@ class JobScheduler:
             user_id=user_id, metadata=metadata, max_attempts=max_attempts, retry=retry,
             timeout_seconds=timeout_seconds, image=image, reason="",
         )
-        cr_uid, cr_namespace, cr_name = cr or (None, None, None)
         values = {
             "id": recurring_id, "job_type": template.job_type, "queue": template.queue,
             "parameters": template.parameters, "tenant_id": template.tenant_id, "user_id": template.user_id,
@@ -380,7 +378,7 @@ class JobScheduler:
             "retry_policy": template.retry_policy, "timeout_seconds": template.timeout_seconds,
             "image": image, "cron": cron, "interval_minutes": interval_minutes, "time_zone": time_zone or "UTC",
             "concurrency_policy": policy.value, "starting_deadline_seconds": starting_deadline_seconds,
-            "paused": paused, "cr_uid": cr_uid, "cr_namespace": cr_namespace, "cr_name": cr_name,
+            "paused": paused, **ResourceRef.columns(resource),
         }
         recurring = await self.store.upsert_recurring(values, schedule.next_after(now))
         if recurring is None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from craft_jobs.kube.api import GROUP, VERSION, KubeApi, KubeApiError
-from craft_jobs.kube.mapping import rfc3339
+from craft_jobs.kube.cr_status import rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -486,13 +486,13 @@ class KubernetesExecutor:
         owner = owner_of(job)
         if owner is None:
             return False
-        plural = {"BackgroundJob": "backgroundjobs", "RecurringJob": "recurringjobs"}.get(owner["kind"])
+        plural = {"BackgroundJob": "backgroundjobs", "RecurringJob": "recurringjobs"}.get(owner.kind)
         namespace = job_namespace(job, self.settings)
         try:
-            current = await self.api.get_custom(plural, namespace, owner["name"]) if plural else None
+            current = await self.api.get_custom(plural, namespace, owner.name) if plural else None
         except KubeApiError:
             return False
-        return current is None or current["metadata"].get("uid") != owner["uid"] or bool(current["metadata"].get("deletionTimestamp"))
+        return current is None or current["metadata"].get("uid") != owner.uid or bool(current["metadata"].get("deletionTimestamp"))
 
     async def _timed_out(self, job: ClaimedJob, namespace: str, name: str, ref: str) -> ExecutionResult:
         await self._remove(namespace, name)  # its pod gets SIGTERM

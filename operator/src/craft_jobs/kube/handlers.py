@@ -27,13 +27,8 @@ import kopf
 
 from craft_jobs.kube.api import GROUP, VERSION
 from craft_jobs.kube.kopfthread import Bridge
-from craft_jobs.kube.mapping import (
-    ANNOTATION_REQUEUE,
-    ANNOTATION_TRIGGER,
-    CONDITION_ACCEPTED,
-    CONDITION_READY,
-    invalid_spec_condition,
-)
+from craft_jobs.kube.cr_status import invalid_spec_condition
+from craft_jobs.kube.names import ANNOTATION_REQUEUE, ANNOTATION_TRIGGER, CONDITION_ACCEPTED, CONDITION_READY
 from craft_jobs.kube.reconciler import BACKGROUND_JOBS, RECURRING_JOBS, Reconciler, RetryLater, SpecError
 from craft_jobs.kube.status import StatusSync
 

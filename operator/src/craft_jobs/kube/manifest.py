@@ -43,6 +43,7 @@ from craft_jobs_runner import EXIT_NON_RETRYABLE, contract
 
 from craft_jobs.backoff import RetryPolicy
 from craft_jobs.errors import ValidationError
+from craft_jobs.kube.job_metadata import KubeMetadata, Owner
 from craft_jobs.pod_contract import job_environment
 from craft_jobs.store.models import ClaimedJob
 
@@ -61,11 +62,6 @@ ANNOTATION_JOB_TYPE = f"{API_GROUP}/job-type"
 ANNOTATION_TENANT = f"{API_GROUP}/tenant"
 ANNOTATION_INSTALLATION = f"{API_GROUP}/installation"
 ANNOTATION_PROOF = f"{API_GROUP}/proof"
-
-# The reserved key of a job's metadata that carries what only Kubernetes needs:
-# {"pod": {...overrides...}, "owner": {"kind", "name", "uid"}}. The jobs table
-# has no column for it; it is stripped from CRAFT_JOB_METADATA.
-KUBE_METADATA_KEY = "craft.dev/kube"
 
 CONTAINER_NAME = "job"
 PARAMETERS_KEY = "parameters.json"
@@ -130,11 +126,6 @@ def label_value(value: str) -> str:
     return f"{cleaned[:_LABEL_VALUE_MAX - 9].rstrip('-._')}-{digest}".lstrip("-")
 
 
-def kube_metadata(job: ClaimedJob) -> dict[str, Any]:
-    value = job.metadata.get(KUBE_METADATA_KEY)
-    return value if isinstance(value, dict) else {}
-
-
 def job_namespace(job: ClaimedJob, settings: ManifestSettings) -> str:
     return job.cr_namespace or settings.default_namespace
 
@@ -158,14 +149,11 @@ def recurring_label(recurring_id: str) -> str:
     return label_value(recurring_id.rsplit("/", 1)[-1])
 
 
-def owner_of(job: ClaimedJob) -> dict[str, str] | None:
-    """The resource the run belongs to ({kind, name, uid}): its BackgroundJob, or the RecurringJob that fired it."""
+def owner_of(job: ClaimedJob) -> Owner | None:
+    """The resource the run belongs to: its BackgroundJob, or the RecurringJob that fired it."""
     if job.cr_uid and job.cr_name:
-        return {"kind": "BackgroundJob", "name": job.cr_name, "uid": job.cr_uid}
-    owner = kube_metadata(job).get("owner")
-    if isinstance(owner, dict) and owner.get("uid") and owner.get("name") and owner.get("kind"):
-        return owner
-    return None
+        return Owner("BackgroundJob", job.cr_name, job.cr_uid)
+    return KubeMetadata.of(job.metadata).owner
 
 
 def _owner_references(job: ClaimedJob) -> list[dict[str, Any]]:
@@ -174,9 +162,9 @@ def _owner_references(job: ClaimedJob) -> list[dict[str, Any]]:
         return []
     return [{
         "apiVersion": API_VERSION,
-        "kind": owner["kind"],
-        "name": owner["name"],
-        "uid": owner["uid"],
+        "kind": owner.kind,
+        "name": owner.name,
+        "uid": owner.uid,
         "controller": True,
         # True would need the finalizers grant on the owner; GC works without it.
         "blockOwnerDeletion": False,
@@ -184,9 +172,7 @@ def _owner_references(job: ClaimedJob) -> list[dict[str, Any]]:
 
 
 def _env(job: ClaimedJob, settings: ManifestSettings, pod: dict[str, Any]) -> list[dict[str, Any]]:
-    visible = dataclasses.replace(
-        job, metadata={k: v for k, v in job.metadata.items() if k != KUBE_METADATA_KEY}
-    )
+    visible = dataclasses.replace(job, metadata=KubeMetadata.without(job.metadata))
     contract_env = job_environment(visible)
     contract_env[contract.ENV_PARAMETERS_FILE] = f"{PARAMETERS_DIR}/{PARAMETERS_KEY}"
     contract_env[contract.ENV_CANCEL_GRACE_SECONDS] = f"{settings.cancel_grace_seconds:g}"
@@ -222,7 +208,7 @@ def build_job_manifest(job: ClaimedJob, settings: ManifestSettings) -> tuple[dic
     name = job_name(job.id, job.runs)
     namespace = job_namespace(job, settings)
     labels = job_labels(job)
-    pod = kube_metadata(job).get("pod") or {}
+    pod = KubeMetadata.of(job.metadata).pod
     annotations = {ANNOTATION_ATTEMPT: str(job.attempt), ANNOTATION_JOB_TYPE: job.job_type}
     if job.tenant_id:
         annotations[ANNOTATION_TENANT] = job.tenant_id

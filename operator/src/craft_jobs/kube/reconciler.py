@@ -24,20 +24,14 @@ from craft_jobs.errors import (
     ValidationError,
 )
 from craft_jobs.kube.api import KubeApi, KubeApiError
-from craft_jobs.kube.mapping import (
-    ANNOTATION_CREATED_BY,
-    ANNOTATION_REQUEUE,
-    ANNOTATION_TRIGGER,
-    NAMESPACE_TENANT_LABEL,
-    JobRequest,
-    job_request,
-    parse_time,
-    recurring_id,
-    recurring_request,
-)
+from craft_jobs.kube.job_metadata import Owner
+from craft_jobs.kube.names import ANNOTATION_CREATED_BY, ANNOTATION_REQUEUE, ANNOTATION_TRIGGER, NAMESPACE_TENANT_LABEL
+from craft_jobs.kube.spec import background_request, job_request, recurring_id, recurring_request
+from craft_jobs.kube.submit import submit_job, submit_recurring
 from craft_jobs.kube.oneshot import Transient, take_one_shot
 from craft_jobs.kube.settings import KubeSettings
 from craft_jobs.options import JobOptions
+from craft_jobs.resource_ref import ResourceRef
 from craft_jobs.schedules import parse_schedule
 from craft_jobs.store.kube_store import KubeStore
 
@@ -109,37 +103,21 @@ class Reconciler:
 
     # -- BackgroundJob ---------------------------------------------------------------------
 
-    @staticmethod
-    def created_at(body: dict[str, Any]) -> datetime | None:
-        created = (body.get("metadata") or {}).get("creationTimestamp")
-        try:
-            return parse_time(created, "metadata.creationTimestamp") if created else None
-        except ValidationError as exc:
-            raise SpecError(exc) from exc
-
-    def background_request(self, body: dict[str, Any], created_at: datetime | None) -> JobRequest:
-        try:
-            return job_request(
-                body.get("spec") or {}, created_at=created_at, now=self.clock.now(),
-                default_image=self.settings.default_image,
-            )
-        except ValidationError as exc:
-            raise SpecError(exc) from exc
-
     async def create_background_job(self, body: dict[str, Any]) -> int:
         """Stores the job of a BackgroundJob; idempotent (a second call returns the same id)."""
         meta = body["metadata"]
-        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
-        created_at = self.created_at(body)
-        request = self.background_request(body, created_at)
-        tenant = await self.tenant_of(namespace)
+        resource = ResourceRef.of(meta)
+        try:
+            request = background_request(body, now=self.clock.now(), default_image=self.settings.default_image)
+        except ValidationError as exc:
+            raise SpecError(exc) from exc
+        tenant = await self.tenant_of(resource.namespace)
         user = self.user_of(meta)
-        cr = (uid, namespace, name)
         try:
             parent_id = None
             if request.continue_after:
-                parent_id = await self._parent_job(namespace, request.continue_after, tenant, created_at)
-            return await request.submit(self.scheduler, parent_id=parent_id, tenant_id=tenant, user_id=user, cr=cr)
+                parent_id = await self._parent_job(resource.namespace, request.continue_after, tenant, request.created_at)
+            return await submit_job(self.scheduler, request, resource, parent_id=parent_id, tenant_id=tenant, user_id=user)
         except ValidationError as exc:
             raise SpecError(exc) from exc
         except (DatabaseUnavailableError, StoreError) as exc:
@@ -199,14 +177,14 @@ class Reconciler:
 
     async def apply_recurring_job(self, body: dict[str, Any], resumed: bool = False):
         meta = body["metadata"]
-        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
-        owner = {"kind": "RecurringJob", "name": name, "uid": uid}
+        resource = ResourceRef.of(meta)
+        owner = Owner("RecurringJob", resource.name, resource.uid)
         try:
             request = recurring_request(body.get("spec") or {}, owner=owner, default_image=self.settings.default_image)
-            tenant = await self.tenant_of(namespace)
-            recurring = await request.submit(
-                self.scheduler, recurring_id(namespace, name), tenant_id=tenant, user_id=self.user_of(meta),
-                cr=(uid, namespace, name),
+            tenant = await self.tenant_of(resource.namespace)
+            recurring = await submit_recurring(
+                self.scheduler, request, recurring_id(resource.namespace, resource.name), resource,
+                tenant_id=tenant, user_id=self.user_of(meta),
             )
             if resumed and not request.suspend:
                 await self.scheduler.resume_recurring(recurring.id, tenant_id=tenant)

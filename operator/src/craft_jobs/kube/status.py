@@ -25,7 +25,7 @@ from craft_jobs.engine.waiting import wait_event
 from craft_jobs.errors import CraftJobsError
 from craft_jobs.kube.api import KubeApiError
 from craft_jobs.kube.events import post_event, transition_event
-from craft_jobs.kube.mapping import (
+from craft_jobs.kube.cr_status import (
     JobSnapshot,
     background_job_status,
     recurring_job_status,

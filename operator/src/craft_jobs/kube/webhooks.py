@@ -20,7 +20,8 @@ import kopf
 
 from craft_jobs.kube.api import GROUP, VERSION
 from craft_jobs.kube.kopfthread import Bridge
-from craft_jobs.kube.mapping import ANNOTATION_CREATED_BY, cr_field
+from craft_jobs.kube.names import ANNOTATION_CREATED_BY
+from craft_jobs.kube.spec import cr_field
 from craft_jobs.kube.reconciler import BACKGROUND_JOBS, RECURRING_JOBS, Reconciler, SpecError
 from craft_jobs.kube.settings import KubeSettings
 

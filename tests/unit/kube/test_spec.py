@@ -1,32 +1,22 @@
-"""CR <-> store mapping: specs to scheduler arguments, rows to `.status`."""
+"""BackgroundJob and RecurringJob specs -> scheduler requests (kube/spec.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
+from pathlib import Path
 
 import pytest
 import yaml
 
 from craft_jobs.errors import ValidationError
-from craft_jobs.kube.manifest import KUBE_METADATA_KEY
-from craft_jobs.kube.mapping import (
-    JobSnapshot,
-    background_job_status,
-    cr_field,
-    invalid_spec_condition,
-    job_request,
-    parse_delay,
-    recurring_job_status,
-    recurring_request,
-    status_fingerprint,
-)
-from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition, JobState
-from pathlib import Path
+from craft_jobs.kube.job_metadata import KUBE_METADATA_KEY, KubeMetadata, Owner
+from craft_jobs.kube.spec import background_request, cr_field, job_request, parse_delay, recurring_request
+from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition
 
 SAMPLE_DIR = Path(__file__).resolve().parents[3] / "crds" / "samples"
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -88,13 +78,16 @@ def test_missing_image_without_default():
 
 def test_retry_pod_and_owner_are_kept():
     spec = yaml.safe_load((SAMPLE_DIR / "backgroundjob-retry-and-pod.yaml").read_text())["spec"]
-    request = job_request(spec, now=T0, default_image="img", owner={"kind": "BackgroundJob", "name": "n", "uid": "u"})
+    request = job_request(spec, now=T0, default_image="img", owner=Owner("RecurringJob", "n", "u"))
     assert request.max_attempts == 5
     assert request.retry.base_seconds == 2 and request.retry.max_seconds == 60 and request.retry.jitter == 0.2
     assert request.retry.non_retryable_exit_codes == {3, 42}
     assert request.timeout_seconds == 300 and request.queue == "default"
+    # The stored form stays the one rows already carry: {"pod": ..., "owner": {"kind", "name", "uid"}}.
     block = request.metadata[KUBE_METADATA_KEY]
-    assert block["pod"] == spec["pod"] and block["owner"]["uid"] == "u"
+    assert block["pod"] == spec["pod"] and block["owner"] == {"kind": "RecurringJob", "name": "n", "uid": "u"}
+    assert KubeMetadata.of(request.metadata) == KubeMetadata(pod=spec["pod"], owner=Owner("RecurringJob", "n", "u"))
+    assert KubeMetadata.without(request.metadata) == spec.get("metadata", {})
 
 
 def test_on_attempts_exceeded_alone_leaves_max_attempts_to_the_job_class():
@@ -127,73 +120,10 @@ def test_recurring_fields_map_to_their_place():
     assert cr_field("tenant_id") == "metadata.namespace"
 
 
-def snapshot(**overrides) -> JobSnapshot:
-    values = dict(
-        id=7, state=JobState.PROCESSING, attempt=0, runs=1, tenant_id="acme", user_id="user-a",
-        started_at=T0, finished_at=None, state_changed_at=T0, last_error=None,
-    )
-    values.update(overrides)
-    return JobSnapshot(**values)
-
-
-def test_status_of_a_running_job():
-    status = background_job_status(snapshot(), T0, generation=1)
-    assert status["phase"] == "Processing" and status["jobId"] == "7" and status["attempts"] == 1
-    assert status["kubernetesJobName"] == "cj-7-1" and status["startedAt"] == "2026-03-01T12:00:00Z"
-    assert status["tenant"] == "acme" and status["user"] == "user-a" and status["observedGeneration"] == 1
-    assert [c["type"] for c in status["conditions"]] == ["Accepted"]
-
-
-def test_status_attempts_count_started_runs():
-    assert background_job_status(snapshot(state=JobState.ENQUEUED, runs=0), T0)["attempts"] == 0
-    assert background_job_status(snapshot(state=JobState.ENQUEUED, runs=0), T0)["kubernetesJobName"] is None
-    assert background_job_status(snapshot(state=JobState.SCHEDULED, attempt=1, runs=1), T0)["attempts"] == 1
-    assert background_job_status(snapshot(state=JobState.SUCCEEDED, attempt=2, runs=3), T0)["attempts"] == 3
-
-
-def test_failed_status_carries_the_error_and_a_condition():
-    error = {"type": "RuntimeError", "message": "boom", "stack": "...", "exit_code": 1}
-    status = background_job_status(snapshot(state=JobState.FAILED, finished_at=T0, last_error=error), T0)
-    assert status["lastError"] == {"type": "RuntimeError", "message": "boom", "exitCode": 1}
-    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
-    assert failed["status"] == "True" and failed["message"] == "boom"
-    assert status["finishedAt"] == "2026-03-01T12:00:00Z"
-
-
-def test_condition_keeps_its_transition_time():
-    first = background_job_status(snapshot(), T0)
-    later = background_job_status(snapshot(state=JobState.SUCCEEDED), T0 + timedelta(minutes=5), previous=first)
-    accepted = next(c for c in later["conditions"] if c["type"] == "Accepted")
-    complete = next(c for c in later["conditions"] if c["type"] == "Complete")
-    assert accepted["lastTransitionTime"] == "2026-03-01T12:00:00Z"
-    assert complete["lastTransitionTime"] == "2026-03-01T12:05:00Z"
-
-
-def test_fingerprint_ignores_times_only():
-    a = background_job_status(snapshot(), T0)
-    b = background_job_status(snapshot(), T0 + timedelta(hours=1))
-    assert status_fingerprint(a) == status_fingerprint(b)
-    assert status_fingerprint(a) != status_fingerprint(background_job_status(snapshot(state=JobState.SUCCEEDED), T0))
-
-
-def test_invalid_spec_condition():
-    cond = invalid_spec_condition(ValidationError("job_type", "unknown job type 'nope'"), T0, 3)
-    assert cond == {
-        "type": "Accepted", "status": "False", "reason": "InvalidSpec",
-        "message": "spec.jobType: unknown job type 'nope'", "lastTransitionTime": "2026-03-01T12:00:00Z",
-        "observedGeneration": 3,
-    }
-
-
-def test_recurring_status():
-    row = SimpleNamespace(last_run_at=T0, next_run_at=T0 + timedelta(hours=1), paused=False, last_job_id=5,
-                          last_job_state=JobState.SUCCEEDED, schedule_error=None)
-    status = recurring_job_status(row, T0, 2)
-    assert status["lastScheduleTime"] == "2026-03-01T12:00:00Z"
-    assert status["nextScheduleTime"] == "2026-03-01T13:00:00Z"
-    assert status["lastJob"] == {"jobId": "5", "phase": "Succeeded"}
-    assert status["conditions"][0]["reason"] == "Scheduled"
-    paused = recurring_job_status(SimpleNamespace(**{**row.__dict__, "paused": True}), T0)
-    assert paused["nextScheduleTime"] is None and paused["conditions"][0]["reason"] == "Suspended"
-    broken = recurring_job_status(SimpleNamespace(**{**row.__dict__, "schedule_error": "bad"}), T0)
-    assert broken["conditions"][0]["status"] == "False" and broken["conditions"][0]["reason"] == "InvalidSchedule"
+def test_background_request_times_a_delay_from_the_creation_timestamp():
+    body = {"metadata": {"creationTimestamp": "2026-03-01T12:00:00Z"}, "spec": {"jobType": "x", "delay": "10m"}}
+    request = background_request(body, now=T0 + timedelta(minutes=1), default_image="i")
+    assert request.created_at == T0 and request.at == T0 + timedelta(minutes=10)
+    with pytest.raises(ValidationError) as error:
+        background_request({"metadata": {"creationTimestamp": "yesterday"}, "spec": {"jobType": "x"}}, now=T0, default_image="i")
+    assert error.value.field == "metadata.creationTimestamp"
