@@ -168,6 +168,10 @@ The connection string only ever comes from a Secret.
   value: {{ .Values.options.pollingIntervalSeconds | quote }}
 - name: CRAFT_JOBS_ENABLE_DETAILED_LOGGING
   value: {{ .Values.options.enableDetailedLogging | quote }}
+{{- with .Values.options.clientFilters }}
+- name: CRAFT_JOBS_CLIENT_FILTERS
+  value: {{ join "," . | quote }}
+{{- end }}
 - name: CRAFT_JOBS_DEFAULT_IMAGE
   value: {{ include "craft-jobs.defaultJobImage" . | quote }}
 {{- end }}

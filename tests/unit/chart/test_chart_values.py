@@ -190,6 +190,17 @@ def test_options_reach_the_pods_as_the_operator_parses_them(monkeypatch: pytest.
     assert env["CRAFT_JOBS_DASHBOARD_AUTH_MODE"] == "kubernetes"
 
 
+def test_client_filters_reach_every_control_plane_pod(monkeypatch: pytest.MonkeyPatch) -> None:
+    from craft_jobs.options import JobOptions
+
+    assert "CRAFT_JOBS_CLIENT_FILTERS" not in env_of(container(render(), "operator"))  # none by default
+    manifests = render(None, "options.clientFilters={tests.support.filters:StampFilter,tests.support.filters:StampFilter}")
+    for component in ("operator", "dashboard"):
+        env = env_of(container(manifests, component))
+        monkeypatch.setenv("CRAFT_JOBS_CLIENT_FILTERS", env["CRAFT_JOBS_CLIENT_FILTERS"])
+        assert JobOptions().client_filters == ["tests.support.filters:StampFilter"] * 2, component
+
+
 def test_operator_settings_parse_the_operator_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from craft_jobs.kube.settings import KubeSettings
 
