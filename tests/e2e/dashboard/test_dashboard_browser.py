@@ -136,6 +136,9 @@ async def test_click_through_every_page_and_action(page, dashboard, store):
 
     # Bulk: select every Succeeded job and requeue them.
     await page.goto(f"{dashboard}/jobs/jobs?state=Succeeded")
+    await page.click("button:has-text('Delete selected')")  # nothing ticked yet
+    await expect(page.locator("#flash")).to_contain_text("Nothing selected")
+    await expect(page.locator("table.jobs tbody tr")).to_have_count(6)
     await page.check("#select-all")
     await expect(page.locator("#selected-count")).to_have_text("6 selected")
     await page.click("button:has-text('Requeue selected')")

@@ -100,6 +100,19 @@ async def test_page_actions_redirect_with_a_notice(make_client, store):
     assert evil.headers["location"].startswith("/jobs/jobs?")
 
 
+async def test_a_bulk_action_with_nothing_selected_says_so_and_changes_nothing(client, store):
+    waiting = await enqueue(store)
+    for action in ("requeue", "delete"):
+        response = await client.post("/jobs/jobs/bulk", data={"action": action, "return_to": "/jobs?state=Enqueued"})
+        assert response.status_code == 303, response.text
+        location = response.headers["location"]
+        assert location.startswith("/jobs/jobs?state=Enqueued&notice=Nothing+selected"), location
+        page = await client.get(location, headers=HTML)
+        assert page.status_code == 200 and "Nothing selected" in page.text
+    assert (await store.get_job(waiting)).state is JobState.ENQUEUED
+    assert [h.state for h in await store.job_history(waiting)] == [JobState.ENQUEUED]
+
+
 async def test_dashboard_path_is_configurable(make_client, options):
     client = make_client(options.model_copy(update={"dashboard_path": "/ops/queue"}))
     assert (await client.get("/")).headers["location"] == "/ops/queue/"

@@ -57,12 +57,16 @@ def router(base: str) -> APIRouter:
         ids: Annotated[list[int], Form()] = [],  # noqa: B006 - FastAPI copies defaults
         return_to: Annotated[str, Form()] = "/jobs",
     ) -> Response:
-        result = await service.bulk(state, scope, ids, action)
         verb = "requeued" if action == "requeue" else "deleted"
+        return_to = return_to if return_to.startswith("/jobs") else "/jobs"
+        if not ids:
+            # A click with no box ticked is a slip, not bad input: say so on the page, change nothing.
+            return back(state, return_to, f"Nothing selected: tick the jobs to be {verb} first")
+        result = await service.bulk(state, scope, ids, action)
         notice = f"{len(result.done)} job(s) {verb}"
         if result.not_found or result.forbidden:
             notice += f"; {len(result.not_found) + len(result.forbidden)} skipped"
-        return back(state, return_to if return_to.startswith("/jobs") else "/jobs", notice)
+        return back(state, return_to, notice)
 
     @pages.post("/jobs/{job_id}/{action}")
     async def job_action(state: State, scope: Operator, job_id: int, action: Literal["requeue", "delete"]) -> Response:
