@@ -133,3 +133,23 @@ async def test_history_feed_pairs_runs_with_their_start(store, stats, clock):
     assert events[1].wait_seconds == pytest.approx(5) and events[2].run_seconds == pytest.approx(7)
     # Not yet settled: nothing is handed out, so nothing is skipped later.
     assert await stats.history_since(start, clock.now() - timedelta(minutes=5)) == []
+
+
+async def test_throughput_keeps_a_failure_after_the_job_is_requeued_and_succeeds(store, stats, clock):
+    """The chart counts transitions (job_states), not the state a job is in now."""
+    job_id = await enqueue(store, tenant_id="acme")
+    await run(store, job_id, fail=error())
+    clock.advance(timedelta(minutes=5))
+    assert await store.change_state(job_id, JobState.ENQUEUED, reason="requeued")
+    await run(store, job_id)
+    deleted = await enqueue(store, tenant_id="globex")
+    await run(store, deleted)
+    assert await store.change_state(deleted, JobState.DELETED, reason="deleted after success")
+    clock.advance(timedelta(minutes=1))
+    minutes = await stats.throughput("minute", timedelta(hours=1))
+    assert [(p.succeeded, p.failed) for p in minutes if p.succeeded or p.failed] == [(0, 1), (2, 0)]
+    hours = await stats.throughput("hour", timedelta(days=1))
+    assert (sum(p.succeeded for p in hours), sum(p.failed for p in hours)) == (2, 1)
+    acme = await stats.throughput("minute", timedelta(hours=1), ["acme"])
+    assert [(p.succeeded, p.failed) for p in acme if p.succeeded or p.failed] == [(0, 1), (1, 0)]
+    assert sum(p.succeeded + p.failed for p in await stats.throughput("minute", timedelta(hours=1), ["other"])) == 0
