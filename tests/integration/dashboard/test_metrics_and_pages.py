@@ -130,3 +130,16 @@ async def test_aggregates_are_shared_for_a_few_seconds_per_scope(make_client, st
     assert len((await client.get("/api/jobs")).json()["jobs"]) == 2, "lists are never cached"
     ann = make_client(tenant_options, who="acme-operator", stats_cache_seconds=60)
     assert (await ann.get("/api/stats/counts")).json()["Enqueued"] == 2, "another scope, another entry"
+
+
+async def test_the_job_page_labels_a_run_by_its_executor(client, store):
+    """The local executor's ref is a process id, the Kubernetes executor's a Job name."""
+    for ref, label, not_label in (("pid:4242", "Process", "Kubernetes Job"),
+                                  ("default/cj-9-run-1", "Kubernetes Job", "Process")):
+        job_id = await enqueue(store)
+        await enqueue(store)  # another job of the queue waits: run() claims them all
+        await run(store, job_id, executor_ref=ref, fail={**error(), "executor_ref": ref})
+        page = (await client.get(f"/jobs/jobs/{job_id}", headers=HTML)).text
+        assert f"<dt>{label}</dt><dd><code>{ref}</code></dd>" in page, ref
+        assert f"<div>{label} <code>{ref}</code>" in page, ref
+        assert f"{not_label} <code>" not in page and f"<dt>{not_label}</dt>" not in page, ref
