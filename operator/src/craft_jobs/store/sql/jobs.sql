@@ -170,10 +170,10 @@ input AS (
     -- would have the planner walk every Processing job instead.
     WHERE j.id = ANY(%(ids)s::bigint[]) AND j.id = input.id
       AND j.state::text = 'Processing' AND j.server_id = %(server_id)s AND j.runs = input.run
-    RETURNING j.id, j.state, j.runs
+    RETURNING j.id, j.state, j.runs, j.tenant_id
 ), finished_history AS (
-    INSERT INTO __schema__.job_states (job_id, state, reason, data, server_id, created_at)
-    SELECT input.id, input.state, input.reason, input.error, %(server_id)s, %(now)s
+    INSERT INTO __schema__.job_states (job_id, state, reason, data, server_id, created_at, tenant_id)
+    SELECT input.id, input.state, input.reason, input.error, %(server_id)s, %(now)s, finished.tenant_id
     FROM input JOIN finished ON finished.id = input.id AND finished.runs = input.run
 ), timed_work AS (
     -- Wake the engines' timed loops only when there is something for them:
