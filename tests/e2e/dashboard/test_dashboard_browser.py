@@ -56,7 +56,7 @@ async def seed(store) -> dict[str, int]:
     parent = await add(store, "export", parameters={"report": "q1"})
     child = await add(store, "notify", state=JobState.AWAITING, parent_id=parent, parameters={"to": "ops"})
     await store.upsert_recurring(
-        {"id": "nightly-cleanup", "job_type": "cleanup", "queue": "default", "parameters": {}, "tenant_id": "",
+        {"id": "ops/nightly-cleanup", "job_type": "cleanup", "queue": "default", "parameters": {}, "tenant_id": "",
          "user_id": None, "metadata": {}, "max_attempts": 3, "retry_policy": None, "timeout_seconds": None,
          "image": None, "cron": "0 3 * * *", "interval_minutes": None, "time_zone": "Europe/London",
          "concurrency_policy": "Forbid", "starting_deadline_seconds": None, "paused": False,
@@ -136,19 +136,22 @@ async def test_click_through_every_page_and_action(page, dashboard, store):
 
     # Bulk: select every Succeeded job and requeue them.
     await page.goto(f"{dashboard}/jobs/jobs?state=Succeeded")
+    await page.click("button:has-text('Delete selected')")  # nothing ticked yet
+    await expect(page.locator("#flash")).to_contain_text("Nothing selected")
+    await expect(page.locator("table.jobs tbody tr")).to_have_count(6)
     await page.check("#select-all")
     await expect(page.locator("#selected-count")).to_have_text("6 selected")
     await page.click("button:has-text('Requeue selected')")
     await expect(page.locator("#flash")).to_contain_text("6 job(s) requeued")
     await expect(page.locator("table.jobs tbody tr.empty")).to_have_count(1)
 
-    # Recurring: trigger, pause, resume, delete.
+    # Recurring, with an id as a RecurringJob from YAML has (`<namespace>/<name>`): trigger, pause, resume, delete.
     await page.click("header nav >> text=Recurring")
-    row = page.locator("#r-nightly-cleanup")
+    row = page.locator("tr[id='r-ops/nightly-cleanup']")
     await expect(row).to_contain_text("0 3 * * *")
     await expect(row).to_contain_text("Europe/London")
     await row.locator("button:has-text('Trigger now')").click()
-    await expect(page.locator("#flash")).to_contain_text("nightly-cleanup triggered: job")
+    await expect(page.locator("#flash")).to_contain_text("ops/nightly-cleanup triggered: job")
     await expect(row.locator(".badge")).to_have_text("Enqueued")
     await shoot(page, "recurring")
     await row.locator("button:has-text('Pause')").click()

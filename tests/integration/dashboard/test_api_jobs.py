@@ -87,12 +87,31 @@ async def test_requeue_and_delete_go_through_the_scheduler(client, store):
     assert (await client.post("/api/jobs/424242/requeue")).status_code == 404
 
 
+async def test_deleting_a_deleted_job_is_a_409_and_adds_no_history(client, store):
+    job_id = await enqueue(store)
+    assert (await client.delete(f"/api/jobs/{job_id}")).status_code == 200
+    for again in (client.delete(f"/api/jobs/{job_id}"), client.post(f"/api/jobs/{job_id}/delete")):
+        response = await again
+        assert response.status_code == 409, response.text
+        assert response.json()["error"] == {"code": "conflict", "field": "id",
+                                            "message": f"job {job_id} is already deleted"}
+    assert [h.state for h in await store.job_history(job_id)] == [JobState.ENQUEUED, JobState.DELETED]
+    page = await client.post(f"/jobs/jobs/{job_id}/delete")
+    assert page.status_code == 303 and "already+deleted" in page.headers["location"], page.text
+    assert len(await store.job_history(job_id)) == 2
+    assert (await client.post(f"/api/jobs/{job_id}/requeue")).status_code == 200, "a deleted job can be requeued"
+
+
 async def test_bulk_reports_each_job(client, store):
     ids = [await enqueue(store) for _ in range(3)]
     response = await client.post("/api/jobs/bulk", json={"action": "delete", "ids": [*ids, 99999]})
     assert response.status_code == 200
-    assert response.json() == {"action": "delete", "done": ids, "not_found": [99999], "forbidden": []}
+    assert response.json() == {"action": "delete", "done": ids, "not_found": [99999], "forbidden": [],
+                               "unchanged": []}
     assert {(await store.get_job(i)).state for i in ids} == {JobState.DELETED}
+    again = (await client.post("/api/jobs/bulk", json={"action": "delete", "ids": ids})).json()
+    assert again["done"] == [] and again["unchanged"] == ids
+    assert [h.state for h in await store.job_history(ids[0])] == [JobState.ENQUEUED, JobState.DELETED]
     empty = await client.post("/api/jobs/bulk", json={"action": "requeue", "ids": []})
     assert empty.status_code == 422 and empty.json()["error"]["field"] == "ids"
     wrong = await client.post("/api/jobs/bulk", json={"action": "explode", "ids": [1]})

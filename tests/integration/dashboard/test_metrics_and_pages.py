@@ -100,6 +100,19 @@ async def test_page_actions_redirect_with_a_notice(make_client, store):
     assert evil.headers["location"].startswith("/jobs/jobs?")
 
 
+async def test_a_bulk_action_with_nothing_selected_says_so_and_changes_nothing(client, store):
+    waiting = await enqueue(store)
+    for action in ("requeue", "delete"):
+        response = await client.post("/jobs/jobs/bulk", data={"action": action, "return_to": "/jobs?state=Enqueued"})
+        assert response.status_code == 303, response.text
+        location = response.headers["location"]
+        assert location.startswith("/jobs/jobs?state=Enqueued&notice=Nothing+selected"), location
+        page = await client.get(location, headers=HTML)
+        assert page.status_code == 200 and "Nothing selected" in page.text
+    assert (await store.get_job(waiting)).state is JobState.ENQUEUED
+    assert [h.state for h in await store.job_history(waiting)] == [JobState.ENQUEUED]
+
+
 async def test_dashboard_path_is_configurable(make_client, options):
     client = make_client(options.model_copy(update={"dashboard_path": "/ops/queue"}))
     assert (await client.get("/")).headers["location"] == "/ops/queue/"
@@ -117,3 +130,16 @@ async def test_aggregates_are_shared_for_a_few_seconds_per_scope(make_client, st
     assert len((await client.get("/api/jobs")).json()["jobs"]) == 2, "lists are never cached"
     ann = make_client(tenant_options, who="acme-operator", stats_cache_seconds=60)
     assert (await ann.get("/api/stats/counts")).json()["Enqueued"] == 2, "another scope, another entry"
+
+
+async def test_the_job_page_labels_a_run_by_its_executor(client, store):
+    """The local executor's ref is a process id, the Kubernetes executor's a Job name."""
+    for ref, label, not_label in (("pid:4242", "Process", "Kubernetes Job"),
+                                  ("default/cj-9-run-1", "Kubernetes Job", "Process")):
+        job_id = await enqueue(store)
+        await enqueue(store)  # another job of the queue waits: run() claims them all
+        await run(store, job_id, executor_ref=ref, fail={**error(), "executor_ref": ref})
+        page = (await client.get(f"/jobs/jobs/{job_id}", headers=HTML)).text
+        assert f"<dt>{label}</dt><dd><code>{ref}</code></dd>" in page, ref
+        assert f"<div>{label} <code>{ref}</code>" in page, ref
+        assert f"{not_label} <code>" not in page and f"<dt>{not_label}</dt>" not in page, ref

@@ -133,3 +133,52 @@ async def test_history_feed_pairs_runs_with_their_start(store, stats, clock):
     assert events[1].wait_seconds == pytest.approx(5) and events[2].run_seconds == pytest.approx(7)
     # Not yet settled: nothing is handed out, so nothing is skipped later.
     assert await stats.history_since(start, clock.now() - timedelta(minutes=5)) == []
+
+
+async def test_throughput_keeps_a_failure_after_the_job_is_requeued_and_succeeds(store, stats, clock):
+    """The chart counts transitions (job_states), not the state a job is in now."""
+    job_id = await enqueue(store, tenant_id="acme")
+    await run(store, job_id, fail=error())
+    clock.advance(timedelta(minutes=5))
+    assert await store.change_state(job_id, JobState.ENQUEUED, reason="requeued")
+    await run(store, job_id)
+    deleted = await enqueue(store, tenant_id="globex")
+    await run(store, deleted)
+    assert await store.change_state(deleted, JobState.DELETED, reason="deleted after success")
+    clock.advance(timedelta(minutes=1))
+    minutes = await stats.throughput("minute", timedelta(hours=1))
+    assert [(p.succeeded, p.failed) for p in minutes if p.succeeded or p.failed] == [(0, 1), (2, 0)]
+    hours = await stats.throughput("hour", timedelta(days=1))
+    assert (sum(p.succeeded for p in hours), sum(p.failed for p in hours)) == (2, 1)
+    acme = await stats.throughput("minute", timedelta(hours=1), ["acme"])
+    assert [(p.succeeded, p.failed) for p in acme if p.succeeded or p.failed] == [(0, 1), (1, 0)]
+    assert sum(p.succeeded + p.failed for p in await stats.throughput("minute", timedelta(hours=1), ["other"])) == 0
+
+
+def _scans_of(node: dict, relation: str) -> list[dict]:
+    found = [node] if node.get("Relation Name") == relation else []
+    for child in node.get("Plans", []):
+        found += _scans_of(child, relation)
+    return found
+
+
+@pytest.mark.parametrize("tenants", [None, ["acme"]], ids=["every tenant", "one tenant"])
+async def test_throughput_reads_only_the_window_of_the_history(store, stats, clock, options, tenants):
+    """A week of history outside the hour costs nothing: the outcome index bounds the scan."""
+    schema = options.schema_name
+    await store.connector.execute(
+        f"INSERT INTO {schema}.job_states (job_id, state, reason, created_at)"
+        f" SELECT g, (ARRAY['Enqueued', 'Processing', 'Succeeded', 'Failed'])[1 + g %% 4]::{schema}.job_state,"
+        f"        'old', %(now)s::timestamptz - interval '2 hours' - g * interval '1 second'"
+        f" FROM generate_series(1, 20000) AS g", {"now": clock.now()})
+    job_id = await enqueue(store, tenant_id="acme")
+    await run(store, job_id)
+    await store.connector.execute(f"ANALYZE {schema}.job_states")
+    until = clock.now()
+    params = {"unit": "minute", "since": until - timedelta(hours=1), "until": until, "tenants": tenants}
+    (row,) = await store.connector.fetch_all("EXPLAIN (ANALYZE, FORMAT JSON) " + stats.queries["stats_throughput"], params)
+    plan = next(iter(row.values()))
+    scans = _scans_of(plan[0]["Plan"], "job_states")
+    assert [s.get("Index Name") for s in scans] == ["job_states_outcome_idx"], scans
+    assert scans[0]["Actual Rows"] + scans[0].get("Rows Removed by Filter", 0) <= 5, scans
+    assert sum(p.succeeded for p in await stats.throughput("minute", timedelta(hours=1), tenants)) == 1

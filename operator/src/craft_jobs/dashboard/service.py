@@ -41,6 +41,7 @@ class BulkResult(BaseModel):
     done: list[int]
     not_found: list[int]
     forbidden: list[int]
+    unchanged: list[int]  # already deleted: nothing to do
 
 
 async def overview(state: DashboardState, scope: Scope) -> Overview:
@@ -79,6 +80,9 @@ async def job_detail(state: DashboardState, scope: Scope, job_id: int) -> JobDet
 async def act_on_job(state: DashboardState, scope: Scope, job_id: int, action: Literal["requeue", "delete"]) -> None:
     job = await visible_job(state, scope, job_id)
     scope.check_operable(job.tenant_id, f"job {job_id}")
+    if action == "delete" and job.state is JobState.DELETED:
+        # The store would change nothing either; say so rather than claim a deletion.
+        raise ApiError(409, "conflict", f"job {job_id} is already deleted", "id")
     method = state.scheduler.requeue if action == "requeue" else state.scheduler.delete
     if not await method(job_id, tenant_id=job.tenant_id, actor=scope.user):
         raise not_found(f"job {job_id}")  # it expired between the two calls
@@ -89,12 +93,13 @@ async def bulk(state: DashboardState, scope: Scope, ids: list[int], action: Lite
         raise ApiError(422, "invalid", "select at least one job", "ids")
     if len(ids) > BULK_LIMIT:
         raise ApiError(422, "invalid", f"at most {BULK_LIMIT} jobs at once, got {len(ids)}", "ids")
-    result = BulkResult(action=action, done=[], not_found=[], forbidden=[])
+    result = BulkResult(action=action, done=[], not_found=[], forbidden=[], unchanged=[])
     for job_id in dict.fromkeys(ids):
         try:
             await act_on_job(state, scope, job_id, action)
         except ApiError as exc:
-            (result.forbidden if exc.status == 403 else result.not_found).append(job_id)
+            skipped = {403: result.forbidden, 409: result.unchanged}.get(exc.status, result.not_found)
+            skipped.append(job_id)
         else:
             result.done.append(job_id)
     return result

@@ -13,6 +13,14 @@ from craft_jobs.store.models import ClaimedJob
 # before it is killed.
 STOP_MARGIN_SECONDS = 5.0
 
+# How the local executor names a run (`pid:1234`); a Kubernetes run is named
+# `<namespace>/<Job name>`. The dashboard labels each ref by its executor.
+PROCESS_REF_PREFIX = "pid:"
+
+
+def executor_label(executor_ref: str) -> str:
+    return "Process" if executor_ref.startswith(PROCESS_REF_PREFIX) else "Kubernetes Job"
+
 
 @dataclass(slots=True)
 class ExecutionResult:

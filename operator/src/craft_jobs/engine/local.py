@@ -28,7 +28,7 @@ from pathlib import Path
 
 from craft_jobs_runner import EXIT_CANCELLED, contract
 
-from craft_jobs.engine.executor import STOP_MARGIN_SECONDS, ExecutionResult
+from craft_jobs.engine.executor import PROCESS_REF_PREFIX, STOP_MARGIN_SECONDS, ExecutionResult
 from craft_jobs.options import ENV_PREFIX
 from craft_jobs.pod_contract import job_environment
 from craft_jobs.store.models import ClaimedJob
@@ -137,7 +137,7 @@ class LocalExecutor:
             params_file.write_text(json.dumps(job.parameters))
             params_file.chmod(0o600)
             process = await self._spawn(job, run_dir, lifeline)
-            ref = f"pid:{process.pid}"
+            ref = f"{PROCESS_REF_PREFIX}{process.pid}"
             exit_code, timed_out, stderr = await self._supervise(process, job, cancel)
             error = self._read_error(run_dir, exit_code, stderr, timed_out, job.timeout_seconds)
             return ExecutionResult(exit_code, error, ref, timed_out, interrupted=self._close_lifeline(job.id))

@@ -13,6 +13,8 @@ from craft_jobs.states import ConcurrencyPolicy
 from craft_jobs.store.models import RecurringJob
 from craft_jobs.store.stats import JobSummary
 
+# Ids from YAML are `<namespace>/<name>`, so the id is a path (raw or %2F-encoded);
+# each action is a fixed last segment, matched before the id swallows it.
 router = APIRouter(prefix="/api", tags=["recurring"])
 
 
@@ -55,13 +57,13 @@ async def list_recurring(state: State, scope: Viewer) -> list[RecurringJob]:
     return await state.stats.list_recurring(scope.tenants)
 
 
-@router.get("/recurring/{recurring_id}", response_model=RecurringDetail, summary="A recurring job and its recent runs")
+@router.get("/recurring/{recurring_id:path}", response_model=RecurringDetail, summary="A recurring job and its recent runs")
 async def get_recurring(state: State, scope: Viewer, recurring_id: str) -> RecurringDetail:
     recurring = await service.visible_recurring(state, scope, recurring_id)
     return RecurringDetail(recurring=recurring, recent_runs=await state.stats.recurring_runs(recurring_id))
 
 
-@router.put("/recurring/{recurring_id}", response_model=RecurringJob, summary="Create or update a recurring job")
+@router.put("/recurring/{recurring_id:path}", response_model=RecurringJob, summary="Create or update a recurring job")
 async def put_recurring(state: State, scope: Operator, recurring_id: str, body: RecurringIn) -> RecurringJob:
     existing = await state.store.get_recurring(recurring_id)
     if existing is not None:
@@ -77,26 +79,26 @@ async def put_recurring(state: State, scope: Operator, recurring_id: str, body: 
     )
 
 
-@router.post("/recurring/{recurring_id}/trigger", response_model=Triggered, status_code=201,
+@router.post("/recurring/{recurring_id:path}/trigger", response_model=Triggered, status_code=201,
              summary="Run now, outside the schedule")
 async def trigger(state: State, scope: Operator, recurring_id: str) -> Triggered:
     job_id = await service.act_on_recurring(state, scope, recurring_id, "trigger")
     return Triggered(id=recurring_id, job_id=job_id)
 
 
-@router.post("/recurring/{recurring_id}/pause", response_model=Done, summary="Stop firing until resumed")
+@router.post("/recurring/{recurring_id:path}/pause", response_model=Done, summary="Stop firing until resumed")
 async def pause(state: State, scope: Operator, recurring_id: str) -> Done:
     await service.act_on_recurring(state, scope, recurring_id, "pause")
     return Done(id=recurring_id, action="pause")
 
 
-@router.post("/recurring/{recurring_id}/resume", response_model=Done, summary="Fire again from the next slot")
+@router.post("/recurring/{recurring_id:path}/resume", response_model=Done, summary="Fire again from the next slot")
 async def resume(state: State, scope: Operator, recurring_id: str) -> Done:
     await service.act_on_recurring(state, scope, recurring_id, "resume")
     return Done(id=recurring_id, action="resume")
 
 
-@router.delete("/recurring/{recurring_id}", response_model=Done, summary="Remove the schedule (fired jobs stay)")
+@router.delete("/recurring/{recurring_id:path}", response_model=Done, summary="Remove the schedule (fired jobs stay)")
 async def remove(state: State, scope: Operator, recurring_id: str) -> Done:
     await service.act_on_recurring(state, scope, recurring_id, "delete")
     return Done(id=recurring_id, action="delete")

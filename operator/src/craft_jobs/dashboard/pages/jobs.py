@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from craft_jobs.dashboard import service
 from craft_jobs.dashboard.deps import Operator, State, Viewer
+from craft_jobs.dashboard.errors import ApiError
 from craft_jobs.dashboard.pages.render import back, render
 from craft_jobs.states import JobState
 from craft_jobs.store.stats import JobFilter
@@ -57,16 +58,26 @@ def router(base: str) -> APIRouter:
         ids: Annotated[list[int], Form()] = [],  # noqa: B006 - FastAPI copies defaults
         return_to: Annotated[str, Form()] = "/jobs",
     ) -> Response:
-        result = await service.bulk(state, scope, ids, action)
         verb = "requeued" if action == "requeue" else "deleted"
+        return_to = return_to if return_to.startswith("/jobs") else "/jobs"
+        if not ids:
+            # A click with no box ticked is a slip, not bad input: say so on the page, change nothing.
+            return back(state, return_to, f"Nothing selected: tick the jobs to be {verb} first")
+        result = await service.bulk(state, scope, ids, action)
         notice = f"{len(result.done)} job(s) {verb}"
-        if result.not_found or result.forbidden:
-            notice += f"; {len(result.not_found) + len(result.forbidden)} skipped"
-        return back(state, return_to if return_to.startswith("/jobs") else "/jobs", notice)
+        skipped = len(result.not_found) + len(result.forbidden) + len(result.unchanged)
+        if skipped:
+            notice += f"; {skipped} skipped"
+        return back(state, return_to, notice)
 
     @pages.post("/jobs/{job_id}/{action}")
     async def job_action(state: State, scope: Operator, job_id: int, action: Literal["requeue", "delete"]) -> Response:
-        await service.act_on_job(state, scope, job_id, action)
+        try:
+            await service.act_on_job(state, scope, job_id, action)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            return back(state, f"/jobs/{job_id}", exc.message)  # e.g. a second click on Delete
         return back(state, f"/jobs/{job_id}", f"job {job_id} {'requeued' if action == 'requeue' else 'deleted'}")
 
     return pages

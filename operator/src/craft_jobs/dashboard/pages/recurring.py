@@ -24,7 +24,8 @@ def router(base: str) -> APIRouter:
                       operable={r.id for r in recurring if scope.can_operate(r.tenant_id)},
                       counts=await state.state_counts(scope.tenants))
 
-    @pages.post("/recurring/{recurring_id}/{action}")
+    # The id may hold "/" (`<namespace>/<name>`); the action is the last segment.
+    @pages.post("/recurring/{recurring_id:path}/{action}")
     async def recurring_action(
         state: State, scope: Operator, recurring_id: str, action: Literal["trigger", "pause", "resume", "delete"]
     ) -> Response:

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from craft_jobs.dashboard.state import TEMPLATES, DashboardState
+from craft_jobs.engine.executor import executor_label
 
 
 def pretty_json(value: Any) -> str:
@@ -44,7 +45,8 @@ def seconds(value: float | None) -> str:
 
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
-    templates.env.filters.update(pretty=pretty_json, script_json=script_json, when=when, seconds=seconds)
+    templates.env.filters.update(pretty=pretty_json, script_json=script_json, when=when, seconds=seconds,
+                                  executor_label=executor_label)
     templates.env.globals["urlencode"] = lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")})
     return templates
 

@@ -170,10 +170,10 @@ input AS (
     -- would have the planner walk every Processing job instead.
     WHERE j.id = ANY(%(ids)s::bigint[]) AND j.id = input.id
       AND j.state::text = 'Processing' AND j.server_id = %(server_id)s AND j.runs = input.run
-    RETURNING j.id, j.state, j.runs
+    RETURNING j.id, j.state, j.runs, j.tenant_id
 ), finished_history AS (
-    INSERT INTO __schema__.job_states (job_id, state, reason, data, server_id, created_at)
-    SELECT input.id, input.state, input.reason, input.error, %(server_id)s, %(now)s
+    INSERT INTO __schema__.job_states (job_id, state, reason, data, server_id, created_at, tenant_id)
+    SELECT input.id, input.state, input.reason, input.error, %(server_id)s, %(now)s, finished.tenant_id
     FROM input JOIN finished ON finished.id = input.id AND finished.runs = input.run
 ), timed_work AS (
     -- Wake the engines' timed loops only when there is something for them:
@@ -268,7 +268,9 @@ SELECT count(*) AS released FROM released, (SELECT count(*) FROM notified) AS n;
 
 -- name: change_state
 -- Delete or requeue one job from any state (Hangfire's semantics). A job
--- taken away from a running execution gets a cancel notification.
+-- taken away from a running execution gets a cancel notification. Deleting a
+-- Deleted job changes nothing (no second history row, no later expiry) but
+-- still returns its previous state, so the caller knows it exists.
 WITH target AS (
     SELECT id, state, server_id FROM __schema__.jobs
     WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s)
@@ -281,6 +283,7 @@ WITH target AS (
         finished_at = CASE WHEN %(state)s::__schema__.job_state = 'Deleted' THEN %(now)s::timestamptz ELSE NULL END,
         expires_at = CASE WHEN %(state)s::__schema__.job_state = 'Deleted' THEN %(expires_at)s::timestamptz END
     FROM target WHERE j.id = target.id
+      AND NOT (target.state = 'Deleted' AND %(state)s::__schema__.job_state = 'Deleted')
     RETURNING j.id, target.state::text AS previous_state, target.server_id AS previous_server
 ), history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, data, created_at)
@@ -292,7 +295,7 @@ WITH target AS (
                                        THEN 'cancel:' || id ELSE %(state)s::__schema__.job_state::text END)
     FROM changed
 )
-SELECT changed.id, changed.previous_state FROM changed, (SELECT count(*) FROM notified) AS n;
+SELECT target.id, target.state::text AS previous_state FROM target, (SELECT count(*) FROM notified) AS n;
 
 -- name: rescue_orphans
 -- Processing jobs of a lost server go back to the queue. Lost: silent (its

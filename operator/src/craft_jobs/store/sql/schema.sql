@@ -65,9 +65,17 @@ CREATE TABLE __schema__.job_states (
     reason      text,
     data        jsonb,
     server_id   text,
-    created_at  timestamptz NOT NULL
+    created_at  timestamptz NOT NULL,
+    -- The job's tenant, on the rows that record a run's outcome (version 8):
+    -- the chart filters by it without a lookup per row.
+    tenant_id   text
 );
 CREATE INDEX job_states_job_idx ON __schema__.job_states (job_id, id);
+-- Version 8: the dashboard's succeeded/failed chart counts these transitions
+-- by time; covering, and only the two final outcomes, so claims and retries
+-- pay no extra index write.
+CREATE INDEX job_states_outcome_idx ON __schema__.job_states (created_at) INCLUDE (state, tenant_id)
+    WHERE state IN ('Succeeded', 'Failed');
 
 CREATE TABLE __schema__.recurring_jobs (
     id                         text PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 253),

@@ -92,19 +92,22 @@ ORDER BY id DESC
 LIMIT %(limit)s;
 
 -- name: stats_throughput
--- Succeeded and failed jobs per bucket ('minute' or 'hour', in UTC), zero-filled.
+-- Succeeded and failed transitions per bucket ('minute' or 'hour', in UTC),
+-- zero-filled. Read from the state history, not the jobs' current state, so a
+-- later requeue or delete does not rewrite a past minute: a job that failed,
+-- was requeued and then succeeded counts once in each. Outcome rows carry the
+-- job's tenant, so the index alone answers, narrowed scope or not.
 WITH buckets AS (
     SELECT generate_series(date_trunc(%(unit)s, %(since)s::timestamptz, 'UTC'),
                            date_trunc(%(unit)s, %(until)s::timestamptz, 'UTC'),
                            ('1 ' || %(unit)s)::interval) AS bucket
 ), finished AS (
-    SELECT date_trunc(%(unit)s, finished_at, 'UTC') AS bucket, state
-    FROM __schema__.jobs
-    WHERE finished_at IS NOT NULL
-      AND finished_at >= date_trunc(%(unit)s, %(since)s::timestamptz, 'UTC')
-      AND finished_at <= %(until)s
-      AND state IN ('Succeeded', 'Failed')
-      AND (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
+    SELECT date_trunc(%(unit)s, s.created_at, 'UTC') AS bucket, s.state
+    FROM __schema__.job_states s
+    WHERE s.state IN ('Succeeded', 'Failed')
+      AND s.created_at >= date_trunc(%(unit)s, %(since)s::timestamptz, 'UTC')
+      AND s.created_at <= %(until)s
+      AND (%(tenants)s::text[] IS NULL OR s.tenant_id = ANY(%(tenants)s))
 )
 SELECT b.bucket,
        count(f.state) FILTER (WHERE f.state = 'Succeeded') AS succeeded,
