@@ -189,29 +189,28 @@ async def test_a_connection_refused_is_a_transient_api_error(unused_tcp_port):
     assert raised.value.transient and raised.value.reason == "TransportError"
 
 
-async def test_a_dropped_connection_while_creating_the_job_is_retried(cluster):
-    async with DroppingProxy(cluster.url, b"POST /apis/batch/v1/namespaces/jobs/jobs ", drops=2) as proxy:
+async def _run_through_dropping_proxy(cluster, job_id: int, drops: int):
+    """Runs a job while the proxy drops the connection of its first `drops` Job POSTs."""
+    async with DroppingProxy(cluster.url, b"POST /apis/batch/v1/namespaces/jobs/jobs ", drops=drops) as proxy:
         api = KubeApi.connect(proxy.url)
         executor = KubernetesExecutor(api, SETTINGS, recheck_seconds=2)
         try:
-            result = await asyncio.wait_for(executor.run(claimed(40, "hello", {"name": "kube"}), asyncio.Event()), 60)
+            result = await asyncio.wait_for(executor.run(claimed(job_id, "hello", {"name": "kube"}), asyncio.Event()), 60)
         finally:
             await executor.close()
             api.close()
-    assert proxy.dropped == 2
+    return result, proxy.dropped
+
+
+async def test_a_dropped_connection_while_creating_the_job_is_retried(cluster):
+    result, dropped = await _run_through_dropping_proxy(cluster, 40, drops=2)
+    assert dropped == 2
     assert result.exit_code == 0 and result.interrupted is None
     assert [j["metadata"]["name"] for j in cluster.emulator.list(JOBS, "jobs")] == ["cj-40-1"]
 
 
 async def test_an_api_that_keeps_dropping_connections_uses_no_attempt(cluster):
-    async with DroppingProxy(cluster.url, b"POST /apis/batch/v1/namespaces/jobs/jobs ", drops=100) as proxy:
-        api = KubeApi.connect(proxy.url)
-        executor = KubernetesExecutor(api, SETTINGS, recheck_seconds=2)
-        try:
-            result = await asyncio.wait_for(executor.run(claimed(41, "hello", {"name": "kube"}), asyncio.Event()), 60)
-        finally:
-            await executor.close()
-            api.close()
-    assert proxy.dropped >= 2
+    result, dropped = await _run_through_dropping_proxy(cluster, 41, drops=100)
+    assert dropped >= 2
     assert result.interrupted and "Kubernetes API" in result.interrupted, result
     assert result.error["type"] == "KubernetesApiUnavailable"
