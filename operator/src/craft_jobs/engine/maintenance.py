@@ -58,19 +58,21 @@ class Maintenance:
 
     async def run_due_work(self) -> None:
         """One pass; also what tests call to drive the engine with a frozen clock."""
-        decisions = self.store.decisions
-        while (promoted := await self.store.promote_due_jobs()) >= 1000:
-            if decisions.on:
-                decisions("promoted %d due jobs to Enqueued", promoted)
-        if promoted and decisions.on:
-            decisions("promoted %d due jobs to Enqueued", promoted)
-        while await fire_due_recurring(self.store) >= 100:
-            pass
-        while (released := await self.store.release_continuations()) >= 1000:
-            if decisions.on:
-                decisions("released %d continuations", released)
-        if released and decisions.on:
-            decisions("released %d continuations", released)
+        await self._in_batches(self.store.promote_due_jobs, 1000, "promoted %d due jobs to Enqueued")
+        await self._in_batches(lambda: fire_due_recurring(self.store), 100, None)  # each fire is a decision of its own
+        await self._in_batches(self.store.release_continuations, 1000, "released %d continuations")
+
+    async def _in_batches(self, step: Callable[[], Awaitable[int]], batch: int, decision: str | None) -> int:
+        """Runs `step` until it does less than a full batch; each batch that did
+        something is a decision. Returns how much was done in all."""
+        total = 0
+        while True:
+            done = await step()
+            total += done
+            if done and decision and self.store.decisions.on:
+                self.store.decisions(decision, done)
+            if done < batch:
+                return total
 
     async def schedule_loop(self) -> None:
         while True:
@@ -118,14 +120,8 @@ class Maintenance:
     # -- expiry ------------------------------------------------------------------
 
     async def expire_once(self) -> int:
-        total = 0
-        while True:
-            removed = await self.store.expire_jobs(EXPIRY_BATCH)
-            total += removed
-            if removed and self.store.decisions.on:
-                self.store.decisions("expiry batch: removed %d expired jobs with their history", removed)
-            if removed < EXPIRY_BATCH:
-                return total
+        return await self._in_batches(lambda: self.store.expire_jobs(EXPIRY_BATCH), EXPIRY_BATCH,
+                                      "expiry batch: removed %d expired jobs with their history")
 
     async def expiry_loop(self) -> None:
         while True:

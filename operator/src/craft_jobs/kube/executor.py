@@ -45,6 +45,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -186,18 +187,17 @@ class KubernetesExecutor:
             self._reaper = asyncio.create_task(self._reap_loop(), name="craft-job-reaper")
 
     def _from_thread(self, kind: str, obj: dict[str, Any]) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(self._on_event, kind, obj)
-            except RuntimeError:  # the loop closed meanwhile
-                pass
+        self._to_loop(self._on_event, kind, obj)
 
     def _pod_from_thread(self, kind: str, pod: dict[str, Any]) -> None:
+        self._to_loop(self._on_pod_event, kind, pod)
+
+    def _to_loop(self, handler: Callable[[str, dict[str, Any]], None], kind: str, obj: dict[str, Any]) -> None:
+        """Hands a watch event from its thread to the loop."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             try:
-                loop.call_soon_threadsafe(self._on_pod_event, kind, pod)
+                loop.call_soon_threadsafe(handler, kind, obj)
             except RuntimeError:  # the loop closed meanwhile
                 pass
 
