@@ -422,6 +422,10 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     def get(self, resource, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self._raw_or_none(resource, namespace, name)
 
+    def live_counts(self) -> dict[str, int]:
+        """Objects alive per resource plural, for a benchmark to say what the emulator holds."""
+        return {plural: len(places) for (_, _, plural), places in self._live.items() if places}
+
     def list(self, resource, namespace: str | None = None, selector: str | None = None) -> list[dict[str, Any]]:
         parsed = parse_selector(selector)
         return [
