@@ -90,6 +90,8 @@ QUICK = Sizes(single=1200, batched=4000, throughput=2000, throughput_deadline=20
 class CraftJobs:
     name = "craft_jobs"
     schema = "craft_jobs"
+    # False (--without-job-counts): the job counters' triggers are disabled, to A/B what they cost.
+    job_counts = True
 
     def __init__(self, url: str):
         self.url = url
@@ -113,6 +115,8 @@ class CraftJobs:
             polling_interval_seconds=15,
         )
         await migrate(self.url, self.schema)
+        if not self.job_counts:
+            await common.execute(self.url, f"ALTER TABLE {self.schema}.jobs DISABLE TRIGGER USER")
         # Enqueue phases run without an engine, as for the peers: a client's own pool.
         self.scheduler = await JobScheduler.connect(self.options)
         self._own_scheduler = True
@@ -545,6 +549,7 @@ def ratios(systems: dict[str, dict[str, Any]]) -> dict[str, float | None]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     sizes = QUICK if args.quick else FULL
+    CraftJobs.job_counts = not args.without_job_counts
     server = common.Server()
     base_url = server.start()
     load_at_start = os.getloadavg()
@@ -552,7 +557,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     try:
         info = common.describe_server(base_url)
         say(f"PostgreSQL {info['version']} ({server.source}), synchronous_commit={info.get('synchronous_commit')}, "
-            f"{os.cpu_count()} CPUs; {'quick' if args.quick else 'full'} sizes: {sizes}")
+            f"{os.cpu_count()} CPUs; {'quick' if args.quick else 'full'} sizes: {sizes}; "
+            f"job counters {'on' if CraftJobs.job_counts else 'off (A/B)'}")
         async with contextlib.AsyncExitStack() as stack:
             adapters = await open_systems(stack, args.systems, base_url)
             systems = await run_phases(adapters, sizes, args.profile)
@@ -583,6 +589,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated subset of {','.join(SYSTEMS)} (default: all)",
     )
     parser.add_argument("--profile", metavar="FILE", help="cProfile our throughput phase into FILE")
+    parser.add_argument("--without-job-counts", action="store_true",
+                        help="disable the job counters' triggers (migration 0009), to measure what they cost")
     args = parser.parse_args(argv)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = set(args.systems) - set(SYSTEMS)

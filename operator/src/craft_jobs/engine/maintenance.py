@@ -1,6 +1,7 @@
 """The engine's timed work: promote due jobs, fire recurring ones, release
-continuations, rescue orphans and expire old jobs (the heartbeat itself runs
-on threads of its own, engine/heartbeat.py).
+continuations, rescue orphans, expire old jobs and fold the job counters of
+ended connections (the heartbeat itself runs on threads of its own,
+engine/heartbeat.py).
 
 Each loop sleeps until its next deadline or until a notification wakes it;
 database outages are logged and retried, never fatal.
@@ -126,6 +127,7 @@ class Maintenance:
     async def expiry_loop(self) -> None:
         while True:
             await _guarded("expiry", self.expire_once)
+            await _guarded("job counts", self.store.fold_job_counts)
             await asyncio.sleep(EXPIRY_INTERVAL_SECONDS)
 
 

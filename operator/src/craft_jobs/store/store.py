@@ -330,6 +330,11 @@ class JobStore:
         row = await self.connector.fetch_one(self.queries["expire_jobs"], {"now": self.clock.now(), "limit": limit})
         return row["expired"]
 
+    async def fold_job_counts(self) -> int:
+        """Folds the job counters of ended connections into one row per key; returns the rows folded."""
+        row = await self.connector.fetch_one(self.queries["fold_job_counts"])
+        return row["folded"]
+
     async def prune_preview(self, state: JobState, cutoff: datetime, tenant_id: str | None) -> list[dict[str, Any]]:
         """Per job type: how many jobs (and history rows) `prune_jobs` would remove."""
         return await self.connector.fetch_all(

@@ -348,6 +348,26 @@ WITH doomed AS (
 )
 SELECT count(*) AS expired FROM removed;
 
+-- name: fold_job_counts
+-- Moves the job counts of connections that have ended into shard 0, so that
+-- job_counts stays as small as the live connections make it. SKIP LOCKED: a row
+-- a new connection with a reused pid is writing waits for the next fold.
+WITH gone AS (
+    DELETE FROM __schema__.job_counts
+    WHERE (state, tenant_id, queue, shard) IN (
+        SELECT state, tenant_id, queue, shard FROM __schema__.job_counts
+        WHERE shard <> 0 AND shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+        FOR UPDATE SKIP LOCKED)
+    RETURNING state, tenant_id, queue, jobs
+), folded AS (
+    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, shard, jobs)
+    SELECT state, tenant_id, queue, 0, sum(jobs) FROM gone
+    GROUP BY state, tenant_id, queue ORDER BY state, tenant_id, queue
+    ON CONFLICT (state, tenant_id, queue, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone) AS folded, (SELECT count(*) FROM folded) AS into_rows;
+
 -- name: job_exists
 SELECT state::text FROM __schema__.jobs
 WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s);
