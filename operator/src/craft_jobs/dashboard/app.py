@@ -31,7 +31,6 @@ from craft_jobs.dashboard.api import metrics as api_metrics
 from craft_jobs.dashboard.api import recurring as api_recurring
 from craft_jobs.dashboard.api import servers as api_servers
 from craft_jobs.dashboard.api import stats as api_stats
-from craft_jobs.dashboard.cache import TtlCache
 from craft_jobs.dashboard.auth import Authenticator, KubernetesAuth, NoAuth, TokenAuth, default_kubernetes_client
 from craft_jobs.dashboard.metrics import StoreMetrics
 from craft_jobs.dashboard.pages import jobs as page_jobs
@@ -91,7 +90,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or DashboardSettings()
     state = DashboardState(options=options, settings=settings, auth=NoAuth(), templates=make_templates(),
-                           scheduler=scheduler, cache=TtlCache(settings.stats_cache_seconds))
+                           scheduler=scheduler)
     state.auth = auth or default_auth(settings, state)
     if store is None and scheduler is not None:
         store = scheduler.store

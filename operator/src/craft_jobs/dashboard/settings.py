@@ -36,9 +36,6 @@ class DashboardSettings(BaseSettings):
     secure_cookies: bool = False
     # /metrics without credentials, for Prometheus inside the cluster.
     public_metrics: bool = True
-    # Counts, charts and percentiles are shared for this long per tenant scope
-    # (0: always fresh). Job lists and details are never cached.
-    stats_cache_seconds: float = Field(2, ge=0, le=60)
     # How often the pages poll for live numbers.
     live_interval_seconds: float = Field(3, ge=0.5, le=60)
 

@@ -174,7 +174,7 @@ class StatsStore:
     ) -> list[ThroughputPoint]:
         until = self.clock.now()
         rows = await self.connector.fetch_all(
-            self.queries["stats_throughput"],
+            self.queries[f"stats_throughput_by_{unit}"],
             {"unit": unit, "since": until - span, "until": until, "tenants": _tenants(tenants)},
         )
         return [ThroughputPoint.model_validate(row) for row in rows]

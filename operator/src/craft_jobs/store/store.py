@@ -36,6 +36,8 @@ from craft_jobs.store.notifier import Notifier
 from craft_jobs.store.queries import load_queries
 
 _CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedJob))
+# The hourly outcome counters behind the day's chart, kept for a week.
+OUTCOME_HOURS_KEPT = timedelta(days=7)
 
 
 def _jsonb(value: Any) -> Jsonb | None:
@@ -330,10 +332,13 @@ class JobStore:
         row = await self.connector.fetch_one(self.queries["expire_jobs"], {"now": self.clock.now(), "limit": limit})
         return row["expired"]
 
-    async def fold_job_counts(self) -> int:
-        """Folds the job counters of ended connections into one row per key; returns the rows folded."""
-        row = await self.connector.fetch_one(self.queries["fold_job_counts"])
-        return row["folded"]
+    async def fold_counters(self) -> int:
+        """Folds the dashboard's counters of ended connections into one row per key and
+        drops hourly outcomes older than OUTCOME_HOURS_KEPT; returns the rows folded or dropped."""
+        counts = await self.connector.fetch_one(self.queries["fold_job_counts"])
+        outcomes = await self.connector.fetch_one(
+            self.queries["fold_job_outcomes"], {"kept_since": self.clock.now() - OUTCOME_HOURS_KEPT})
+        return counts["folded"] + outcomes["folded"]
 
     async def prune_preview(self, state: JobState, cutoff: datetime, tenant_id: str | None) -> list[dict[str, Any]]:
         """Per job type: how many jobs (and history rows) `prune_jobs` would remove."""

@@ -22,7 +22,7 @@ def router(base: str) -> APIRouter:
         recurring = await state.stats.list_recurring(scope.tenants)
         return render(request, state, "recurring.html", recurring=recurring,
                       operable={r.id for r in recurring if scope.can_operate(r.tenant_id)},
-                      counts=await state.state_counts(scope.tenants))
+                      counts=await state.stats.state_counts(scope.tenants))
 
     # The id may hold "/" (`<namespace>/<name>`); the action is the last segment.
     @pages.post("/recurring/{recurring_id:path}/{action}")

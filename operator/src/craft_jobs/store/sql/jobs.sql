@@ -349,24 +349,43 @@ WITH doomed AS (
 SELECT count(*) AS expired FROM removed;
 
 -- name: fold_job_counts
--- Moves the job counts of connections that have ended into shard 0, so that
+-- Moves the counters of connections that have ended into shard 0, so that
 -- job_counts stays as small as the live connections make it. SKIP LOCKED: a row
 -- a new connection with a reused pid is writing waits for the next fold.
 WITH gone AS (
     DELETE FROM __schema__.job_counts
-    WHERE (state, tenant_id, queue, shard) IN (
-        SELECT state, tenant_id, queue, shard FROM __schema__.job_counts
+    WHERE (state, tenant_id, queue, job_type, shard) IN (
+        SELECT state, tenant_id, queue, job_type, shard FROM __schema__.job_counts
         WHERE shard <> 0 AND shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
         FOR UPDATE SKIP LOCKED)
-    RETURNING state, tenant_id, queue, jobs
+    RETURNING state, tenant_id, queue, job_type, jobs
 ), folded AS (
-    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, shard, jobs)
-    SELECT state, tenant_id, queue, 0, sum(jobs) FROM gone
-    GROUP BY state, tenant_id, queue ORDER BY state, tenant_id, queue
-    ON CONFLICT (state, tenant_id, queue, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs
-    RETURNING 1
+    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
+    SELECT state, tenant_id, queue, job_type, 0, sum(jobs) FROM gone
+    GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
+    ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs
 )
-SELECT (SELECT count(*) FROM gone) AS folded, (SELECT count(*) FROM folded) AS into_rows;
+SELECT count(*) AS folded FROM gone;
+
+-- name: fold_job_outcomes
+-- The same for the hourly outcomes, and hours older than `kept_since` go.
+WITH gone AS (
+    DELETE FROM __schema__.job_outcomes
+    WHERE (hour, tenant_id, state, shard) IN (
+        SELECT hour, tenant_id, state, shard FROM __schema__.job_outcomes
+        WHERE shard <> 0 AND hour >= %(kept_since)s
+          AND shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+        FOR UPDATE SKIP LOCKED)
+    RETURNING hour, tenant_id, state, jobs
+), folded AS (
+    INSERT INTO __schema__.job_outcomes AS c (hour, tenant_id, state, shard, jobs)
+    SELECT hour, tenant_id, state, 0, sum(jobs) FROM gone
+    GROUP BY hour, tenant_id, state ORDER BY hour, tenant_id, state
+    ON CONFLICT (hour, tenant_id, state, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs
+), old AS (
+    DELETE FROM __schema__.job_outcomes WHERE hour < %(kept_since)s RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM old) AS folded;
 
 -- name: job_exists
 SELECT state::text FROM __schema__.jobs
