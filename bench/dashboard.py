@@ -110,6 +110,8 @@ async def prepare(url: str, jobs: int) -> dict[str, int]:
         filled = time.perf_counter() - started
         conn.execute("VACUUM ANALYZE craft_jobs.jobs")
         conn.execute("VACUUM ANALYZE craft_jobs.job_states")
+        # The fill's million rows are written out now, not during the first view's requests.
+        conn.execute("CHECKPOINT")
         prepared = time.perf_counter() - started
         middle = conn.execute("SELECT id FROM craft_jobs.jobs ORDER BY id OFFSET %s LIMIT 1", (jobs // 2,)).fetchone()[0]
     print(f"filled {jobs:,} jobs in {filled:.1f} s (with VACUUM ANALYZE {prepared:.1f} s)", flush=True)

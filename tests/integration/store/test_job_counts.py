@@ -6,7 +6,7 @@ each other's counter rows."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import psycopg
 
@@ -20,12 +20,6 @@ COUNTED = """SELECT state::text, tenant_id, queue, job_type, sum(jobs)::int FROM
              GROUP BY 1, 2, 3, 4 HAVING sum(jobs) <> 0 ORDER BY 1, 2, 3, 4"""
 ACTUAL = """SELECT state::text, tenant_id, queue, job_type, count(*)::int FROM craft_jobs.jobs
             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"""
-# The hourly outcome counters against the history they stand for (while no job has expired).
-OUTCOMES_COUNTED = """SELECT hour, tenant_id, state::text, sum(jobs)::int FROM craft_jobs.job_outcomes
-                      GROUP BY 1, 2, 3 HAVING sum(jobs) <> 0 ORDER BY 1, 2, 3"""
-OUTCOMES_IN_HISTORY = """SELECT date_trunc('hour', created_at, 'UTC'), tenant_id, state::text, count(*)::int
-                         FROM craft_jobs.job_states WHERE state IN ('Succeeded', 'Failed')
-                         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
 
 
 def fetched(url: str, *queries: str) -> list[list[tuple]]:
@@ -37,12 +31,6 @@ async def assert_counts_exact(options) -> None:
     counted, actual = fetched(options.connection_string, COUNTED, ACTUAL)
     assert counted == actual
     assert actual, "the comparison must see jobs"
-
-
-def assert_outcomes_match_the_history(options) -> None:
-    counted, history = fetched(options.connection_string, OUTCOMES_COUNTED, OUTCOMES_IN_HISTORY)
-    assert counted == history
-    assert history, "the comparison must see outcomes"
 
 
 async def test_counts_follow_every_kind_of_change(scheduler, store, options, clock):
@@ -58,7 +46,6 @@ async def test_counts_follow_every_kind_of_change(scheduler, store, options, clo
     await scheduler.requeue(claimed[1].id)
     await scheduler.delete(ids[6])
     await assert_counts_exact(options)
-    assert_outcomes_match_the_history(options)
 
     clock.advance(timedelta(days=400))  # past every expiry and the prune cutoff
     assert await store.expire_jobs() > 0
@@ -103,7 +90,6 @@ async def test_counts_stay_exact_under_concurrent_transitions(scheduler, store, 
 
     await asyncio.gather(*(worker(f"w{i}") for i in range(4)), deleter())
     await assert_counts_exact(options)
-    assert_outcomes_match_the_history(options)
 
 
 def test_writers_do_not_wait_on_each_others_counter_rows(options):
@@ -132,33 +118,19 @@ async def test_fold_moves_ended_connections_rows_into_one(scheduler, store, opti
     with psycopg.connect(options.connection_string) as conn:
         before = conn.execute("SELECT count(*) FROM craft_jobs.job_counts WHERE shard <> 0").fetchone()[0]
     assert before >= 2
-    assert await store.fold_counters() >= 2
+    assert await store.fold_job_counts() >= 2
     with psycopg.connect(options.connection_string) as conn:
         shards = conn.execute("SELECT DISTINCT shard FROM craft_jobs.job_counts WHERE tenant_id IN ('a', 'b')").fetchall()
     assert shards == [(0,)]
     await assert_counts_exact(options)
 
 
-async def test_fold_drops_hourly_outcomes_older_than_a_week(store, options, clock):
-    with psycopg.connect(options.connection_string) as conn:
-        conn.execute("INSERT INTO craft_jobs.job_outcomes VALUES (%s, 't', 'Succeeded', 0, 5), (%s, 't', 'Failed', 0, 2)",
-                     (clock.now() - timedelta(days=8), clock.now() - timedelta(days=6)))
-        conn.commit()
-    await store.fold_counters()
-    with psycopg.connect(options.connection_string) as conn:
-        assert conn.execute("SELECT state::text, jobs FROM craft_jobs.job_outcomes").fetchall() == [("Failed", 2)]
-
-
 def test_truncate_empties_the_counters(options):
     with psycopg.connect(options.connection_string) as conn:
         conn.execute("INSERT INTO craft_jobs.jobs (job_type, state, parameters, max_attempts, scheduled_for, "
                      "created_at, state_changed_at) VALUES ('x', 'Enqueued', '{}', 1, now(), now(), now())")
-        conn.execute("INSERT INTO craft_jobs.jobs (job_type, state, parameters, max_attempts, scheduled_for, "
-                     "created_at, state_changed_at) VALUES ('x', 'Succeeded', '{}', 1, now(), now(), now())")
-        assert conn.execute("SELECT count(*) FROM craft_jobs.job_outcomes").fetchone()[0] == 1
         conn.execute("TRUNCATE craft_jobs.jobs, craft_jobs.job_states")
         assert conn.execute("SELECT count(*) FROM craft_jobs.job_counts").fetchone()[0] == 0
-        assert conn.execute("SELECT count(*) FROM craft_jobs.job_outcomes").fetchone()[0] == 0
 
 
 def test_migration_counts_the_jobs_already_stored(empty_database_url):
@@ -173,12 +145,32 @@ def test_migration_counts_the_jobs_already_stored(empty_database_url):
                              "created_at, state_changed_at, tenant_id) SELECT 'x', s::" + schema + ".job_state, '{}', 1, "
                              "now(), now(), now(), 't' || (g % 2) FROM generate_series(1, 9) g, "
                              "unnest(ARRAY['Enqueued', 'Succeeded']) s")
-                conn.execute(f"INSERT INTO {schema}.job_states (job_id, state, created_at, tenant_id) "
-                             "VALUES (1, 'Succeeded', '2026-03-01 12:30Z', 't0'), (2, 'Failed', '2026-03-01 12:40Z', 't0')")
             conn.execute(render(migration.text, schema))
         counted = conn.execute(f"SELECT state::text, tenant_id, sum(jobs)::int FROM {schema}.job_counts "
                                "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
-        outcomes = conn.execute(f"SELECT hour, state::text, jobs::int FROM {schema}.job_outcomes ORDER BY 2").fetchall()
     assert counted == [("Enqueued", "t0", 4), ("Enqueued", "t1", 5), ("Succeeded", "t0", 4), ("Succeeded", "t1", 5)]
-    hour = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
-    assert outcomes == [(hour, "Failed", 1), (hour, "Succeeded", 1)]
+
+
+async def test_hourly_outcomes_roll_up_closed_hours_once_and_the_chart_reads_both_sides(store, options, clock):
+    from craft_jobs.store.stats import StatsStore
+    from tests.integration.dashboard.factory import enqueue, error, run
+
+    stats = StatsStore(store.connector, options, clock)
+    for hours_ago, fail in ((30, False), (3, True), (3, False), (0, False)):
+        clock.advance(timedelta(hours=-hours_ago))
+        await run(store, await enqueue(store, tenant_id="acme"), fail=error() if fail else None)
+        clock.advance(timedelta(hours=hours_ago))
+    before = await stats.throughput("hour", timedelta(days=1))  # nothing rolled up yet: all from the history
+    assert await store.roll_up_outcomes() == 3, "per closed hour of the last week, tenant and outcome"
+    assert await store.roll_up_outcomes() == 0, "a closed hour is added once"
+    with psycopg.connect(options.connection_string) as conn:
+        rolled = conn.execute("SELECT state::text, jobs::int FROM craft_jobs.job_outcomes ORDER BY 1").fetchall()
+    assert rolled == [("Failed", 1), ("Succeeded", 1), ("Succeeded", 1)], "30 h ago: beyond the day, kept for the week"
+    after = await stats.throughput("hour", timedelta(days=1))
+    assert after == before
+    assert (sum(p.succeeded for p in after), sum(p.failed for p in after)) == (2, 1)
+    assert sum(p.failed for p in await stats.throughput("hour", timedelta(days=1), ["other"])) == 0
+    clock.advance(timedelta(days=8))
+    await store.roll_up_outcomes()
+    with psycopg.connect(options.connection_string) as conn:
+        assert conn.execute("SELECT count(*) FROM craft_jobs.job_outcomes").fetchone()[0] == 0, "a week is kept"

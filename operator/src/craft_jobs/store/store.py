@@ -332,13 +332,18 @@ class JobStore:
         row = await self.connector.fetch_one(self.queries["expire_jobs"], {"now": self.clock.now(), "limit": limit})
         return row["expired"]
 
-    async def fold_counters(self) -> int:
-        """Folds the dashboard's counters of ended connections into one row per key and
-        drops hourly outcomes older than OUTCOME_HOURS_KEPT; returns the rows folded or dropped."""
-        counts = await self.connector.fetch_one(self.queries["fold_job_counts"])
-        outcomes = await self.connector.fetch_one(
-            self.queries["fold_job_outcomes"], {"kept_since": self.clock.now() - OUTCOME_HOURS_KEPT})
-        return counts["folded"] + outcomes["folded"]
+    async def fold_job_counts(self) -> int:
+        """Folds the job counters of ended connections into one row per key; returns the rows folded."""
+        row = await self.connector.fetch_one(self.queries["fold_job_counts"])
+        return row["folded"]
+
+    async def roll_up_outcomes(self) -> int:
+        """Adds the closed hours' outcomes to the hourly counts behind the day's chart
+        and drops those older than OUTCOME_HOURS_KEPT; returns the rows added."""
+        now = self.clock.now()
+        row = await self.connector.fetch_one(
+            self.queries["roll_up_outcomes"], {"now": now, "kept_since": now - OUTCOME_HOURS_KEPT})
+        return row["added"]
 
     async def prune_preview(self, state: JobState, cutoff: datetime, tenant_id: str | None) -> list[dict[str, Any]]:
         """Per job type: how many jobs (and history rows) `prune_jobs` would remove."""

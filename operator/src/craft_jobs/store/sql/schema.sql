@@ -168,11 +168,12 @@ CREATE TABLE __schema__.kube_one_shots (
     PRIMARY KEY (resource_uid, annotation, value)
 );
 
--- Version 9: counters kept by every change of a job in the same transaction:
--- jobs per state, tenant, queue and job type, and Succeeded/Failed transitions
--- per hour and tenant. A connection adds to rows of its own (shard = its
--- backend pid), readers sum the shards, the expiry loop folds the rows of
--- ended connections into shard 0 (migration 0009 says why).
+
+-- Version 9: jobs per state, tenant, queue and job type, kept by triggers in
+-- the transaction of every change (a connection adds to rows of its own,
+-- shard = its backend pid; readers sum the shards; the expiry loop folds the
+-- rows of ended connections into shard 0), and the history's outcomes per
+-- closed hour, rolled up by the expiry loop (migration 0009 says why).
 CREATE TABLE __schema__.job_counts (
     state      __schema__.job_state NOT NULL,
     tenant_id  text NOT NULL,
@@ -187,22 +188,22 @@ CREATE TABLE __schema__.job_outcomes (
     hour       timestamptz NOT NULL,
     tenant_id  text NOT NULL,
     state      __schema__.job_state NOT NULL,
-    shard      integer NOT NULL,
     jobs       bigint NOT NULL,
-    PRIMARY KEY (hour, tenant_id, state, shard)
+    PRIMARY KEY (hour, tenant_id, state)
+);
+
+CREATE TABLE __schema__.job_outcomes_mark (
+    singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    -- Hours before this one are in job_outcomes.
+    rolled_up_to  timestamptz NOT NULL
 );
 
 -- Statement-level with transition tables: a batch of a thousand claims costs
--- one grouped upsert, not a thousand. Rows are upserted in key order.
+-- one grouped upsert, not a thousand; an update is counted as its old rows
+-- out and its new rows in (no join: rows whose key did not change cancel
+-- out). Rows are upserted in key order.
 CREATE FUNCTION __schema__.count_inserted_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    WITH outcomes AS (  -- a job stored as Succeeded or Failed has that outcome in its history too
-        INSERT INTO __schema__.job_outcomes AS c (hour, tenant_id, state, shard, jobs)
-        SELECT date_trunc('hour', state_changed_at, 'UTC'), tenant_id, state, pg_backend_pid(), count(*)
-        FROM added_jobs WHERE state IN ('Succeeded', 'Failed')
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (hour, tenant_id, state, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs
-    )
     INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
     SELECT state, tenant_id, queue, job_type, pg_backend_pid(), count(*) FROM added_jobs
     GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
@@ -221,26 +222,12 @@ END $$;
 
 CREATE FUNCTION __schema__.count_updated_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    WITH moved AS (
-        SELECT o.state AS old_state, o.tenant_id AS old_tenant, o.queue AS old_queue, o.job_type AS old_type,
-               n.state AS new_state, n.tenant_id AS new_tenant, n.queue AS new_queue, n.job_type AS new_type,
-               n.state_changed_at
-        FROM old_jobs o JOIN new_jobs n ON n.id = o.id
-        WHERE (o.state, o.tenant_id, o.queue, o.job_type) <> (n.state, n.tenant_id, n.queue, n.job_type)
-    ), deltas AS (
-        SELECT old_state AS state, old_tenant AS tenant_id, old_queue AS queue, old_type AS job_type, -1 AS delta
-        FROM moved
-        UNION ALL
-        SELECT new_state, new_tenant, new_queue, new_type, 1 FROM moved
-    ), outcomes AS (
-        INSERT INTO __schema__.job_outcomes AS c (hour, tenant_id, state, shard, jobs)
-        SELECT date_trunc('hour', state_changed_at, 'UTC'), new_tenant, new_state, pg_backend_pid(), count(*)
-        FROM moved WHERE new_state IN ('Succeeded', 'Failed') AND new_state <> old_state
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (hour, tenant_id, state, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs
-    )
     INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
-    SELECT state, tenant_id, queue, job_type, pg_backend_pid(), sum(delta) FROM deltas
+    SELECT state, tenant_id, queue, job_type, pg_backend_pid(), sum(delta) FROM (
+        SELECT state, tenant_id, queue, job_type, -1 AS delta FROM old_jobs
+        UNION ALL
+        SELECT state, tenant_id, queue, job_type, 1 FROM new_jobs
+    ) AS moved
     GROUP BY state, tenant_id, queue, job_type HAVING sum(delta) <> 0 ORDER BY state, tenant_id, queue, job_type
     ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs;
     RETURN NULL;
@@ -249,7 +236,6 @@ END $$;
 CREATE FUNCTION __schema__.count_truncated_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM __schema__.job_counts;
-    DELETE FROM __schema__.job_outcomes;
     RETURN NULL;
 END $$;
 

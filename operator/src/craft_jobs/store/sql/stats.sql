@@ -105,22 +105,30 @@ GROUP BY b.bucket
 ORDER BY b.bucket;
 
 -- name: stats_throughput_by_hour
--- The same per hour, from the hourly counters the transitions keep (migration
--- 0009): a day is at most 24 rows per tenant and outcome (times the shards),
--- where the history holds a day's every outcome.
-WITH buckets AS (
+-- The same per hour: closed hours from job_outcomes (rolled up from this same
+-- history by the engine, migration 0009), and from the history's outcome index
+-- only the hours after the roll-up's mark (the current one, and any the engine
+-- has not rolled up yet), so a day costs an hour's scan, not a day's.
+WITH mark AS (
+    SELECT coalesce((SELECT rolled_up_to FROM __schema__.job_outcomes_mark), '-infinity') AS rolled_up_to
+), buckets AS (
     SELECT generate_series(date_trunc('hour', %(since)s::timestamptz, 'UTC'),
                            date_trunc('hour', %(until)s::timestamptz, 'UTC'), interval '1 hour') AS bucket
 ), finished AS (
-    SELECT hour, state, sum(jobs) AS jobs FROM __schema__.job_outcomes
-    WHERE hour >= date_trunc('hour', %(since)s::timestamptz, 'UTC') AND hour <= %(until)s
-      AND (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
-    GROUP BY hour, state
+    SELECT o.hour AS bucket, o.state, o.jobs FROM __schema__.job_outcomes o, mark
+    WHERE o.hour >= date_trunc('hour', %(since)s::timestamptz, 'UTC') AND o.hour < mark.rolled_up_to
+      AND (%(tenants)s::text[] IS NULL OR o.tenant_id = ANY(%(tenants)s))
+    UNION ALL
+    SELECT date_trunc('hour', s.created_at, 'UTC'), s.state, 1 FROM __schema__.job_states s
+    WHERE s.state IN ('Succeeded', 'Failed')
+      AND s.created_at >= greatest(date_trunc('hour', %(since)s::timestamptz, 'UTC'), (SELECT rolled_up_to FROM mark))
+      AND s.created_at <= %(until)s
+      AND (%(tenants)s::text[] IS NULL OR s.tenant_id = ANY(%(tenants)s))
 )
 SELECT b.bucket,
        coalesce(sum(f.jobs) FILTER (WHERE f.state = 'Succeeded'), 0)::bigint AS succeeded,
        coalesce(sum(f.jobs) FILTER (WHERE f.state = 'Failed'), 0)::bigint AS failed
-FROM buckets b LEFT JOIN finished f ON f.hour = b.bucket
+FROM buckets b LEFT JOIN finished f ON f.bucket = b.bucket
 GROUP BY b.bucket
 ORDER BY b.bucket;
 
