@@ -381,28 +381,32 @@ class JobScheduler:
             "paused": paused, **ResourceRef.columns(resource),
         }
         recurring = await self.store.upsert_recurring(values, schedule.next_after(now))
-        if recurring is None:
-            raise ValidationError("recurring_id", f"{recurring_id!r} is already used by another tenant")
         await self.store.notify("recurring")
         return recurring
 
+    async def _find_recurring(self, recurring_id: str, tenant_id: str | None) -> RecurringJob | None:
+        """Ids are per tenant: the caller's tenant, else the one tenant that has the id."""
+        return await self.store.get_recurring(recurring_id, self._scope(tenant_id))
+
     async def pause_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
-        return await self.store.set_recurring_paused(recurring_id, True, None, self._scope(tenant_id))
+        recurring = await self._find_recurring(recurring_id, tenant_id)
+        return recurring is not None and await self.store.set_recurring_paused(recurring_id, True, None, recurring.tenant_id)
 
     async def resume_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
         """Resumes from now on: slots missed while paused are not run."""
-        recurring = await self.store.get_recurring(recurring_id, self._scope(tenant_id))
+        recurring = await self._find_recurring(recurring_id, tenant_id)
         if recurring is None:
             return False
         now = self.store.clock.now()
         schedule = parse_schedule(recurring.cron, recurring.interval_minutes, recurring.time_zone, recurring.anchor_at)
-        resumed = await self.store.set_recurring_paused(recurring_id, False, schedule.next_after(now), self._scope(tenant_id))
+        resumed = await self.store.set_recurring_paused(recurring_id, False, schedule.next_after(now), recurring.tenant_id)
         await self.store.notify("recurring")
         return resumed
 
     async def remove_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
         """Removes the schedule; jobs it already fired keep their history."""
-        return await self.store.delete_recurring(recurring_id, self._scope(tenant_id))
+        recurring = await self._find_recurring(recurring_id, tenant_id)
+        return recurring is not None and await self.store.delete_recurring(recurring_id, recurring.tenant_id)
 
     async def trigger_recurring(self, recurring_id: str, *, tenant_id: str | None = None, actor: str | None = None,
                                 session: Session | None = None) -> int:
@@ -411,7 +415,8 @@ class JobScheduler:
         if session is None:
             async with self.store.connector.transaction() as session:
                 return await self.trigger_recurring(recurring_id, tenant_id=tenant_id, actor=actor, session=session)
-        recurring = await self.store.lock_recurring(session, recurring_id, self._scope(tenant_id))
+        found = await self._find_recurring(recurring_id, tenant_id)
+        recurring = found and await self.store.lock_recurring(session, recurring_id, found.tenant_id)
         if recurring is None:
             raise RecurringJobNotFoundError(recurring_id)
         now = self.store.clock.now()
@@ -419,12 +424,12 @@ class JobScheduler:
         reason = f"recurring job {recurring_id} triggered" + (f" by {who}" if who else "")
         job_id = await self.store.insert_job(job_for_fire(recurring, now, reason), session)
         await self.store.record_recurring_fire(
-            session, recurring_id, next_run_at=recurring.next_run_at, last_run_at=now, last_job_id=job_id
+            session, recurring, next_run_at=recurring.next_run_at, last_run_at=now, last_job_id=job_id
         )
         return job_id
 
     async def get_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> RecurringJob:
-        recurring = await self.store.get_recurring(recurring_id, self._scope(tenant_id))
+        recurring = await self._find_recurring(recurring_id, tenant_id)
         if recurring is None:
             raise RecurringJobNotFoundError(recurring_id)
         return recurring

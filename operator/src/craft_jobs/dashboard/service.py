@@ -105,8 +105,11 @@ async def bulk(state: DashboardState, scope: Scope, ids: list[int], action: Lite
     return result
 
 
-async def visible_recurring(state: DashboardState, scope: Scope, recurring_id: str) -> RecurringJob:
-    recurring = await state.store.get_recurring(recurring_id)
+async def visible_recurring(state: DashboardState, scope: Scope, recurring_id: str,
+                            tenant: str | None = None) -> RecurringJob:
+    """Ids are per tenant: looked up among the caller's tenants (or in `tenant`), so
+    another tenant's job of the same id neither shows nor makes the id ambiguous."""
+    recurring = await state.store.get_recurring(recurring_id, tenants=scope.narrow(tenant))
     if recurring is None:
         raise not_found(f"recurring job {recurring_id!r}")
     scope.check_visible(recurring.tenant_id, f"recurring job {recurring_id!r}")
@@ -116,9 +119,10 @@ async def visible_recurring(state: DashboardState, scope: Scope, recurring_id: s
 RecurringAction = Literal["trigger", "pause", "resume", "delete"]
 
 
-async def act_on_recurring(state: DashboardState, scope: Scope, recurring_id: str, action: RecurringAction) -> Any:
+async def act_on_recurring(state: DashboardState, scope: Scope, recurring_id: str, action: RecurringAction,
+                           tenant: str | None = None) -> Any:
     """Runs the action; `trigger` returns the new job's id."""
-    recurring = await visible_recurring(state, scope, recurring_id)
+    recurring = await visible_recurring(state, scope, recurring_id, tenant)
     scope.check_operable(recurring.tenant_id, f"recurring job {recurring_id!r}")
     scheduler, tenant = state.scheduler, recurring.tenant_id
     if action == "trigger":

@@ -197,10 +197,11 @@ class Reconciler:
     async def trigger_recurring_job(self, body: dict[str, Any], actor: str | None) -> bool:
         """Acts on the resource's `jobs.craft.dev/trigger` once (see oneshot.py), then removes it."""
         rid = recurring_id(body["metadata"]["namespace"], body["metadata"]["name"])
+        tenant = await self.tenant_of(body["metadata"]["namespace"])
 
         async def fire(session) -> None:
             try:
-                await self.scheduler.trigger_recurring(rid, actor=actor or "kubernetes", session=session)
+                await self.scheduler.trigger_recurring(rid, tenant_id=tenant, actor=actor or "kubernetes", session=session)
             except RecurringJobNotFoundError:  # an invalid spec is never stored: nothing to fire
                 log.warning("RecurringJob %s is not stored: its trigger is dropped", rid)
         return await self._one_shot(RECURRING_JOBS, body, ANNOTATION_TRIGGER, fire)
@@ -208,8 +209,9 @@ class Reconciler:
     async def remove_recurring_job(self, namespace: str, name: str) -> bool:
         """Removes the schedule and stops what it started and has not finished (as a CronJob's Jobs go with it)."""
         rid = recurring_id(namespace, name)
-        removed = await self.scheduler.remove_recurring(rid)
-        for job_id in await self.kube_store.unfinished_jobs_of_recurring(rid):
+        tenant = await self.tenant_of(namespace)
+        removed = await self.scheduler.remove_recurring(rid, tenant_id=tenant)
+        for job_id in await self.kube_store.unfinished_jobs_of_recurring(rid, tenant or "", namespace):
             await self.scheduler.delete(job_id, actor="kubernetes", reason=f"its RecurringJob {rid} was deleted")
         return removed
 
