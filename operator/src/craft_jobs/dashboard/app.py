@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from craft_jobs.client.scheduler import JobScheduler
 from craft_jobs.clock import Clock, SystemClock
 from craft_jobs.dashboard import errors
+from craft_jobs.dashboard.api import audit as api_audit
 from craft_jobs.dashboard.api import docs as api_docs
 from craft_jobs.dashboard.api import jobs as api_jobs
 from craft_jobs.dashboard.api import metrics as api_metrics
@@ -35,6 +36,7 @@ from craft_jobs.dashboard.cache import TtlCache
 from craft_jobs.dashboard.deps import header_bearer_token
 from craft_jobs.dashboard.auth import Authenticator, KubernetesAuth, NoAuth, TokenAuth, default_kubernetes_client
 from craft_jobs.dashboard.metrics import StoreMetrics
+from craft_jobs.dashboard.pages import audit as page_audit
 from craft_jobs.dashboard.pages import jobs as page_jobs
 from craft_jobs.dashboard.pages import overview as page_overview
 from craft_jobs.dashboard.pages import recurring as page_recurring
@@ -155,10 +157,10 @@ def create_app(
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-    for module in (api_jobs, api_recurring, api_servers, api_stats, api_metrics, api_docs):
+    for module in (api_jobs, api_recurring, api_servers, api_stats, api_audit, api_metrics, api_docs):
         app.include_router(module.router)
     base = state.base
-    for module in (page_session, page_overview, page_jobs, page_recurring, page_servers):
+    for module in (page_session, page_overview, page_jobs, page_recurring, page_servers, page_audit):
         app.include_router(module.router(base))
     app.mount(f"{base}/static", StaticFiles(directory=STATIC), name="static")
     if base:

@@ -19,6 +19,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from craft_jobs.audit import Surface, set_caller
 from craft_jobs.client.scheduler import JobScheduler
 from craft_jobs.dashboard.auth import Principal, Role
 from craft_jobs.dashboard.errors import ApiError, LoginRequired, forbidden, not_found
@@ -153,7 +154,13 @@ async def check_csrf(request: Request) -> None:
         raise ApiError(403, "csrf", "missing or wrong CSRF token: reload the page and try again", "csrf_token")
 
 
+def surface_of(request: Request) -> Surface:
+    return Surface.API if request.url.path.startswith("/api") else Surface.DASHBOARD
+
+
 async def operator_scope(request: Request, scope: Viewer) -> Scope:
+    # What this request does is recorded as done by this principal from this surface.
+    set_caller(surface_of(request), scope.user)
     await check_csrf(request)
     if scope.principal.role < Role.OPERATOR:
         raise forbidden("this action needs the operator role; yours is viewer")

@@ -100,6 +100,7 @@ class JobStore:
             "now": now,
             "channel": self.channel,
             "notify": True,
+            **_audit_params(job),
         }
 
     # -- creating jobs -------------------------------------------------------
@@ -156,6 +157,7 @@ class JobStore:
             "now": now,
             "channel": self.channel,
             "notify": True,
+            **_audit_params(shared),
         }
 
     async def insert_batch(
@@ -504,3 +506,9 @@ class JobStore:
                     yield notify.payload
         finally:
             await conn.close()
+
+
+def _audit_params(job: NewJob) -> dict[str, Any]:
+    audit = job.audit
+    return {"audit_surface": audit.surface.value if audit else None,
+            "audit_actor": (audit.actor or job.user_id) if audit else None}

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from craft_jobs.audit import AuditAction
 from craft_jobs.dashboard import service
 from craft_jobs.dashboard.auth import Role
 from craft_jobs.dashboard.deps import Operator, State, Viewer
@@ -78,7 +79,7 @@ async def put_recurring(state: State, scope: Operator, recurring_id: str, body: 
         recurring_id, body.cron, body.job_type, body.parameters, interval_minutes=body.interval_minutes,
         time_zone=body.time_zone, concurrency_policy=body.concurrency_policy,
         starting_deadline_seconds=body.starting_deadline_seconds, paused=body.paused, queue=body.queue,
-        tenant_id=service.schedule_tenant(state, scope, tenant), user_id=scope.user, metadata=body.metadata,
+        tenant_id=await service.schedule_tenant(state, scope, tenant, AuditAction.APPLY), user_id=scope.user, metadata=body.metadata,
         max_attempts=body.max_attempts, timeout_seconds=body.timeout_seconds, image=body.image,
     )
 

@@ -170,3 +170,20 @@ CREATE TABLE __schema__.kube_one_shots (
     taken_at      timestamptz NOT NULL,
     PRIMARY KEY (resource_uid, annotation, value)
 );
+
+-- Version 11: the audit trail (migrations/0011_audit_log.sql says why so few indexes).
+CREATE TABLE __schema__.audit_log (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at           timestamptz NOT NULL,
+    action       text NOT NULL CHECK (action IN ('schedule', 'trigger', 'requeue', 'delete', 'pause', 'resume', 'apply', 'login')),
+    surface      text NOT NULL CHECK (surface IN ('kubectl', 'sdk', 'api', 'dashboard', 'cli')),
+    actor        text,
+    tenant_id    text NOT NULL DEFAULT '',
+    target_kind  text NOT NULL CHECK (target_kind IN ('job', 'recurring', 'session')),
+    target_id    text,
+    job_id       bigint,
+    outcome      text NOT NULL CHECK (outcome IN ('ok', 'refused', 'not_found')),
+    detail       text
+);
+CREATE INDEX audit_log_tenant_idx ON __schema__.audit_log (tenant_id, id DESC);
+CREATE INDEX audit_log_job_idx ON __schema__.audit_log (job_id) WHERE job_id IS NOT NULL;
