@@ -42,6 +42,7 @@ class AuditOutcome(str, Enum):
 
 class TargetKind(str, Enum):
     JOB = "job"
+    BATCH = "batch"  # one schedule_batch call
     RECURRING = "recurring"
     SESSION = "session"
 

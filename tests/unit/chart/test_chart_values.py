@@ -273,3 +273,14 @@ def test_dashboard_hosts_and_metrics_reach_its_settings(monkeypatch: pytest.Monk
     assert mount["mountPath"] == "/etc/craft-jobs/metrics" and mount["readOnly"]
     volumes = one(manifests, "Deployment", "-dashboard")["spec"]["template"]["spec"]["volumes"]
     assert next(v for v in volumes if v["name"] == "metrics-token")["secret"]["secretName"] == "prometheus-token"
+
+
+def test_audit_retention_reaches_the_options_only_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from craft_jobs.options import JobOptions
+
+    assert VALUES["options"]["auditRetentionDays"] == 0  # as long as jobs: the option's None
+    assert JobOptions.model_fields["audit_retention_days"].default is None
+    assert "CRAFT_JOBS_AUDIT_RETENTION_DAYS" not in env_of(container(render(), "operator"))
+    env = env_of(container(render(None, "options.auditRetentionDays=90"), "operator"))
+    monkeypatch.setenv("CRAFT_JOBS_AUDIT_RETENTION_DAYS", env["CRAFT_JOBS_AUDIT_RETENTION_DAYS"])
+    assert JobOptions().audit_retention_days == 90

@@ -79,7 +79,8 @@ async def job_detail(state: DashboardState, scope: Scope, job_id: int) -> JobDet
                 "error_message": (found.last_error or {}).get("message"),
             })
     continuations = [c for c in await state.stats.continuations(job_id) if scope.can_see(c.tenant_id)]
-    audit = await AuditStore(state.store).list(AuditFilter(tenants=scope.tenants, job_id=job_id), limit=100)
+    batch = str(job.batch_id) if job.batch_id else None
+    audit = await AuditStore(state.store).list(AuditFilter(tenants=scope.tenants, job_id=job_id, batch_id=batch), limit=100)
     return JobDetail(job=job, history=await state.store.job_history(job_id), continuations=continuations,
                      parent=parent, audit=audit)
 

@@ -22,6 +22,7 @@ class AuditFilter:
     outcome: AuditOutcome | None = None
     actor: str | None = None
     job_id: int | None = None
+    batch_id: str | None = None  # with job_id: also the row of the batch the job came in
     target_kind: TargetKind | None = None
     target_id: str | None = None
 
@@ -57,7 +58,7 @@ class AuditStore:
             "tenants": None if where.tenants is None else list(where.tenants),
             "action": where.action.value if where.action else None, "surface": where.surface,
             "outcome": where.outcome.value if where.outcome else None, "actor": where.actor,
-            "job_id": where.job_id, "target_kind": where.target_kind.value if where.target_kind else None,
+            "job_id": where.job_id, "batch_id": where.batch_id, "target_kind": where.target_kind.value if where.target_kind else None,
             "target_id": where.target_id, "before_id": before_id, "limit": limit,
         })
         return [AuditEntry.model_validate(row) for row in rows]

@@ -179,7 +179,7 @@ CREATE TABLE __schema__.audit_log (
     surface      text NOT NULL CHECK (surface IN ('kubectl', 'sdk', 'api', 'dashboard', 'cli')),
     actor        text,
     tenant_id    text NOT NULL DEFAULT '',
-    target_kind  text NOT NULL CHECK (target_kind IN ('job', 'recurring', 'session')),
+    target_kind  text NOT NULL CHECK (target_kind IN ('job', 'batch', 'recurring', 'session')),
     target_id    text,
     job_id       bigint,
     outcome      text NOT NULL CHECK (outcome IN ('ok', 'refused', 'not_found')),
@@ -187,3 +187,4 @@ CREATE TABLE __schema__.audit_log (
 );
 CREATE INDEX audit_log_tenant_idx ON __schema__.audit_log (tenant_id, id DESC);
 CREATE INDEX audit_log_job_idx ON __schema__.audit_log (job_id) WHERE job_id IS NOT NULL;
+CREATE INDEX audit_log_batch_idx ON __schema__.audit_log (target_id) WHERE target_kind = 'batch';
