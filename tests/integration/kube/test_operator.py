@@ -9,9 +9,11 @@ from collections import Counter
 import aiohttp
 import kopf
 
+from craft_jobs.audit import TargetKind
 from craft_jobs.kube.api import KubeApiError
 from craft_jobs.kube.names import ANNOTATION_CHANGED_BY as CHANGED_BY
 from craft_jobs.kube.names import ANNOTATION_CREATED_BY as CREATED_BY
+from craft_jobs.store.audit_store import AuditFilter, AuditStore
 from tests.support.kube.client import CrClient
 from craft_jobs.kube.executor import job_finished
 from tests.support.kube.emulator import JOBS, NAMESPACES
@@ -125,6 +127,9 @@ async def test_webhooks_record_the_user_and_refuse_bad_specs(start_operator, clu
     assert job.user_id == "user-a@example.com"
     (pod_container,) = cluster.emulator.get(JOBS, "default", f"cj-{job.id}-1")["spec"]["template"]["spec"]["containers"]
     assert {"name": "CRAFT_USER_ID", "value": "user-a@example.com"} in pod_container["env"]
+    audit = AuditStore(store)
+    (scheduled,) = await audit.list(AuditFilter(job_id=job.id))
+    assert (scheduled.action.value, scheduled.surface.value, scheduled.actor) == ("schedule", "kubectl", "user-a@example.com")
 
     # UPDATE: the creator stays; whoever changes the spec is recorded; rewriting the creator is a claim.
     await crs.create("RecurringJob", "nightly", {"schedule": "0 3 * * *", "jobTemplate": {"jobType": "hello"}})
@@ -132,6 +137,13 @@ async def test_webhooks_record_the_user_and_refuse_bad_specs(start_operator, clu
     await crs.patch_spec("RecurringJob", "nightly", {"schedule": "0 4 * * *"})
     changed = (await crs.get("RecurringJob", "nightly"))["metadata"]["annotations"]
     assert (changed[CREATED_BY], changed[CHANGED_BY]) == ("user-a@example.com", "user-b@example.com")
+
+    async def applies() -> list:
+        rows = await audit.list(AuditFilter(target_kind=TargetKind.RECURRING, target_id="default/nightly"))
+        return [(e.action.value, e.surface.value, e.actor) for e in rows if e.action.value == "apply"]
+
+    await eventually(lambda: _has(applies, ("apply", "kubectl", "user-b@example.com")), message="the update's apply")
+    assert (await applies())[-1] == ("apply", "kubectl", "user-a@example.com")
     try:
         await crs.annotate("RecurringJob", "nightly", {CREATED_BY: "user-b@example.com"})
         raise AssertionError("the webhook let an update rewrite the creator")
@@ -153,6 +165,10 @@ async def test_webhooks_record_the_user_and_refuse_bad_specs(start_operator, clu
     except KubeApiError as exc:
         assert exc.status == 422 and "spec.parameters" in exc.message
     assert await crs.get("BackgroundJob", "refused") is None
+
+
+async def _has(rows, wanted) -> bool:
+    return wanted in await rows()
 
 
 async def _webhook_up(port: int) -> bool:

@@ -330,10 +330,11 @@ class JobScheduler:
         await self._audit_job(caller, AuditAction.REQUEUE, job_id, previous is not None, session=session)
         return previous is not None
 
-    def _acting(self, actor: str | None) -> Caller:
-        """The caller of this action: its surface, and the first actor named."""
+    def _acting(self, actor: str | None, fallback: str | None = None) -> Caller:
+        """The caller of this action: its surface, and the first actor named (an
+        explicit `actor`, the surface's caller, `fallback`, the job context's user)."""
         caller = current_caller()
-        return Caller(caller.surface, actor or caller.actor or current_context().user_id)
+        return Caller(caller.surface, actor or caller.actor or fallback or current_context().user_id)
 
     async def _audit_job(self, caller: Caller, action: AuditAction, job_id: int, found: bool, *,
                          detail: str | None = None, session: Session | None = None) -> None:
@@ -341,9 +342,10 @@ class JobScheduler:
                                 outcome=AuditOutcome.OK if found else AuditOutcome.NOT_FOUND)
 
     async def _audit_recurring(self, action: AuditAction, recurring_id: str, recurring: RecurringJob | None, *,
-                               actor: str | None = None, session: Session | None = None) -> None:
+                               actor: str | None = None, fallback: str | None = None,
+                               session: Session | None = None) -> None:
         await self.audit.record(
-            self._acting(actor), action, TargetKind.RECURRING, recurring_id, session=session,
+            self._acting(actor, fallback), action, TargetKind.RECURRING, recurring_id, session=session,
             tenant_id=recurring.tenant_id if recurring else self._scope(None),
             outcome=AuditOutcome.OK if recurring else AuditOutcome.NOT_FOUND)
 
@@ -405,7 +407,7 @@ class JobScheduler:
             "paused": paused, **ResourceRef.columns(resource),
         }
         recurring = await self.store.upsert_recurring(values, schedule.next_after(now))
-        await self._audit_recurring(AuditAction.APPLY, recurring_id, recurring, actor=template.user_id)
+        await self._audit_recurring(AuditAction.APPLY, recurring_id, recurring, fallback=template.user_id)
         await self.store.notify("recurring")
         return recurring
 
