@@ -150,6 +150,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     validating_webhook: str | None = None
     # userInfo sent in admission reviews, per User-Agent prefix (default: the first entry).
     users: dict[str, dict[str, Any]] = attrs.field(factory=lambda: {"": {"username": "kubernetes-admin", "groups": ["system:masters"]}})
+    # SubjectAccessReviews are answered from these grants: (user, verb, resource, name); "*" matches any name.
+    grants: set[tuple[str, str, str, str]] = attrs.field(factory=set)
+    access_reviews: list[dict[str, Any]] = attrs.field(factory=list)
     listeners: list[Listener] = attrs.field(factory=list)
     counts: collections.Counter = attrs.field(factory=collections.Counter)
     _versions: Any = attrs.field(factory=lambda: itertools.count(1000))
@@ -207,6 +210,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             if raw is None:
                 return await self._render_error(KubernetesError(404, "NotFound", f'namespaces "{request.namespace}" not found'))
             return aiohttp.web.json_response(raw)
+        if request.resource.plural == "subjectaccessreviews" and request.method == kmock.method.POST:
+            return aiohttp.web.json_response(self._review_access(request.data), status=201)
         verb = request.action.value.lower()
         if request.params.get("watch") in ("true", "1"):
             verb = "watch"
@@ -216,7 +221,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             if request.action == action.CREATE:
                 request = await self._before_create(request)
             elif request.action == action.UPDATE:
-                request = self._before_update(request)
+                request = self._before_update(await self._admit_update(request))
             if request is not original:
                 self._replace_request(original, request)
             elif request.method == kmock.method.PUT:
@@ -345,7 +350,36 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         for listener in list(self.listeners):
             listener(kind, resource, raw)
 
-    # -- admission ----------------------------------------------------------------------
+    # -- authorization and admission ------------------------------------------------------
+
+    def _review_access(self, review: dict[str, Any]) -> dict[str, Any]:
+        spec = review.get("spec") or {}
+        attributes = spec.get("resourceAttributes") or {}
+        self.access_reviews.append(spec)
+        allowed = any(
+            (user, verb, resource) == (spec.get("user"), attributes.get("verb"), attributes.get("resource"))
+            and name in ("*", attributes.get("name"))
+            for user, verb, resource, name in self.grants
+        )
+        return {**review, "status": {"allowed": allowed}}
+
+    async def _admit_update(self, request: rendering.Request) -> rendering.Request:
+        """Admission of an UPDATE (not of status): the webhooks see the object as it would become."""
+        key = (request.resource, request.namespace, request.name)
+        if request.resource not in CRDS or request.subresource == "status" or key not in self.objects \
+                or self.objects[key].deleted or not (self.mutating_webhook or self.validating_webhook):
+            return request
+        current = self.objects[key].raw
+        if isinstance(request.data, list):
+            import jsonpatch
+
+            proposed = jsonpatch.apply_patch(copy.deepcopy(current), request.data)
+        elif isinstance(request.data, dict):
+            proposed = _merge(copy.deepcopy(current), request.data)
+        else:
+            return request
+        await self._admit(request, "UPDATE", proposed, copy.deepcopy(current))
+        return attrs.evolve(request, data=_merge_diff(current, proposed))
 
     async def _admit(self, request: rendering.Request, operation: str, data: dict, old: dict | None) -> None:
         if not (self.mutating_webhook or self.validating_webhook):

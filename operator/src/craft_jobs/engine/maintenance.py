@@ -21,6 +21,7 @@ from craft_jobs.engine.recurring import fire_due_recurring
 from craft_jobs.engine.waiting import wait_event
 from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
 from craft_jobs.options import JobOptions
+from craft_jobs.store.audit_store import AuditStore
 from craft_jobs.store.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class Maintenance:
         self.in_flight: Callable[[], int] = lambda: 0
         self._wake = asyncio.Event()
         self.heartbeat: Heartbeat | None = None  # set by the engine; it runs on threads of its own
+        self.audit = AuditStore(store)
 
     def wake(self) -> None:
         self._wake.set()
@@ -121,8 +123,12 @@ class Maintenance:
     # -- expiry ------------------------------------------------------------------
 
     async def expire_once(self) -> int:
-        return await self._in_batches(lambda: self.store.expire_jobs(EXPIRY_BATCH), EXPIRY_BATCH,
+        """Expired jobs, then audit rows past their retention; both in batches."""
+        jobs = await self._in_batches(lambda: self.store.expire_jobs(EXPIRY_BATCH), EXPIRY_BATCH,
                                       "expiry batch: removed %d expired jobs with their history")
+        await self._in_batches(lambda: self.audit.expire(EXPIRY_BATCH), EXPIRY_BATCH,
+                               "expiry batch: removed %d audit rows past their retention")
+        return jobs
 
     async def expiry_loop(self) -> None:
         while True:

@@ -20,6 +20,12 @@ WITH job AS (
 ), history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
     SELECT id, state, %(reason)s, created_at FROM job
+), audit AS (
+    -- A user's schedule is audited in the same statement (none for a recurring fire).
+    INSERT INTO __schema__.audit_log (at, action, surface, actor, tenant_id, target_kind, target_id, job_id, outcome)
+    SELECT created_at, 'schedule', %(audit_surface)s, coalesce(%(audit_actor)s, session_user::text), %(tenant_id)s,
+           'job', id::text, id, 'ok'
+    FROM job WHERE %(audit_surface)s::text IS NOT NULL
 )
 -- notify: false when the NOTIFY goes out just after the commit (store/notifier.py).
 SELECT job.id, job.state::text,
@@ -47,6 +53,13 @@ WITH input AS (
 ), history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
     SELECT id, state, %(reason)s, %(now)s FROM job
+), audit AS (
+    -- One row for the batch, as it was one call.
+    INSERT INTO __schema__.audit_log (at, action, surface, actor, tenant_id, target_kind, target_id, outcome, detail)
+    SELECT %(now)s, 'schedule', %(audit_surface)s, coalesce(%(audit_actor)s, session_user::text), %(tenant_id)s,
+           'batch', %(batch_id)s::text, 'ok', format('%%s jobs, #%%s to #%%s', b.n, b.first_id, b.last_id)
+    FROM (SELECT count(*) AS n, min(id) AS first_id, max(id) AS last_id FROM job) AS b
+    WHERE %(audit_surface)s::text IS NOT NULL AND b.n > 0
 ), notified AS (
     SELECT pg_notify(%(channel)s, 'Enqueued') FROM (SELECT 1 FROM job LIMIT 1) AS any_job WHERE %(notify)s
 )

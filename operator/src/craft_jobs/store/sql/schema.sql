@@ -52,7 +52,8 @@ CREATE INDEX jobs_scheduled_idx ON __schema__.jobs (run_at) WHERE state = 'Sched
 CREATE INDEX jobs_processing_idx ON __schema__.jobs (server_id) WHERE state = 'Processing';
 CREATE INDEX jobs_awaiting_idx ON __schema__.jobs (parent_id) WHERE state = 'Awaiting';
 CREATE INDEX jobs_expires_idx ON __schema__.jobs (expires_at) WHERE expires_at IS NOT NULL;
-CREATE INDEX jobs_recurring_idx ON __schema__.jobs (recurring_id, id DESC) WHERE recurring_id IS NOT NULL;
+-- Version 10: a recurring job's runs are found within its tenant.
+CREATE INDEX jobs_recurring_idx ON __schema__.jobs (tenant_id, recurring_id, id DESC) WHERE recurring_id IS NOT NULL;
 CREATE INDEX jobs_parent_idx ON __schema__.jobs (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX jobs_cr_name_idx ON __schema__.jobs (cr_namespace, cr_name) WHERE cr_name IS NOT NULL;
 
@@ -78,7 +79,7 @@ CREATE INDEX job_states_outcome_idx ON __schema__.job_states (created_at) INCLUD
     WHERE state IN ('Succeeded', 'Failed');
 
 CREATE TABLE __schema__.recurring_jobs (
-    id                         text PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 253),
+    id                         text NOT NULL CHECK (length(id) BETWEEN 1 AND 253),
     job_type                   text NOT NULL,
     queue                      text NOT NULL DEFAULT 'default',
     parameters                 jsonb NOT NULL,
@@ -106,7 +107,9 @@ CREATE TABLE __schema__.recurring_jobs (
     cr_uid                     text UNIQUE,
     cr_namespace               text,
     cr_name                    text,
-    CONSTRAINT one_schedule CHECK ((cron IS NULL) <> (interval_minutes IS NULL))
+    CONSTRAINT one_schedule CHECK ((cron IS NULL) <> (interval_minutes IS NULL)),
+    -- Version 10: ids are per tenant.
+    CONSTRAINT recurring_jobs_pkey PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX recurring_due_idx ON __schema__.recurring_jobs (next_run_at) WHERE NOT paused;
 
@@ -248,3 +251,21 @@ CREATE TRIGGER jobs_counted_on_delete AFTER DELETE ON __schema__.jobs
     REFERENCING OLD TABLE AS removed_jobs FOR EACH STATEMENT EXECUTE FUNCTION __schema__.count_deleted_jobs();
 CREATE TRIGGER jobs_counted_on_truncate AFTER TRUNCATE ON __schema__.jobs
     FOR EACH STATEMENT EXECUTE FUNCTION __schema__.count_truncated_jobs();
+
+-- Version 11: the audit trail (migrations/0011_audit_log.sql says why so few indexes).
+CREATE TABLE __schema__.audit_log (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at           timestamptz NOT NULL,
+    action       text NOT NULL CHECK (action IN ('schedule', 'trigger', 'requeue', 'delete', 'pause', 'resume', 'apply', 'login')),
+    surface      text NOT NULL CHECK (surface IN ('kubectl', 'sdk', 'api', 'dashboard', 'cli')),
+    actor        text,
+    tenant_id    text NOT NULL DEFAULT '',
+    target_kind  text NOT NULL CHECK (target_kind IN ('job', 'batch', 'recurring', 'session')),
+    target_id    text,
+    job_id       bigint,
+    outcome      text NOT NULL CHECK (outcome IN ('ok', 'refused', 'not_found')),
+    detail       text
+);
+CREATE INDEX audit_log_tenant_idx ON __schema__.audit_log (tenant_id, id DESC);
+CREATE INDEX audit_log_job_idx ON __schema__.audit_log (job_id) WHERE job_id IS NOT NULL;
+CREATE INDEX audit_log_batch_idx ON __schema__.audit_log (target_id) WHERE target_kind = 'batch';

@@ -75,7 +75,7 @@ SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, r
        left(parameters::text, 200) AS parameters_preview,
        last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
 FROM __schema__.jobs
-WHERE recurring_id = %(id)s
+WHERE tenant_id = %(tenant_id)s AND recurring_id = %(id)s
 ORDER BY id DESC
 LIMIT %(limit)s;
 
@@ -178,7 +178,7 @@ SELECT r.*, j.state::text AS last_job_state
 FROM __schema__.recurring_jobs r
 LEFT JOIN __schema__.jobs j ON j.id = r.last_job_id
 WHERE (%(tenants)s::text[] IS NULL OR r.tenant_id = ANY(%(tenants)s))
-ORDER BY r.id;
+ORDER BY r.id, r.tenant_id;
 
 -- name: stats_ready
 -- The readiness probe: the database answers and the schema is migrated.
