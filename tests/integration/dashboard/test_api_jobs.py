@@ -29,7 +29,7 @@ async def test_schedule_now_read_back_and_see_it_listed(client, store):
     assert detail["job"]["metadata"] == {"order": "A-1"}
     assert [h["state"] for h in detail["history"]] == ["Enqueued"]
     page = (await client.get("/api/jobs", params={"state": "Enqueued"})).json()
-    assert [j["id"] for j in page["jobs"]] == [job_id]
+    assert [j["id"] for j in page["items"]] == [job_id]
 
 
 async def test_schedule_delayed_and_at_a_time(client, store, clock):
@@ -156,11 +156,11 @@ async def test_list_filters_search_and_pages(client, store):
         await enqueue(store, "a" if i % 2 else "b", parameters={"customer": f"c-{i}"})
     first = (await client.get("/api/jobs", params={"limit": 2})).json()
     second = (await client.get("/api/jobs", params={"limit": 2, "before_id": first["next_before_id"]})).json()
-    assert first["jobs"][0]["id"] > first["jobs"][1]["id"] > second["jobs"][0]["id"]
-    only_a = (await client.get("/api/jobs", params={"job_type": "a"})).json()["jobs"]
+    assert first["items"][0]["id"] > first["items"][1]["id"] > second["items"][0]["id"]
+    only_a = (await client.get("/api/jobs", params={"job_type": "a"})).json()["items"]
     assert {j["job_type"] for j in only_a} == {"a"} and len(only_a) == 2
     found = (await client.get("/api/jobs", params={"search": "c-3"})).json()
-    assert [j["parameters_preview"] for j in found["jobs"]] == ['{"customer": "c-3"}']
+    assert [j["parameters_preview"] for j in found["items"]] == ['{"customer": "c-3"}']
     assert found["scanned"] == 5
 
 
@@ -174,7 +174,7 @@ async def test_overview_counts_and_servers(client, store):
     assert sum(p["succeeded"] for p in overview["per_minute"]) == 1
     assert overview["durations"][0]["job_type"] == "resize"
     assert (await client.get("/api/stats/counts")).json()["Enqueued"] == 1
-    servers = (await client.get("/api/servers")).json()
+    servers = (await client.get("/api/servers")).json()["items"]
     assert [s["id"] for s in servers] == ["server-test-1"] and servers[0]["worker_count"] == 20
 
 

@@ -53,7 +53,7 @@ async def test_health_and_readiness(make_client, store):
     assert (await client.get("/readyz")).json() == {"status": "ok"}
     await store.connector.execute("ALTER TABLE craft_jobs.jobs RENAME TO jobs_moved")
     not_ready = await client.get("/readyz")
-    assert not_ready.status_code == 503 and "migrated" in not_ready.json()["reason"]
+    assert not_ready.status_code == 503 and "migrated" in not_ready.json()["error"]["message"]
 
 
 async def test_every_page_renders_and_escapes_parameters_and_errors(client, store):
@@ -127,7 +127,7 @@ async def test_aggregates_are_shared_for_a_few_seconds_per_scope(make_client, st
     assert (await client.get("/api/stats/counts")).json()["Enqueued"] == 1
     await enqueue(store, tenant_id="acme")
     assert (await client.get("/api/stats/counts")).json()["Enqueued"] == 1, "served from the cache"
-    assert len((await client.get("/api/jobs")).json()["jobs"]) == 2, "lists are never cached"
+    assert len((await client.get("/api/jobs")).json()["items"]) == 2, "lists are never cached"
     ann = make_client(tenant_options, who="acme-operator", stats_cache_seconds=60)
     assert (await ann.get("/api/stats/counts")).json()["Enqueued"] == 2, "another scope, another entry"
 

@@ -21,6 +21,7 @@ from craft_jobs_runner import Job
 
 from craft_jobs.backoff import DEFAULT_RETRY, AttemptsExceeded, RetryPolicy
 from craft_jobs.errors import InvalidParametersError, UnknownJobTypeError, ValidationError
+from craft_jobs.limits import check_json, check_text
 from craft_jobs.options import JobOptions, Mode
 from craft_jobs.store.store import JobStore
 
@@ -114,18 +115,20 @@ class JobKind:
     def parameters_dict(self, params: Any) -> dict[str, Any]:
         # Through the JSON text, so that one job and a batch measure the same
         # bytes; for a pydantic model this is also the quicker way.
-        return json.loads(self.parameters_json(params))
+        return self._checked(self.parameters.as_json(params))[1]
 
     def parameters_json(self, params: Any) -> str:
-        text = self.parameters.as_json(params)
+        return self._checked(self.parameters.as_json(params))[0]
+
+    def _checked(self, text: str) -> tuple[str, dict[str, Any]]:
         self._check_size(len(text.encode()))
-        return text
+        return text, check_json(json.loads(text), "parameters")
 
 
 def checked_job_type(name: object) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= JOB_TYPE_MAX_LENGTH:
         raise ValidationError("job_type", f"must be 1 to {JOB_TYPE_MAX_LENGTH} characters")
-    return name
+    return check_text(name, "job_type")
 
 
 @functools.lru_cache(maxsize=1024)

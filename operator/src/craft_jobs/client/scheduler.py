@@ -24,6 +24,7 @@ from craft_jobs.clock import Clock
 from craft_jobs.engine.engine import connect_store
 from craft_jobs.engine.recurring import job_for_fire
 from craft_jobs.errors import JobNotFoundError, RecurringJobNotFoundError, ValidationError
+from craft_jobs.limits import check_delay, check_metadata, check_text, check_timeout
 from craft_jobs.options import JobOptions
 from craft_jobs.resource_ref import ResourceRef
 from craft_jobs.schedules import parse_schedule
@@ -62,11 +63,11 @@ class JobScheduler:
         if metadata is not None and not isinstance(metadata, dict):
             raise ValidationError("metadata", f"must be a mapping, got {type(metadata).__name__}")
         context = current_context()
-        tenant = tenant_id if tenant_id is not None else context.tenant_id
-        user = user_id if user_id is not None else context.user_id
+        tenant = check_text(tenant_id if tenant_id is not None else context.tenant_id, "tenant_id")
+        user = check_text(user_id if user_id is not None else context.user_id, "user_id")
         if self.options.enable_multi_tenancy and not tenant:
             raise ValidationError("tenant_id", "is required when multi-tenancy is enabled")
-        return tenant or "", user, {**context.metadata, **(metadata or {})}
+        return tenant or "", user, check_metadata({**context.metadata, **(metadata or {})})
 
     async def _new_job(
         self,
@@ -105,7 +106,7 @@ class JobScheduler:
             metadata=merged,
             retry_policy=policy.record(),
             timeout_seconds=timeout,
-            image=image,
+            image=check_text(image, "image"),
             reason=reason,
             **extra,
         )
@@ -126,7 +127,7 @@ class JobScheduler:
 
     @staticmethod
     def _timeout(kind: JobKind, timeout_seconds: int | None) -> int | None:
-        return _checked_timeout(_first_set(timeout_seconds, kind.timeout_seconds))
+        return check_timeout(_first_set(timeout_seconds, kind.timeout_seconds))
 
     async def _store(self, new_job: NewJob, connection: Any) -> int:
         for client_filter in self.filters:
@@ -152,7 +153,7 @@ class JobScheduler:
         if delay is not None:
             if not isinstance(delay, timedelta) or delay < timedelta(0):
                 raise ValidationError("delay", f"must be a timedelta of zero or more, got {delay!r}")
-            at = now + delay
+            at = now + check_delay(delay)
         if at is not None:
             if not isinstance(at, datetime) or at.tzinfo is None:
                 raise ValidationError("at", "must be a timezone-aware datetime")
@@ -356,6 +357,9 @@ class JobScheduler:
         """Creates or updates a recurring job (cron or every N minutes)."""
         if not isinstance(recurring_id, str) or not 1 <= len(recurring_id) <= ID_MAX_LENGTH:
             raise ValidationError("recurring_id", f"must be 1 to {ID_MAX_LENGTH} characters")
+        check_text(recurring_id, "recurring_id")
+        check_text(cron, "cron")
+        check_text(time_zone, "time_zone")
         if job is None:
             raise ValidationError("job", "is required")
         try:
@@ -441,11 +445,6 @@ async def _on_connection(connection: Any, run_async, run_sync):
     raise ValidationError("connection", "must be a psycopg Connection or AsyncConnection")
 
 
-def _checked_timeout(timeout: Any) -> int | None:
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
-        raise ValidationError("timeout_seconds", f"must be a whole number of seconds >= 1, got {timeout!r}")
-    return timeout
-
 
 def _check_filtered(job: NewJob) -> None:
     """A client filter may change a job: what it leaves must pass the checks
@@ -455,11 +454,12 @@ def _check_filtered(job: NewJob) -> None:
         raise ValidationError("queue", "must be a non-empty string")
     _queue(job.queue)
     checked_max_attempts(job.max_attempts)
-    _checked_timeout(job.timeout_seconds)
+    check_timeout(job.timeout_seconds)
+    check_metadata(job.metadata)
 
 
 def _queue(queue: str | None) -> str:
-    queue = queue or "default"
+    queue = check_text(queue or "default", "queue")
     if len(queue) > QUEUE_MAX_LENGTH:
         raise ValidationError("queue", f"must be at most {QUEUE_MAX_LENGTH} characters")
     return queue

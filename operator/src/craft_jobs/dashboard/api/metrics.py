@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from craft_jobs.dashboard.deps import State, current_principal
+from craft_jobs.dashboard.errors import ApiError
 from craft_jobs.errors import CraftJobsError
 
 router = APIRouter(tags=["metrics"])
@@ -29,7 +30,7 @@ async def readyz(state: State) -> Response:
     try:
         ready = state.stats is not None and await state.stats.ready()
     except CraftJobsError as exc:
-        return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        raise ApiError(503, "not_ready", str(exc)) from exc
     if not ready:
-        return JSONResponse({"status": "unavailable", "reason": "the schema is not migrated"}, status_code=503)
+        raise ApiError(503, "not_ready", "the schema is not migrated")
     return JSONResponse({"status": "ok"})
