@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import timedelta
 
 from craft_jobs.states import JobState
@@ -195,6 +197,17 @@ async def test_openapi_covers_every_operation(client):
     assert expected <= operations, expected - operations
     docs = await client.get("/api/docs")
     assert docs.status_code == 200 and "/api/recurring/{recurring_id}/trigger" in docs.text
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', docs.text)
+    assert "/api/docs/assets/swagger-ui-bundle.js" in assets and all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        assert (await client.get(asset)).status_code == 200, asset
+    assert (await client.get("/api/docs/assets/swagger-editor-bundle.js")).json()["error"]["code"] == "not_found"
+    # Every API operation documents the one error shape for each error status.
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for status in ("400", "401", "403", "404", "409", "422", "503"):
+                assert op["responses"][status]["content"]["application/json"]["schema"] == error_ref, (method, path, status)
 
 
 async def test_jobs_from_the_api_run_the_installations_client_filters(make_client, store):

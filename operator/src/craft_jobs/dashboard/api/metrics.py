@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from craft_jobs.dashboard.deps import State, current_principal
@@ -13,7 +13,11 @@ from craft_jobs.errors import CraftJobsError
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (craft_jobs_*)")
+# Not response_class=PlainTextResponse: that would document the JSON error bodies as text too.
+PROMETHEUS_TEXT = {200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/metrics", response_model=None, responses=PROMETHEUS_TEXT, summary="Prometheus metrics (craft_jobs_*)")
 async def metrics(request: Request, state: State) -> Response:
     if not state.settings.public_metrics:
         await current_principal(request, state)
