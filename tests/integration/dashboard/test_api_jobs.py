@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import re
-
 from datetime import timedelta
 
 from craft_jobs.states import JobState
@@ -68,6 +68,49 @@ async def test_bad_input_names_the_field(client, store):
         assert problem["code"] == "invalid" and problem["message"]
     assert (await client.get("/api/jobs", params={"limit": 0})).json()["error"]["field"] == "limit"
     assert (await client.get("/api/jobs", params={"state": "Nope"})).json()["error"]["field"] == "state"
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+async def test_hostile_input_is_a_422_naming_the_field_and_stores_nothing(client, store):
+    await store.upsert_job_types([{"job_type": "free-form", "parameters_schema": {"type": "object"}}])
+    job = {"job_type": "free-form"}
+    bodies = [
+        ({**job, "parameters": {"note": "a\x00b"}}, "parameters.note"),
+        ({**job, "queue": "q\x00"}, "queue"),
+        ({"job_type": "free\x00form"}, "job_type"),
+        ({**job, "tenant_id": "\x00"}, "tenant_id"),
+        ({**job, "metadata": {"k\x00": "v"}}, "metadata"),
+        ({**job, "timeout_seconds": 2**40}, "timeout_seconds"),
+        ({**job, "delay_seconds": 1e300}, "delay_seconds"),
+        ({**job, "parameters": _nested(900)}, "parameters"),
+        ({**job, "metadata": {"blob": "x" * 300_000}}, "metadata"),
+    ]
+    for body, field in bodies:
+        response = await client.post("/api/jobs", json=body)
+        assert response.status_code == 422, (field, response.text[:300])
+        assert response.json()["error"]["field"] == field, response.json()
+    # JSON's Infinity is not standard, but Python's parser reads it.
+    infinite = await client.post("/api/jobs", content='{"job_type": "free-form", "delay_seconds": Infinity}',
+                                 headers={"Content-Type": "application/json"})
+    assert infinite.status_code == 422 and infinite.json()["error"]["field"] == "delay_seconds"
+    assert (await client.put("/api/recurring/r1", json={**job, "cron": "* * * * *", "metadata": {"blob": "x" * 300_000}})
+            ).json()["error"] == {"code": "invalid", "field": "metadata",
+                                  "message": "300011 bytes is over the limit of 16384 bytes"}
+    for params, field in (({"before_id": 2**63}, "before_id"), ({"search": "a\x00"}, "search"),
+                          ({"tenant": "\x00"}, "tenant"), ({"job_type": "x\x00"}, "job_type")):
+        response = await client.get("/api/jobs", params=params)
+        assert response.status_code == 422 and response.json()["error"]["field"] == field, response.text
+    for path, field in (("/api/jobs/9223372036854775808", "job_id"), ("/api/recurring/a%00b", "recurring_id")):
+        response = await client.get(path)
+        assert response.status_code == 422 and response.json()["error"]["field"] == field, response.text
+    assert (await client.get("/api/jobs")).json()["items"] == []
+    assert json.loads((await client.get("/api/recurring")).text)["items"] == []
     missing = await client.get("/api/jobs/999999")
     assert missing.status_code == 404 and missing.json()["error"]["field"] == "id"
     assert (await client.get("/api/jobs/abc")).json()["error"]["field"] == "job_id"

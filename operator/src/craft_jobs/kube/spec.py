@@ -16,7 +16,7 @@ from craft_jobs.backoff import RetryPolicy
 from craft_jobs.errors import ValidationError
 from craft_jobs.kube.job_metadata import KubeMetadata, Owner
 from craft_jobs.kube.names import RECURRING_OWN_FIELDS, SCHEDULER_TO_CR_FIELDS
-from craft_jobs.limits import check_delay
+from craft_jobs.limits import check_delay, check_metadata, check_timeout
 from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition
 
 _DELAY = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -135,9 +135,11 @@ def job_request(
     metadata = spec.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise ValidationError("metadata", "must be an object")
-    metadata = KubeMetadata.added_to(metadata, spec.get("pod"), owner)
+    # Named as the CR path: cr_field would read a bare "metadata.<key>" as the object's own metadata.
+    metadata = check_metadata(KubeMetadata.added_to(metadata, spec.get("pod"), owner),
+                              "spec.jobTemplate.metadata" if template else "spec.metadata")
     max_attempts, retry = _retry(spec)
-    timeout = spec.get("timeoutSeconds")
+    timeout = check_timeout(spec.get("timeoutSeconds"))
 
     at: datetime | None = None
     continue_after = None
