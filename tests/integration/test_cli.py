@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from craft_jobs.cli import main
 
@@ -33,9 +34,13 @@ def test_schedule_list_show(cli):
     job_id = int(out.strip())
     code, out, _ = cli("list")
     assert code == 0 and "hello" in out and "Enqueued" in out and "acme" in out
+    code, out, _ = cli("show", str(job_id), "-o", "json")
+    shown = json.loads(out)
+    assert code == 0 and shown["job"]["parameters"] == {"name": "you"}
+    assert [entry["state"] for entry in shown["history"]] == ["Enqueued"]
     code, out, _ = cli("show", str(job_id))
-    assert code == 0 and json.loads(out.split("history:")[0])["parameters"] == {"name": "you"}
-    assert "Enqueued" in out.split("history:")[1]
+    assert code == 0 and 'Parameters:    {"name": "you"}' in out and "History:" in out
+    assert yaml.safe_load(cli("show", str(job_id), "-o", "yaml")[1]) == shown
 
 
 def test_delayed_and_at(cli):
@@ -170,8 +175,8 @@ def test_jobs_from_the_cli_run_the_installations_client_filters(cli, monkeypatch
     monkeypatch.setenv("CRAFT_JOBS_CLIENT_FILTERS", "tests.support.filters:StampFilter")
     code, out, _ = cli("schedule", "hello", "--params", '{"name": "you"}')
     assert code == 0
-    code, out, _ = cli("show", out.strip())
-    assert json.loads(out.split("history:")[0])["metadata"] == {"stamped": "installation"}
+    code, out, _ = cli("show", out.strip(), "-o", "json")
+    assert json.loads(out)["job"]["metadata"] == {"stamped": "installation"}
     code, _, err = cli("schedule", "hello", "--params", '{"name": "you"}', "--metadata", '{"refuse": true}')
     assert code == 2 and "error: metadata.refuse: refused by the installation's filter" in err
 

@@ -6,17 +6,25 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError, OptionsError, ValidationError
+from craft_jobs.cli_output import OUTPUTS, colour_wanted, dump, job_text, jobs_table, recurring_table, recurring_text, watch, when
+from craft_jobs.errors import (
+    CraftJobsError,
+    DatabaseUnavailableError,
+    OptionsError,
+    RecurringJobNotFoundError,
+    ValidationError,
+)
 from craft_jobs.options import JobOptions, load_options
+from craft_jobs.states import JobState
 
 EXIT_USAGE = 2
 
@@ -64,6 +72,83 @@ def _json_arg(text: str | None, field: str) -> Any:
         raise ValidationError(field, f"is not valid JSON: {exc}") from None
 
 
+def _read(path: str, flag: str) -> str:
+    """A file's text, or standard input for "-"; an unreadable one names the flag."""
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise ValidationError(flag, f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(flag, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _yaml_documents(text: str, flag: str) -> list[Any]:
+    try:
+        return [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValidationError(flag, f"is not valid YAML: {problem}{where}") from None
+
+
+def _params(args: argparse.Namespace) -> Any:
+    if args.params_file:
+        return _json_arg(_read(args.params_file, "--params-file"), "--params-file")
+    return _json_arg(args.params, "--params")
+
+
+def _state_arg(text: str) -> JobState:
+    try:
+        return JobState.named(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _interval_minutes(text: str) -> int:
+    """--every: 5m, 2h, 1d (whole minutes)."""
+    from craft_jobs.kube.spec import parse_delay
+
+    try:
+        every = parse_delay(text)
+    except ValidationError as exc:
+        raise ValidationError("--every", exc.reason) from None
+    minutes, rest = divmod(int(every.total_seconds()), 60)
+    if rest or not minutes:
+        raise ValidationError("--every", f"{text!r} is not a whole number of minutes (at least 1m)")
+    return minutes
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0.1 to 3600")
+    return value
+
+
+def _colour(args: argparse.Namespace) -> bool:
+    return colour_wanted(sys.stdout)
+
+
+def _present(args: argparse.Namespace, render) -> int:
+    """Prints `render(scheduler)` once, or with --watch every --interval seconds until Ctrl+C."""
+
+    async def action(scheduler):
+        if not getattr(args, "watch", False):
+            print(await render(scheduler))
+            return
+        title = "craft-jobs " + " ".join(sys.argv[1:]) if sys.argv[1:] else "craft-jobs"
+        await watch(lambda: render(scheduler), interval=args.interval, title=title)
+
+    asyncio.run(_with_scheduler(args, action))
+    return 0
+
+
 # -- commands ----------------------------------------------------------------------
 
 
@@ -89,9 +174,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_schedule(args: argparse.Namespace) -> int:
     from craft_jobs.kube.spec import parse_delay, parse_time
 
-    params = _json_arg(args.params, "--params")
-    if args.params_file:
-        params = _json_arg(Path(args.params_file).read_text(), "--params-file")
+    params = _params(args)
     try:
         delay = parse_delay(args.delay) if args.delay else None
     except ValidationError as exc:
@@ -109,63 +192,55 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from craft_jobs.resources import apply_background_job, apply_recurring_job, document_ref
+    from craft_jobs.resources import apply_background_job, apply_recurring_job, check_document, document_ref
 
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-    try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        raise ValidationError(args.file, f"is not valid YAML: {exc}") from None
+    documents = _yaml_documents(_read(args.file, "-f"), "-f")
+    if not documents:
+        raise ValidationError("-f", f"{args.file} holds no document")
     refs = [document_ref(doc, args.namespace) for doc in documents]  # all checked before any is applied
+    who = {"tenant_id": args.tenant, "user_id": args.user}
 
     async def action(scheduler):
+        earlier: set[tuple[str, str]] = set()
+        for ref, document in zip(refs, documents):
+            await check_document(scheduler, ref, document, earlier_jobs=earlier, **who)
+            if ref.kind == "BackgroundJob":
+                earlier.add((ref.namespace, ref.name))
         for ref, document in zip(refs, documents):
             if ref.kind == "BackgroundJob":
-                job_id = await apply_background_job(scheduler, ref, document["spec"], tenant_id=args.tenant, user_id=args.user)
+                job_id = await apply_background_job(scheduler, ref, document["spec"], **who)
                 print(f"backgroundjob/{ref.name} applied: job {job_id}")
             else:
-                recurring = await apply_recurring_job(scheduler, ref, document["spec"], tenant_id=args.tenant, user_id=args.user)
-                print(f"recurringjob/{ref.name} applied: next run {recurring.next_run_at:%Y-%m-%d %H:%M:%S %Z}")
+                recurring = await apply_recurring_job(scheduler, ref, document["spec"], **who)
+                print(f"recurringjob/{ref.name} applied: next run {when(recurring.next_run_at)} UTC")
 
     asyncio.run(_with_scheduler(args, action))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from craft_jobs.states import JobState
-
-    state = JobState(args.state) if args.state else None
-
-    async def action(scheduler):
-        if args.recurring:
-            return await scheduler.store.list_recurring(args.tenant)
-        return await scheduler.store.list_jobs(state=state, tenant_id=args.tenant, job_type=args.type, limit=args.limit)
-
-    rows = asyncio.run(_with_scheduler(args, action))
     if args.recurring:
-        print(f"{'ID':<30} {'SCHEDULE':<16} {'TIME ZONE':<18} {'PAUSED':<7} NEXT RUN")
-        for r in rows:
-            schedule = r.cron or f"every {r.interval_minutes}m"
-            print(f"{r.id:<30} {schedule:<16} {r.time_zone:<18} {str(r.paused).lower():<7} {r.next_run_at}")
-        return 0
-    print(f"{'ID':>8} {'STATE':<11} {'TYPE':<20} {'TENANT':<12} {'ATTEMPT':>7} CREATED")
-    for job in rows:
-        print(f"{job.id:>8} {job.state.value:<11} {job.job_type:<20} {job.tenant_id or '-':<12} {job.attempt:>7} {job.created_at:%Y-%m-%d %H:%M:%S}")
-    return 0
+        return cmd_recurring_list(args)
+    wide = args.output == "wide"
+
+    async def render(scheduler) -> str:
+        jobs = await scheduler.store.list_jobs(state=args.state, tenant_id=args.tenant, job_type=args.type, limit=args.limit)
+        if args.output in ("json", "yaml"):
+            return dump({"items": jobs}, args.output)
+        return jobs_table(jobs, wide=wide, colour=_colour(args))
+
+    return _present(args, render)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    async def action(scheduler):
+    async def render(scheduler) -> str:
         job = await scheduler.get_job(args.job_id, tenant_id=args.tenant)
-        return job, await scheduler.store.job_history(job.id)
+        history = await scheduler.store.job_history(job.id)
+        if args.output in ("json", "yaml"):
+            return dump({"job": job, "history": history}, args.output)
+        return job_text(job, history, colour=_colour(args))
 
-    job, history = asyncio.run(_with_scheduler(args, action))
-    print(json.dumps(job.model_dump(mode="json"), indent=2))
-    print("history:")
-    for entry in history:
-        detail = f" ({entry.data.get('message')})" if entry.data and entry.data.get("message") else ""
-        print(f"  {entry.created_at:%Y-%m-%d %H:%M:%S.%f} {entry.state.value:<11} {entry.reason or ''}{detail}")
-    return 0
+    return _present(args, render)
 
 
 def _change(args: argparse.Namespace, verb: str) -> int:
@@ -186,6 +261,76 @@ def cmd_trigger(args: argparse.Namespace) -> int:
 
     print(f"recurring job {args.recurring_id} triggered: job {asyncio.run(_with_scheduler(args, action))}")
     return 0
+
+
+def cmd_recurring_add(args: argparse.Namespace) -> int:
+    from craft_jobs.states import ConcurrencyPolicy
+
+    params = _params(args)
+    interval = _interval_minutes(args.every) if args.every else None
+    policy = next((p for p in ConcurrencyPolicy if p.value.lower() == args.concurrency.lower()), None)
+    if policy is None:
+        raise ValidationError("--concurrency", f"must be Allow, Forbid or Replace, got {args.concurrency!r}")
+
+    async def action(scheduler):
+        existed = await scheduler.store.get_recurring(args.recurring_id) is not None
+        recurring = await scheduler.schedule_recurring(
+            args.recurring_id, args.cron, args.job_type, params, interval_minutes=interval, time_zone=args.time_zone,
+            concurrency_policy=policy, paused=args.paused, queue=args.queue, tenant_id=args.tenant, user_id=args.user,
+            metadata=_json_arg(args.metadata, "--metadata"), max_attempts=args.max_attempts,
+            timeout_seconds=args.timeout,
+        )
+        return recurring, existed
+
+    recurring, existed = asyncio.run(_with_scheduler(args, action))
+    next_run = "paused" if recurring.paused else f"next run {when(recurring.next_run_at)} UTC"
+    print(f"recurring job {recurring.id} {'updated' if existed else 'added'}: {next_run}")
+    return 0
+
+
+def cmd_recurring_list(args: argparse.Namespace) -> int:
+    async def render(scheduler) -> str:
+        items = await _stats(scheduler).list_recurring([args.tenant] if args.tenant else None)
+        if args.output in ("json", "yaml"):
+            return dump({"items": items}, args.output)
+        return recurring_table(items, wide=args.output == "wide", colour=_colour(args))
+
+    return _present(args, render)
+
+
+def cmd_recurring_show(args: argparse.Namespace) -> int:
+    from craft_jobs.schedules import parse_schedule
+
+    async def render(scheduler) -> str:
+        recurring = await scheduler.get_recurring(args.recurring_id, tenant_id=args.tenant)
+        runs = await _stats(scheduler).recurring_runs(recurring.id)
+        if args.output in ("json", "yaml"):
+            return dump({"recurring": recurring, "recent_runs": runs}, args.output)
+        try:
+            words = parse_schedule(recurring.cron, recurring.interval_minutes, recurring.time_zone, recurring.anchor_at).describe()
+        except ValidationError as exc:
+            words = exc.reason
+        return recurring_text(recurring, words, runs, colour=_colour(args))
+
+    return _present(args, render)
+
+
+def _recurring_change(args: argparse.Namespace, verb: str) -> int:
+    async def action(scheduler):
+        method = {"pause": scheduler.pause_recurring, "resume": scheduler.resume_recurring,
+                  "remove": scheduler.remove_recurring}[verb]
+        return await method(args.recurring_id, tenant_id=args.tenant)
+
+    if not asyncio.run(_with_scheduler(args, action)):
+        raise RecurringJobNotFoundError(args.recurring_id)
+    print(f"recurring job {args.recurring_id} {verb}d" if verb != "remove" else f"recurring job {args.recurring_id} removed")
+    return 0
+
+
+def _stats(scheduler):
+    from craft_jobs.store.stats import StatsStore
+
+    return StatsStore(scheduler.store.connector, scheduler.options, scheduler.store.clock)
 
 
 def cmd_register_types(args: argparse.Namespace) -> int:
@@ -256,7 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.set_defaults(handler=handler)
+        if handler is not None:
+            sub.set_defaults(handler=handler)
         return sub
 
     def tenant(sub: argparse.ArgumentParser) -> None:
@@ -289,15 +435,23 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--user")
     tenant(apply)
 
+    def presented(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("-o", "--output", choices=OUTPUTS, default="table",
+                         help="table (default), wide (more columns), json or yaml")
+        sub.add_argument("-w", "--watch", action="store_true", help="print again every --interval seconds until Ctrl+C")
+        sub.add_argument("--interval", type=_positive_seconds, default=2.0, help="seconds between --watch updates (default 2)")
+
     listing = command("list", cmd_list, "list jobs, newest first (or recurring jobs)")
-    listing.add_argument("--state", choices=["Awaiting", "Scheduled", "Enqueued", "Processing", "Succeeded", "Failed", "Deleted"])
+    listing.add_argument("--state", type=_state_arg, help="Awaiting, Scheduled, Enqueued, Processing, Succeeded, Failed or Deleted (any case)")
     listing.add_argument("--type")
     listing.add_argument("--limit", type=int, default=50)
-    listing.add_argument("--recurring", action="store_true", help="list recurring jobs instead")
+    listing.add_argument("--recurring", action="store_true", help="list recurring jobs instead (as `recurring list`)")
+    presented(listing)
     tenant(listing)
 
     show = command("show", cmd_show, "show one job and its state history")
     show.add_argument("job_id", type=int)
+    presented(show)
     tenant(show)
 
     for name, help_text in (("requeue", "enqueue a job again, from any state"), ("delete", "delete a job (a running one is stopped)")):
@@ -305,9 +459,42 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("job_id", type=int)
         tenant(sub)
 
-    trigger = command("trigger", cmd_trigger, "run a recurring job now")
+    trigger = command("trigger", cmd_trigger, "run a recurring job now (as `recurring trigger`)")
     trigger.add_argument("recurring_id")
     tenant(trigger)
+
+    recurring = command("recurring", None, "add, list, show, pause, resume, remove or trigger recurring jobs")
+    verbs = recurring.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, handler, help_text: str, with_id: bool = True) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        if with_id:
+            sub.add_argument("recurring_id", metavar="ID")
+        tenant(sub)
+        return sub
+
+    add = verb("add", cmd_recurring_add, "create or update a recurring job (cron or every N minutes)")
+    add.add_argument("job_type")
+    when_group = add.add_mutually_exclusive_group(required=True)
+    when_group.add_argument("--cron", help='five-field cron, e.g. "0 3 * * *"')
+    when_group.add_argument("--every", help="an interval in whole minutes: 5m, 2h, 1d")
+    add.add_argument("--time-zone", default="UTC", help="IANA time zone of the cron (default UTC)")
+    add.add_argument("--concurrency", default="Allow", help="Allow (default), Forbid or Replace")
+    add.add_argument("--paused", action="store_true", help="create it paused")
+    add.add_argument("--params", help="parameters as JSON")
+    add.add_argument("--params-file", help="parameters from a JSON file")
+    add.add_argument("--queue")
+    add.add_argument("--user")
+    add.add_argument("--metadata", help="metadata as a JSON object")
+    add.add_argument("--max-attempts", type=int)
+    add.add_argument("--timeout", type=int, help="seconds one run may take")
+    presented(verb("list", cmd_recurring_list, "list recurring jobs with their next run", with_id=False))
+    presented(verb("show", cmd_recurring_show, "show a recurring job, its schedule in words and its recent runs"))
+    for name, help_text in (("pause", "stop firing until resumed"), ("resume", "fire again from the next slot"),
+                            ("remove", "remove the schedule (jobs it fired stay)")):
+        verb(name, lambda a, v=name: _recurring_change(a, v), help_text)
+    verb("trigger", cmd_trigger, "run it now, outside its schedule")
 
     register = command("register-types", cmd_register_types,
                        "record the job types of a job image, so that jobs are validated when scheduled")
@@ -315,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="output of `python -m craft_jobs_runner describe` (default: standard input)")
 
     prune_cmd = command("prune", cmd_prune, "remove old jobs of one state with their history (a dry run without --yes)")
-    prune_cmd.add_argument("--state", required=True, help="Succeeded, Deleted or Failed")
+    prune_cmd.add_argument("--state", required=True, help="Succeeded, Deleted or Failed (any case)")
     prune_cmd.add_argument("--older-than", required=True, help="in that state for longer than this: 30d, 12h, 1d12h")
     prune_cmd.add_argument("--yes", action="store_true", help="remove them (without it, only print what would go)")
     prune_cmd.add_argument("--batch-size", type=int, default=1000, help="jobs removed per statement (default 1000)")
@@ -347,6 +534,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `craft-jobs list | head`: the reader has all it wanted
         sys.stderr.close()
         return 0
+    except Exception as exc:  # a bug of ours: one line, and the traceback on request
+        if os.environ.get("CRAFT_JOBS_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (CRAFT_JOBS_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ from craft_jobs.store.store import JobStore
 
 JobRef = type[Job] | str
 QUEUE_MAX_LENGTH = 100
+# What a caller may give a job besides its type and parameters (None: the default).
+_JOB_OPTIONS = ("queue", "tenant_id", "user_id", "metadata", "max_attempts", "retry", "timeout_seconds", "image")
 ID_MAX_LENGTH = 253
 
 
@@ -186,15 +188,27 @@ class JobScheduler:
         `connection`: a psycopg connection whose open transaction the job joins.
         `resource`: the BackgroundJob it comes from.
         """
-        state, scheduled_for, run_at = self._timing(delay, at)
-        new_job = await self._new_job(
-            job, params, state=state, scheduled_for=scheduled_for, run_at=run_at, queue=queue,
-            tenant_id=tenant_id, user_id=user_id, metadata=metadata, max_attempts=max_attempts,
-            retry=retry, timeout_seconds=timeout_seconds, image=image,
-            reason="created" if state is JobState.ENQUEUED else f"delayed until {scheduled_for.isoformat()}",
+        new_job = await self._timed_job(
+            job, params, delay=delay, at=at, queue=queue, tenant_id=tenant_id, user_id=user_id, metadata=metadata,
+            max_attempts=max_attempts, retry=retry, timeout_seconds=timeout_seconds, image=image,
             **ResourceRef.columns(resource),
         )
         return await self._store(new_job, connection)
+
+    async def check_job(self, job: JobRef, params: Any = None, *, delay: timedelta | None = None,
+                        at: datetime | None = None, **options: Any) -> None:
+        """Makes every check `schedule` makes (same keywords) and stores nothing:
+        `craft-jobs apply` checks a whole file before it applies any of it."""
+        await self._timed_job(job, params, delay=delay, at=at, **options)
+
+    async def _timed_job(self, job: JobRef, params: Any, *, delay: timedelta | None, at: datetime | None,
+                         **fields: Any) -> NewJob:
+        fields = {name: fields.get(name) for name in _JOB_OPTIONS} | fields
+        state, scheduled_for, run_at = self._timing(delay, at)
+        return await self._new_job(
+            job, params, state=state, scheduled_for=scheduled_for, run_at=run_at,
+            reason="created" if state is JobState.ENQUEUED else f"delayed until {scheduled_for.isoformat()}", **fields,
+        )
 
     async def schedule_batch(
         self,
@@ -355,6 +369,45 @@ class JobScheduler:
         resource: ResourceRef | None = None,
     ) -> RecurringJob:
         """Creates or updates a recurring job (cron or every N minutes)."""
+        values, next_run_at = await self._recurring_values(
+            recurring_id, cron, job, params, interval_minutes=interval_minutes, time_zone=time_zone,
+            concurrency_policy=concurrency_policy, starting_deadline_seconds=starting_deadline_seconds, paused=paused,
+            queue=queue, tenant_id=tenant_id, user_id=user_id, metadata=metadata, max_attempts=max_attempts,
+            retry=retry, timeout_seconds=timeout_seconds, image=image, resource=resource,
+        )
+        recurring = await self.store.upsert_recurring(values, next_run_at)
+        if recurring is None:
+            raise ValidationError("recurring_id", f"{recurring_id!r} is already used by another tenant")
+        await self.store.notify("recurring")
+        return recurring
+
+    async def check_recurring(self, recurring_id: str, cron: str | None = None, job: JobRef | None = None,
+                              params: Any = None, **options: Any) -> None:
+        """Makes every check `schedule_recurring` makes (same keywords) and stores nothing."""
+        await self._recurring_values(recurring_id, cron, job, params, **options)
+
+    async def _recurring_values(
+        self,
+        recurring_id: str,
+        cron: str | None,
+        job: JobRef | None,
+        params: Any,
+        *,
+        interval_minutes: int | None = None,
+        time_zone: str = "UTC",
+        concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW,
+        starting_deadline_seconds: int | None = None,
+        paused: bool = False,
+        queue: str | None = None,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        max_attempts: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout_seconds: int | None = None,
+        image: str | None = None,
+        resource: ResourceRef | None = None,
+    ) -> tuple[dict[str, Any], datetime]:
         if not isinstance(recurring_id, str) or not 1 <= len(recurring_id) <= ID_MAX_LENGTH:
             raise ValidationError("recurring_id", f"must be 1 to {ID_MAX_LENGTH} characters")
         check_text(recurring_id, "recurring_id")
@@ -384,11 +437,7 @@ class JobScheduler:
             "concurrency_policy": policy.value, "starting_deadline_seconds": starting_deadline_seconds,
             "paused": paused, **ResourceRef.columns(resource),
         }
-        recurring = await self.store.upsert_recurring(values, schedule.next_after(now))
-        if recurring is None:
-            raise ValidationError("recurring_id", f"{recurring_id!r} is already used by another tenant")
-        await self.store.notify("recurring")
-        return recurring
+        return values, schedule.next_after(now)
 
     async def pause_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
         return await self.store.set_recurring_paused(recurring_id, True, None, self._scope(tenant_id))
