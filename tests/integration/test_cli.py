@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -105,8 +106,6 @@ def test_apply_refuses_a_bad_document_before_applying_any(cli, tmp_path):
 def test_invalid_recurring_schedule_in_yaml_names_the_field(cli, tmp_path):
     text = (SAMPLES / "recurringjob-cron.yaml").read_text()
     path = tmp_path / "bad-cron.yaml"
-    import re
-
     path.write_text(re.sub(r"schedule: .*", 'schedule: "61 * * * *"', text))
     code, _, err = cli("apply", "-f", str(path))
     assert code == 2 and "error: spec.schedule: minute field '61'" in err
@@ -186,3 +185,102 @@ def test_a_client_filter_that_cannot_be_imported_is_named(cli, monkeypatch):
     code, _, err = cli("schedule", "hello")
     assert code == 2
     assert "error: CRAFT_JOBS_CLIENT_FILTERS (client_filters): 'tests.support.no_such_module:StampFilter': cannot import" in err
+
+
+def test_recurring_jobs_from_the_command_line_with_a_slash_in_the_id(cli):
+    code, out, err = cli("recurring", "add", "team/nightly", "cleanup", "--every", "5m", "--params", '{"older_than_days": 3}')
+    assert code == 0 and out.startswith("recurring job team/nightly added: next run "), err
+    code, out, _ = cli("recurring", "add", "team/nightly", "cleanup", "--cron", "0 3 * * *", "--time-zone", "Europe/Paris",
+                       "--concurrency", "forbid")
+    assert code == 0 and "updated" in out
+    listed = json.loads(cli("recurring", "list", "-o", "json")[1])["items"]
+    assert [(r["id"], r["cron"], r["interval_minutes"], r["concurrency_policy"]) for r in listed] == [
+        ("team/nightly", "0 3 * * *", None, "Forbid")]
+    code, out, _ = cli("recurring", "list", "-o", "wide")
+    assert code == 0 and "CONCURRENCY" in out and "Europe/Paris" in out and "Forbid" in out
+    code, out, _ = cli("recurring", "trigger", "team/nightly")
+    assert code == 0 and "triggered: job" in out
+    job_id = int(out.rsplit(" ", 1)[1])
+    code, out, _ = cli("recurring", "show", "team/nightly")
+    assert code == 0 and "Schedule:" in out and "0 3 * * *" in out and f"\n{job_id} " in out
+    shown = yaml.safe_load(cli("recurring", "show", "team/nightly", "-o", "yaml")[1])
+    assert shown["recurring"]["time_zone"] == "Europe/Paris" and [r["id"] for r in shown["recent_runs"]] == [job_id]
+    assert cli("recurring", "pause", "team/nightly")[1].strip() == "recurring job team/nightly paused"
+    assert json.loads(cli("recurring", "list", "-o", "json")[1])["items"][0]["paused"] is True
+    assert cli("recurring", "resume", "team/nightly")[1].strip() == "recurring job team/nightly resumed"
+    assert cli("recurring", "remove", "team/nightly")[1].strip() == "recurring job team/nightly removed"
+    code, _, err = cli("recurring", "pause", "team/nightly")
+    assert code == 1 and err.strip() == "error: recurring job 'team/nightly' does not exist"
+    assert json.loads(cli("list", "-o", "json")[1])["items"][0]["id"] == job_id  # the fired job stays
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("recurring", "add", "r", "cleanup", "--every", "90s"), "error: --every: '90s' is not a whole number of minutes"),
+        (("recurring", "add", "r", "cleanup", "--cron", "61 * * * *"), "error: cron: minute field '61'"),
+        (("recurring", "add", "r", "cleanup", "--every", "5m", "--concurrency", "sometimes"),
+         "error: --concurrency: must be Allow, Forbid or Replace, got 'sometimes'"),
+        (("recurring", "add", "r", "cleanup", "--every", "5m", "--time-zone", "Mars/Olympus"), "error: time_zone:"),
+    ],
+)
+def test_bad_recurring_input_is_one_line_naming_the_option(cli, args, message):
+    code, _, err = cli(*args)
+    assert code == 2 and err.startswith(message) and err.count("\n") == 1, err
+    assert json.loads(cli("recurring", "list", "-o", "json")[1])["items"] == []
+
+
+def test_list_takes_state_names_in_any_case_and_prints_every_format(cli):
+    cli("schedule", "hello", "--params", '{"name": "a"}', "--queue", "mail", "--user", "someone")
+    cli("schedule", "hello", "--params", '{"name": "b"}', "--delay", "1h")
+    code, out, _ = cli("list", "--state", "scheduled")
+    assert code == 0 and out.count("Scheduled") == 1 and "Enqueued" not in out
+    assert cli("list", "--state", "ENQUEUED")[1].count("Enqueued") == 1
+    wide = cli("list", "-o", "wide")[1]
+    assert "QUEUE" in wide and "mail" in wide and "someone" in wide and "\x1b[" not in wide
+    items = json.loads(cli("list", "-o", "json")[1])["items"]
+    assert [job["state"] for job in items] == ["Scheduled", "Enqueued"]
+    assert yaml.safe_load(cli("list", "-o", "yaml")[1])["items"] == items
+    with pytest.raises(SystemExit) as exited:
+        main(["list", "--state", "nope"])
+    assert exited.value.code == 2
+
+
+def test_unreadable_and_malformed_files_are_one_line_and_exit_2(cli, tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("apiVersion: jobs.craft.dev/v1alpha1\nkind: [BackgroundJob\nspec: {}\n")
+    cases = [
+        (("apply", "-f", str(tmp_path / "missing.yaml")), f"error: -f: no such file: {tmp_path / 'missing.yaml'}"),
+        (("apply", "-f", str(tmp_path)), "error: -f: cannot read"),
+        (("apply", "-f", str(broken)), "error: -f: is not valid YAML: expected ',' or ']', but got ':' at line 3, column 5"),
+        (("schedule", "hello", "--params-file", str(tmp_path / "nope.json")), "error: --params-file: no such file"),
+        (("schedule", "hello", "--delay", "99999999999999999999d"), "error: --delay: must be at most 3650 days"),
+        (("schedule", "hello", "--params", '{"name": "x"}', "--metadata", json.dumps({"blob": "x" * 300_000})),
+         "error: metadata: 300011 bytes is over the limit of 16384 bytes"),
+    ]
+    for args, message in cases:
+        code, _, err = cli(*args)
+        assert code == 2 and err.startswith(message) and err.count("\n") == 1, (args, err)
+    assert cli("list")[1].count("\n") == 1
+
+
+def test_apply_is_all_or_nothing_and_refuses_unknown_fields_by_name(cli, tmp_path):
+    good = (SAMPLES / "backgroundjob-fire-and-forget.yaml").read_text()
+    cron = (SAMPLES / "recurringjob-cron.yaml").read_text()
+    path = tmp_path / "mixed.yaml"
+    path.write_text(good + "\n---\n" + cron.replace("schedule: ", "schedule: \"61 * * * *\"\n  x-old-schedule: ", 1))
+    code, _, err = cli("apply", "-f", str(path))
+    assert code == 2 and "spec.x-old-schedule: unknown field (not in the RecurringJob schema)" in err, err
+    path.write_text(good + "\n---\n" + re.sub(r"schedule: .*", 'schedule: "61 * * * *"', cron))
+    code, _, err = cli("apply", "-f", str(path))
+    assert code == 2 and "error: spec.schedule: minute field '61'" in err
+    typo = good.replace("spec:\n", "spec:\n  paramters: {}\n  retry: {maxAttempts: 2, backof: {}}\n", 1)
+    path.write_text(typo)
+    code, _, err = cli("apply", "-f", str(path))
+    assert code == 2 and "error: spec.paramters, spec.retry.backof: unknown fields" in err, err
+    assert cli("list")[1].count("\n") == 1 and cli("recurring", "list")[1].count("\n") == 1
+    # A continuation may wait for a BackgroundJob earlier in the same file.
+    continuation = (SAMPLES / "backgroundjob-continuation.yaml").read_text()
+    path.write_text(continuation)
+    code, out, err = cli("apply", "-f", str(path))
+    assert code == 0 and out.count("applied") == continuation.count("kind: BackgroundJob"), err
