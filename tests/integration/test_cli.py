@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
+import select
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -284,3 +291,66 @@ def test_apply_is_all_or_nothing_and_refuses_unknown_fields_by_name(cli, tmp_pat
     path.write_text(continuation)
     code, out, err = cli("apply", "-f", str(path))
     assert code == 0 and out.count("applied") == continuation.count("kind: BackgroundJob"), err
+
+
+CRAFT_JOBS = [sys.executable, "-m", "craft_jobs.cli"]
+
+
+@pytest.fixture
+def cli_env(database_url_for_test, tmp_path) -> dict[str, str]:
+    """The environment of a `craft-jobs` process on this test's database."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "CRAFT_JOBS_DEBUG")}
+    return {**env, "CRAFT_JOBS_CONNECTION_STRING": database_url_for_test, "TERM": "xterm",
+            "CRAFT_JOBS_JOB_MODULES": "craft_jobs.samples.jobs", "CRAFT_JOBS_DATA_DIR": str(tmp_path)}
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> str:
+    primary, secondary = pty.openpty()
+    try:
+        subprocess.run(CRAFT_JOBS + args, stdout=secondary, stderr=subprocess.DEVNULL, env=env, timeout=60, check=True)
+    finally:
+        os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    return b"".join(chunks).decode()
+
+
+def test_states_are_coloured_on_a_terminal_only(cli, cli_env):
+    cli("schedule", "hello", "--params", '{"name": "a"}')
+    assert "\x1b[36mEnqueued" in _on_a_terminal(["list"], cli_env)
+    assert "\x1b[" not in _on_a_terminal(["list"], {**cli_env, "NO_COLOR": "1"})
+    # Piped (as captured here) it has none either: see test_list_takes_state_names_in_any_case_and_prints_every_format.
+
+
+def _read_until(process: subprocess.Popen, wanted, timeout: float = 20) -> str:
+    text, deadline = "", time.monotonic() + timeout
+    while not wanted(text):
+        assert time.monotonic() < deadline, f"gave up waiting; got {text!r}"
+        ready, _, _ = select.select([process.stdout], [], [], 0.2)
+        if ready:
+            chunk = os.read(process.stdout.fileno(), 65536).decode()
+            assert chunk, f"the process ended; got {text!r}"
+            text += chunk
+    return text
+
+
+def test_watch_prints_again_until_ctrl_c(cli, cli_env):
+    process = subprocess.Popen(CRAFT_JOBS + ["list", "--watch", "--interval", "0.2"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=cli_env)
+    try:
+        _read_until(process, lambda text: text.count("ID  STATE") >= 1)
+        cli("schedule", "hello", "--params", '{"name": "watched"}')
+        _read_until(process, lambda text: "Enqueued" in text)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 130
+    finally:
+        process.kill()
+    assert process.stderr.read().decode() == ""
