@@ -418,16 +418,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("migrate", cmd_migrate, "create or upgrade the database schema")
 
+    def job_options(sub: argparse.ArgumentParser) -> None:
+        """What `schedule` and `recurring add` both give the jobs they make."""
+        sub.add_argument("job_type")
+        sub.add_argument("--params", help="parameters as JSON")
+        sub.add_argument("--params-file", help="parameters from a JSON file")
+        sub.add_argument("--queue")
+        sub.add_argument("--user")
+        sub.add_argument("--metadata", help="metadata as a JSON object")
+        sub.add_argument("--max-attempts", type=int)
+
     schedule = command("schedule", cmd_schedule, "schedule a job (fire-and-forget, delayed or at a time)")
-    schedule.add_argument("job_type")
-    schedule.add_argument("--params", help="parameters as JSON")
-    schedule.add_argument("--params-file", help="parameters from a JSON file")
+    job_options(schedule)
     schedule.add_argument("--delay", help="run after a delay: 90s, 10m, 1h30m, 1d")
     schedule.add_argument("--at", help="run at an RFC 3339 time")
-    schedule.add_argument("--queue")
-    schedule.add_argument("--user")
-    schedule.add_argument("--metadata", help="metadata as a JSON object")
-    schedule.add_argument("--max-attempts", type=int)
     tenant(schedule)
 
     apply = command("apply", cmd_apply, "apply BackgroundJob/RecurringJob YAML (the same files kubectl takes)")
@@ -476,19 +480,13 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     add = verb("add", cmd_recurring_add, "create or update a recurring job (cron or every N minutes)")
-    add.add_argument("job_type")
+    job_options(add)
     when_group = add.add_mutually_exclusive_group(required=True)
     when_group.add_argument("--cron", help='five-field cron, e.g. "0 3 * * *"')
     when_group.add_argument("--every", help="an interval in whole minutes: 5m, 2h, 1d")
     add.add_argument("--time-zone", default="UTC", help="IANA time zone of the cron (default UTC)")
     add.add_argument("--concurrency", default="Allow", help="Allow (default), Forbid or Replace")
     add.add_argument("--paused", action="store_true", help="create it paused")
-    add.add_argument("--params", help="parameters as JSON")
-    add.add_argument("--params-file", help="parameters from a JSON file")
-    add.add_argument("--queue")
-    add.add_argument("--user")
-    add.add_argument("--metadata", help="metadata as a JSON object")
-    add.add_argument("--max-attempts", type=int)
     add.add_argument("--timeout", type=int, help="seconds one run may take")
     presented(verb("list", cmd_recurring_list, "list recurring jobs with their next run", with_id=False))
     presented(verb("show", cmd_recurring_show, "show a recurring job, its schedule in words and its recent runs"))

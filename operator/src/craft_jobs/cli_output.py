@@ -72,31 +72,41 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, states: Sequ
     return "\n".join(lines)
 
 
+Column = tuple[str, Callable[[Any], Any]]
+JOB_COLUMNS: list[Column] = [
+    ("ID", lambda j: j.id), ("STATE", lambda j: j.state.value), ("TYPE", lambda j: j.job_type),
+    ("TENANT", lambda j: j.tenant_id), ("ATTEMPT", lambda j: f"{j.attempt}/{j.max_attempts}"),
+    ("CREATED", lambda j: when(j.created_at)),
+]
+JOB_WIDE_COLUMNS: list[Column] = [
+    ("QUEUE", lambda j: j.queue), ("USER", lambda j: j.user_id), ("RUN AT", lambda j: when(j.run_at)),
+    ("FINISHED", lambda j: when(j.finished_at)), ("RECURRING", lambda j: j.recurring_id),
+]
+RECURRING_COLUMNS: list[Column] = [
+    ("ID", lambda r: r.id), ("SCHEDULE", lambda r: r.cron or f"every {r.interval_minutes}m"),
+    ("TIME ZONE", lambda r: r.time_zone), ("PAUSED", lambda r: str(r.paused).lower()),
+    ("NEXT RUN", lambda r: when(r.next_run_at)), ("LAST", lambda r: r.last_job_state.value if r.last_job_state else None),
+]
+RECURRING_WIDE_COLUMNS: list[Column] = [
+    ("TYPE", lambda r: r.job_type), ("QUEUE", lambda r: r.queue), ("TENANT", lambda r: r.tenant_id),
+    ("CONCURRENCY", lambda r: r.concurrency_policy.value), ("LAST RUN", lambda r: when(r.last_run_at)),
+]
+
+
+def _listing(items: Sequence[Any], columns: list[Column], states: Sequence[JobState | None], state_column: int,
+             colour: bool) -> str:
+    rows = [[value(item) for _, value in columns] for item in items]
+    return table([name for name, _ in columns], rows, states=states, state_column=state_column, colour=colour)
+
+
 def jobs_table(jobs: Sequence[Any], *, wide: bool, colour: bool) -> str:
-    headers = ["ID", "STATE", "TYPE", "TENANT", "ATTEMPT", "CREATED"]
-    if wide:
-        headers += ["QUEUE", "USER", "RUN AT", "FINISHED", "RECURRING"]
-    rows = []
-    for job in jobs:
-        row = [job.id, job.state.value, job.job_type, job.tenant_id, f"{job.attempt}/{job.max_attempts}", when(job.created_at)]
-        if wide:
-            row += [job.queue, job.user_id, when(job.run_at), when(job.finished_at), job.recurring_id]
-        rows.append(row)
-    return table(headers, rows, states=[j.state for j in jobs], state_column=1, colour=colour)
+    columns = JOB_COLUMNS + (JOB_WIDE_COLUMNS if wide else [])
+    return _listing(jobs, columns, [j.state for j in jobs], 1, colour)
 
 
 def recurring_table(items: Sequence[Any], *, wide: bool, colour: bool) -> str:
-    headers = ["ID", "SCHEDULE", "TIME ZONE", "PAUSED", "NEXT RUN", "LAST"]
-    if wide:
-        headers += ["TYPE", "QUEUE", "TENANT", "CONCURRENCY", "LAST RUN"]
-    rows = []
-    for r in items:
-        row = [r.id, r.cron or f"every {r.interval_minutes}m", r.time_zone, str(r.paused).lower(),
-               when(r.next_run_at), r.last_job_state.value if r.last_job_state else None]
-        if wide:
-            row += [r.job_type, r.queue, r.tenant_id, r.concurrency_policy.value, when(r.last_run_at)]
-        rows.append(row)
-    return table(headers, rows, states=[r.last_job_state for r in items], state_column=5, colour=colour)
+    columns = RECURRING_COLUMNS + (RECURRING_WIDE_COLUMNS if wide else [])
+    return _listing(items, columns, [r.last_job_state for r in items], 5, colour)
 
 
 def _fields(pairs: Sequence[tuple[str, Any]]) -> str:

@@ -83,8 +83,7 @@ async def check_document(
     try:
         if recurring:
             request = recurring_request(spec, default_image=LOCAL_IMAGE)
-            await check_recurring_submission(scheduler, request, recurring_id(ref.namespace, ref.name),
-                                             tenant_id=tenant_id, user_id=user_id)
+            await check_recurring_submission(scheduler, request, tenant_id=tenant_id, user_id=user_id)
             return
         request = job_request(spec, now=scheduler.store.clock.now(), default_image=LOCAL_IMAGE)
         await check_job_submission(scheduler, request, tenant_id=tenant_id, user_id=user_id)

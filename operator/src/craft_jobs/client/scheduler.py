@@ -369,45 +369,6 @@ class JobScheduler:
         resource: ResourceRef | None = None,
     ) -> RecurringJob:
         """Creates or updates a recurring job (cron or every N minutes)."""
-        values, next_run_at = await self._recurring_values(
-            recurring_id, cron, job, params, interval_minutes=interval_minutes, time_zone=time_zone,
-            concurrency_policy=concurrency_policy, starting_deadline_seconds=starting_deadline_seconds, paused=paused,
-            queue=queue, tenant_id=tenant_id, user_id=user_id, metadata=metadata, max_attempts=max_attempts,
-            retry=retry, timeout_seconds=timeout_seconds, image=image, resource=resource,
-        )
-        recurring = await self.store.upsert_recurring(values, next_run_at)
-        if recurring is None:
-            raise ValidationError("recurring_id", f"{recurring_id!r} is already used by another tenant")
-        await self.store.notify("recurring")
-        return recurring
-
-    async def check_recurring(self, recurring_id: str, cron: str | None = None, job: JobRef | None = None,
-                              params: Any = None, **options: Any) -> None:
-        """Makes every check `schedule_recurring` makes (same keywords) and stores nothing."""
-        await self._recurring_values(recurring_id, cron, job, params, **options)
-
-    async def _recurring_values(
-        self,
-        recurring_id: str,
-        cron: str | None,
-        job: JobRef | None,
-        params: Any,
-        *,
-        interval_minutes: int | None = None,
-        time_zone: str = "UTC",
-        concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW,
-        starting_deadline_seconds: int | None = None,
-        paused: bool = False,
-        queue: str | None = None,
-        tenant_id: str | None = None,
-        user_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        max_attempts: int | None = None,
-        retry: RetryPolicy | None = None,
-        timeout_seconds: int | None = None,
-        image: str | None = None,
-        resource: ResourceRef | None = None,
-    ) -> tuple[dict[str, Any], datetime]:
         if not isinstance(recurring_id, str) or not 1 <= len(recurring_id) <= ID_MAX_LENGTH:
             raise ValidationError("recurring_id", f"must be 1 to {ID_MAX_LENGTH} characters")
         check_text(recurring_id, "recurring_id")
@@ -437,7 +398,11 @@ class JobScheduler:
             "concurrency_policy": policy.value, "starting_deadline_seconds": starting_deadline_seconds,
             "paused": paused, **ResourceRef.columns(resource),
         }
-        return values, schedule.next_after(now)
+        recurring = await self.store.upsert_recurring(values, schedule.next_after(now))
+        if recurring is None:
+            raise ValidationError("recurring_id", f"{recurring_id!r} is already used by another tenant")
+        await self.store.notify("recurring")
+        return recurring
 
     async def pause_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
         return await self.store.set_recurring_paused(recurring_id, True, None, self._scope(tenant_id))

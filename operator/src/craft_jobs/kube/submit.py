@@ -58,7 +58,10 @@ async def check_job_submission(scheduler: JobScheduler, request: JobRequest, *,
                               user_id=user_id, **_job_kwargs(request))
 
 
-async def check_recurring_submission(scheduler: JobScheduler, request: RecurringRequest, recurring_id: str, *,
+async def check_recurring_submission(scheduler: JobScheduler, request: RecurringRequest, *,
                                      tenant_id: str | None, user_id: str | None) -> None:
-    await scheduler.check_recurring(recurring_id, request.cron, request.job.job_type, request.job.parameters,
-                                    tenant_id=tenant_id, user_id=user_id, **_recurring_kwargs(request))
+    """The schedule, and every check its jobs will pass when fired."""
+    from craft_jobs.schedules import parse_schedule
+
+    parse_schedule(request.cron, request.interval_minutes, request.time_zone, anchor=scheduler.store.clock.now())
+    await check_job_submission(scheduler, request.job, tenant_id=tenant_id, user_id=user_id)
