@@ -112,7 +112,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         jobs = await scheduler.store.list_jobs(state=args.state, tenant_id=args.tenant, job_type=args.type, limit=args.limit)
         if args.output in ("json", "yaml"):
             return dump({"items": jobs}, args.output)
-        return jobs_table(jobs, wide=wide, colour=colour(args))
+        return jobs_table(jobs, wide=wide, colour=colour())
 
     return present(args, render)
 
@@ -123,7 +123,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         history = await scheduler.store.job_history(job.id)
         if args.output in ("json", "yaml"):
             return dump({"job": job, "history": history}, args.output)
-        return job_text(job, history, colour=colour(args))
+        return job_text(job, history, colour=colour())
 
     return present(args, render)
 

@@ -63,7 +63,7 @@ def cmd_recurring_list(args: argparse.Namespace) -> int:
         items = await _stats(scheduler).list_recurring([args.tenant] if args.tenant else None)
         if args.output in ("json", "yaml"):
             return dump({"items": items}, args.output)
-        return recurring_table(items, wide=args.output == "wide", colour=colour(args))
+        return recurring_table(items, wide=args.output == "wide", colour=colour())
 
     return present(args, render)
 
@@ -80,7 +80,7 @@ def cmd_recurring_show(args: argparse.Namespace) -> int:
             words = parse_schedule(recurring.cron, recurring.interval_minutes, recurring.time_zone, recurring.anchor_at).describe()
         except ValidationError as exc:
             words = exc.reason
-        return recurring_text(recurring, words, runs, colour=colour(args))
+        return recurring_text(recurring, words, runs, colour=colour())
 
     return present(args, render)
 

@@ -107,7 +107,8 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def colour(args: argparse.Namespace) -> bool:
+def colour() -> bool:
+    """Colour for standard output (a terminal, without NO_COLOR)."""
     return colour_wanted(sys.stdout)
 
 
