@@ -122,7 +122,7 @@ def job_text(job: Any, history: Sequence[Any], *, colour: bool) -> str:
     pairs = [
         ("Job", job.id), ("State", paint(job.state.value, job.state, colour)), ("Type", job.job_type),
         ("Queue", job.queue), ("Tenant", job.tenant_id), ("User", job.user_id),
-        ("Attempt", f"{job.attempt} of {job.max_attempts} retries"), ("Created", when(job.created_at)),
+        ("Attempt", f"{job.attempt} (at most {job.max_attempts} retries)"), ("Created", when(job.created_at)),
         ("Scheduled for", when(job.scheduled_for)), ("Run at", when(job.run_at)), ("Finished", when(job.finished_at)),
         ("Recurring", job.recurring_id), ("Parent", job.parent_id),
         ("Parameters", _compact(job.parameters)), ("Metadata", _compact(job.metadata) if job.metadata else None),
