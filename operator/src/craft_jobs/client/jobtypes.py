@@ -21,7 +21,7 @@ from craft_jobs_runner import Job
 
 from craft_jobs.backoff import DEFAULT_RETRY, AttemptsExceeded, RetryPolicy
 from craft_jobs.errors import InvalidParametersError, UnknownJobTypeError, ValidationError
-from craft_jobs.limits import check_json, check_text
+from craft_jobs.limits import check_json_text, check_text
 from craft_jobs.options import JobOptions, Mode
 from craft_jobs.store.store import JobStore
 
@@ -115,14 +115,12 @@ class JobKind:
     def parameters_dict(self, params: Any) -> dict[str, Any]:
         # Through the JSON text, so that one job and a batch measure the same
         # bytes; for a pydantic model this is also the quicker way.
-        return self._checked(self.parameters.as_json(params))[1]
+        return json.loads(self.parameters_json(params))
 
     def parameters_json(self, params: Any) -> str:
-        return self._checked(self.parameters.as_json(params))[0]
-
-    def _checked(self, text: str) -> tuple[str, dict[str, Any]]:
+        text = self.parameters.as_json(params)
         self._check_size(len(text.encode()))
-        return text, check_json(json.loads(text), "parameters")
+        return check_json_text(text, "parameters")
 
 
 def checked_job_type(name: object) -> str:
