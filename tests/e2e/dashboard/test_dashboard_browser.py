@@ -185,3 +185,25 @@ async def test_a_viewer_sees_no_action_buttons(page, dashboard, store):
     await page.goto(f"{dashboard}/jobs/jobs")
     await expect(page.locator("button:has-text('Delete selected')")).to_have_count(0)
     await shoot(page, "viewer-jobs")
+
+
+async def test_api_docs_are_interactive_with_local_assets_only(page, dashboard, store):
+    await store.insert_job(NewJob(job_type="resize", parameters={}, state=JobState.ENQUEUED,
+                                  scheduled_for=store.clock.now(), max_attempts=3, queue="default", tenant_id=""))
+    await login(page, dashboard)
+    requested: list[str] = []
+    refused: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
+    await page.goto(f"{dashboard}/api/docs")
+    operation = page.locator(".opblock-summary-path", has_text=re.compile(r"^/api/jobs$")).first
+    await expect(operation).to_be_visible()
+    assert await page.locator(".opblock").count() >= 20
+    # "Try it out" with the session's cookie: the list comes back in its envelope.
+    await operation.click()
+    await page.get_by_role("button", name="Try it out").first.click()
+    await page.get_by_role("button", name="Execute").first.click()
+    await expect(page.locator(".responses-wrapper .live-responses-table").first).to_contain_text('"items"')
+    await shoot(page, "api-docs")
+    assert all(url.startswith(dashboard) for url in requested), [u for u in requested if not u.startswith(dashboard)]
+    assert refused == []

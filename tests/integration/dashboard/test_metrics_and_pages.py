@@ -53,7 +53,7 @@ async def test_health_and_readiness(make_client, store):
     assert (await client.get("/readyz")).json() == {"status": "ok"}
     await store.connector.execute("ALTER TABLE craft_jobs.jobs RENAME TO jobs_moved")
     not_ready = await client.get("/readyz")
-    assert not_ready.status_code == 503 and "migrated" in not_ready.json()["reason"]
+    assert not_ready.status_code == 503 and "migrated" in not_ready.json()["error"]["message"]
 
 
 async def test_every_page_renders_and_escapes_parameters_and_errors(client, store):
