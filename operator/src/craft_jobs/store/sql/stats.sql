@@ -26,11 +26,23 @@ SELECT 'Failed', count(*) FROM __schema__.jobs WHERE state = 'Failed' AND __incl
 UNION ALL
 SELECT 'Deleted', count(*) FROM __schema__.jobs WHERE state = 'Deleted' AND __include:in_tenant_scope__;
 
+-- name: summary_columns
+-- One row of a job list (JobSummary): no full payload, a preview instead.
+id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
+created_at, state_changed_at, run_at, started_at, finished_at, recurring_id, parent_id,
+left(parameters::text, 200) AS parameters_preview,
+last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+
+-- name: in_job_filter
+-- A list's filters besides state and text: tenant scope, job type, queue.
+(%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
+AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
 -- name: stats_list_jobs
-SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
-       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
-       left(parameters::text, 200) AS parameters_preview,
-       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+-- Page numbers are an OFFSET on the same keyset order: page 100 of 50 reads
+-- 5,000 index entries, bounded by what a person clicks through.
+SELECT __include:summary_columns__
 FROM __schema__.jobs
 WHERE (%(state)s::__schema__.job_state IS NULL OR state = %(state)s::__schema__.job_state)
   AND (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
@@ -38,7 +50,7 @@ WHERE (%(state)s::__schema__.job_state IS NULL OR state = %(state)s::__schema__.
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
 ORDER BY id DESC
-LIMIT %(limit)s;
+LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: stats_search_jobs
 -- Text search reads at most `scan_limit` jobs of the selection per call, newest
@@ -64,7 +76,7 @@ WITH scanned AS MATERIALIZED (
 )
 SELECT scan.scanned, scan.scanned_to,
        j.id, j.job_type, j.queue, j.state::text AS state, j.tenant_id, j.user_id, j.attempt, j.runs,
-       j.max_attempts, j.created_at, j.state_changed_at, j.run_at, j.finished_at, j.recurring_id,
+       j.max_attempts, j.created_at, j.state_changed_at, j.run_at, j.started_at, j.finished_at, j.recurring_id,
        j.parent_id, left(j.parameters::text, 200) AS parameters_preview,
        j.last_error->>'type' AS error_type, left(j.last_error->>'message', 300) AS error_message
 FROM scan
@@ -72,24 +84,71 @@ LEFT JOIN (hits JOIN __schema__.jobs j ON j.id = hits.id) ON true
 ORDER BY j.id DESC NULLS LAST;
 
 -- name: stats_continuations
-SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
-       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
-       left(parameters::text, 200) AS parameters_preview,
-       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+SELECT __include:summary_columns__
 FROM __schema__.jobs
 WHERE parent_id = %(id)s
 ORDER BY id
 LIMIT %(limit)s;
 
 -- name: stats_recurring_runs
-SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
-       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
-       left(parameters::text, 200) AS parameters_preview,
-       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+SELECT __include:summary_columns__
 FROM __schema__.jobs
 WHERE recurring_id = %(id)s
 ORDER BY id DESC
-LIMIT %(limit)s;
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: stats_recurring_run_count
+-- How many jobs a recurring job fired that still exist, counted up to `cap`
+-- through jobs_recurring_idx.
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM __schema__.jobs WHERE recurring_id = %(id)s LIMIT %(cap)s
+) fired;
+
+-- name: stats_filtered_counts
+-- Jobs per state under a list's filters, each counted up to `cap` rows, so a
+-- filtered tab costs at most `cap` index entries per state. Written out per
+-- state for the same reason as stats_state_counts.
+SELECT 'Awaiting' AS state, count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Awaiting' AND __include:in_job_filter__ LIMIT %(cap)s) c
+UNION ALL
+SELECT 'Scheduled', count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Scheduled' AND __include:in_job_filter__ LIMIT %(cap)s) c
+UNION ALL
+SELECT 'Enqueued', count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_job_filter__ LIMIT %(cap)s) c
+UNION ALL
+SELECT 'Processing', count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_job_filter__ LIMIT %(cap)s) c
+UNION ALL
+SELECT 'Succeeded', count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Succeeded' AND __include:in_job_filter__ LIMIT %(cap)s) c
+UNION ALL
+SELECT 'Failed', count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Failed' AND __include:in_job_filter__ LIMIT %(cap)s) c
+UNION ALL
+SELECT 'Deleted', count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Deleted' AND __include:in_job_filter__ LIMIT %(cap)s) c;
+
+-- name: stats_list_retries
+-- Jobs waiting for a retry: Scheduled after a failed run (attempt > 0), the
+-- next to run first, through jobs_scheduled_idx (run_at).
+SELECT __include:summary_columns__
+FROM __schema__.jobs
+WHERE state = 'Scheduled' AND attempt > 0 AND __include:in_job_filter__
+ORDER BY run_at, id
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: stats_retry_count
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM __schema__.jobs WHERE state = 'Scheduled' AND attempt > 0 AND __include:in_job_filter__
+    LIMIT %(cap)s
+) waiting;
+
+-- name: stats_queues
+-- Per queue and tenant: jobs waiting, the oldest waiting job's enqueue time,
+-- jobs running. Reads only Enqueued and Processing rows (their partial
+-- indexes), so it costs the backlog, not the history.
+SELECT queue, tenant_id,
+       count(*) FILTER (WHERE state = 'Enqueued') AS enqueued,
+       min(coalesce(enqueued_at, created_at)) FILTER (WHERE state = 'Enqueued') AS oldest_enqueued_at,
+       count(*) FILTER (WHERE state = 'Processing') AS processing
+FROM __schema__.jobs
+WHERE state IN ('Enqueued', 'Processing') AND __include:in_tenant_scope__
+GROUP BY queue, tenant_id
+ORDER BY queue, tenant_id;
 
 -- name: stats_throughput
 -- Succeeded and failed transitions per bucket ('minute' or 'hour', in UTC),
