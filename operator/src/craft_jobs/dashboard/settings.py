@@ -39,8 +39,8 @@ class DashboardSettings(BaseSettings):
     # Counts, charts and percentiles are shared for this long per tenant scope
     # (0: always fresh). Job lists and details are never cached.
     stats_cache_seconds: float = Field(2, ge=0, le=60)
-    # How often the pages poll for live numbers.
-    live_interval_seconds: float = Field(3, ge=0.5, le=60)
+    # How often the pages fetch themselves to update (a change shows within this plus a render).
+    live_interval_seconds: float = Field(1.5, ge=0.5, le=60)
 
 
 def is_loopback(host: str) -> bool:
