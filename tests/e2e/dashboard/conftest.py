@@ -94,18 +94,25 @@ async def browser():
         await chromium.close()
 
 
+# The browser's own zone is not UTC, so switching the pages' time zone shows.
+BROWSER_ZONE = "Asia/Kolkata"
+
+
 @pytest_asyncio.fixture(loop_scope=LOOP)
 async def page(browser):
-    context = await browser.new_context(viewport={"width": 1440, "height": 900})
+    context = await browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id=BROWSER_ZONE)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    # Dialogs (confirmations) are recorded and accepted, or dismissed while `page.dismiss_dialogs` is set.
+    page.dialogs = []
+    page.dismiss_dialogs = False
+
+    def answer(dialog):
+        page.dialogs.append(dialog.message)
+        asyncio.ensure_future(dialog.dismiss() if page.dismiss_dialogs else dialog.accept())
+
+    page.on("dialog", answer)
     yield page
     await context.close()
     assert errors == [], f"JavaScript errors: {errors}"
-
-
-async def shoot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"dashboard-{name}.png"), full_page=True)
