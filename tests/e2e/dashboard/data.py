@@ -75,5 +75,8 @@ async def seed(store) -> dict[str, int]:
     parent = await add(store, "export", parameters={"report": "q1"})
     child = await add(store, "notify", state=JobState.AWAITING, parent_id=parent, parameters={"to": "ops"})
     await add_recurring(store, recurring("ops/nightly-cleanup"))
+    running = await add(store, "build-report", queue="reports", parameters={"month": "2026-11"})
+    await claim_only(store, running)
     await heartbeat(store, in_flight=2)
-    return {"failed": failed, "parent": parent, "child": child, "retrying": retrying, "delayed": delayed}
+    return {"failed": failed, "parent": parent, "child": child, "retrying": retrying, "delayed": delayed,
+            "running": running}
