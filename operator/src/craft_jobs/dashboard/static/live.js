@@ -113,9 +113,10 @@
     const box = byId("chart");
     if (!box || !overview) return;
     const points = range === "minute" ? overview.per_minute : overview.per_hour;
-    const w = 1000, h = 220, left = 36, bottom = 20, top = 8;
+    // Drawn at the box's own size, so labels keep their shape on a phone.
+    const w = Math.max(box.clientWidth, 200), h = Math.max(box.clientHeight, 120), left = 36, bottom = 20, top = 8;
     const max = Math.max(1, ...points.map(function (p) { return p.succeeded + p.failed; }));
-    const svg = node("svg", { viewBox: "0 0 " + w + " " + h, preserveAspectRatio: "none", role: "img",
+    const svg = node("svg", { viewBox: "0 0 " + w + " " + h, role: "img",
       "aria-label": "succeeded and failed jobs, " + (range === "minute" ? "per minute" : "per hour") });
     const plotH = h - bottom - top, step = (w - left) / Math.max(points.length, 1);
     [0, 0.5, 1].forEach(function (f) {
@@ -124,7 +125,7 @@
       node("text", { x: 2, y: y + 3 }, svg).textContent = String(Math.round(max * f));
     });
     let total = 0, failed = 0;
-    const labelEvery = Math.ceil(points.length / 8);
+    const labelEvery = Math.ceil(points.length / Math.max(2, Math.floor((w - left) / 70)));
     points.forEach(function (p, i) {
       total += p.succeeded; failed += p.failed;
       const x = left + i * step + step * 0.12, bw = Math.max(step * 0.76, 1);
@@ -291,6 +292,8 @@
   function wire() {
     wireZone(); wireTheme(); wireSelection(); wireLive();
     readOverview(); formatTimes();
+    let resized = null;
+    window.addEventListener("resize", function () { clearTimeout(resized); resized = setTimeout(drawChart, 150); });
     setInterval(function () { formatTimes(); }, 1000);
     document.querySelectorAll("[data-range]").forEach(function (tab) {
       tab.addEventListener("click", function () {
