@@ -46,6 +46,10 @@ async def test_all_matching_acts_on_every_page_of_the_selection_only(client, sto
     assert [(await store.get_job(i)).state for i in kept] == [JobState.ENQUEUED] * 2
     bad = await client.post("/jobs/jobs/bulk", data={"action": "delete", "all_matching": "maybe"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "all_matching"
+    searched = await client.post("/jobs/jobs/bulk", data={"action": "delete", "all_matching": "1", "search": "x"})
+    assert searched.status_code == 422 and searched.json()["error"]["field"] == "all_matching"
+    assert "text search" in searched.json()["error"]["message"]
+    assert [(await store.get_job(i)).state for i in kept] == [JobState.ENQUEUED] * 2
 
 
 async def test_all_matching_stays_inside_the_callers_tenants(make_client, store, tenant_options):

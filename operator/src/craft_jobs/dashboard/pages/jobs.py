@@ -27,11 +27,11 @@ def job_filter(scope: Scope, job_state: JobState | None, tenant: str | None, job
                      queue=queue or None, search=search or None)
 
 
-async def tab_counts(state: DashboardState, scope: Scope, where: JobFilter) -> dict[JobState, Counted]:
+async def tab_counts(state: DashboardState, scope: Scope, where: JobFilter,
+                     unfiltered: dict[JobState, int]) -> dict[JobState, Counted]:
     """Per-state counts under the list's filters (a text search is not counted: it is a bounded scan)."""
     if where.job_type is None and where.queue is None and where.tenants == scope.tenants:
-        counts = await state.state_counts(scope.tenants)
-        return {s: Counted(n, False) for s, n in counts.items()}
+        return {s: Counted(n, False) for s, n in unfiltered.items()}
     return await state.stats.filtered_counts(where)
 
 
@@ -71,7 +71,8 @@ def router(base: str) -> APIRouter:
         limit: PageSize = 50,
     ) -> Response:
         where = job_filter(scope, job_state, tenant, job_type, queue, search)
-        counts = await tab_counts(state, scope, where)
+        chips = await state.state_counts(scope.tenants)
+        counts = await tab_counts(state, scope, where, chips)
         total = counts[job_state] if job_state else Counted(sum(c.count for c in counts.values()),
                                                             any(c.capped for c in counts.values()))
         pager = make_pager(page, limit, total)
@@ -84,7 +85,7 @@ def router(base: str) -> APIRouter:
             await state.cached("tenants", None, state.stats.tenants) if state.options.enable_multi_tenancy else [])
         return render(
             request, state, "jobs.html", listing=listing, pager=pager, current_state=job_state, tab_counts=counts,
-            counts=await state.state_counts(scope.tenants), tenants=tenants, before_id=before_id,
+            counts=chips, tenants=tenants, before_id=before_id,
             job_types=await state.cached("job_types", None, state.stats.job_types), **list_context(filters, limit),
         )
 
@@ -124,7 +125,11 @@ def router(base: str) -> APIRouter:
         verb = "requeued" if action == "requeue" else "deleted"
         return_to = return_to if return_to.startswith(("/jobs", "/retries")) else "/jobs"
         if all_matching:
-            where = job_filter(scope, job_state, tenant, job_type, queue, search)
+            if search:
+                # The page counts no search hits, so "all N matching" would not be what was shown.
+                raise ApiError(422, "invalid", "cannot be combined with a text search: tick the jobs instead",
+                               "all_matching")
+            where = job_filter(scope, job_state, tenant, job_type, queue, None)
             if return_to.startswith("/retries"):
                 ids = [job.id for job in await state.stats.list_retries(where, limit=MATCHING_LIMIT)]
             else:
