@@ -131,3 +131,4 @@ async def test_a_viewer_sees_no_action_buttons(page, dashboard, store):
     await expect(page.locator("button:has-text('Trigger now')")).to_have_count(0)
     await page.goto(f"{dashboard}/jobs/jobs")
     await expect(page.locator("button:has-text('Delete selected')")).to_have_count(0)
+    await expect(page.locator("input[name=ids]")).to_have_count(0)  # nothing to tick either

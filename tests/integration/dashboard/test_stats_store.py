@@ -192,7 +192,7 @@ async def test_offset_pages_follow_the_same_order(store, stats):
     assert second.jobs[0].started_at is None
 
 
-async def test_filtered_counts_respect_filters_and_stop_at_the_cap(store, stats):
+async def test_filtered_counts_are_exact_for_small_states_and_scaled_from_a_sample_for_large_ones(store, stats):
     for _ in range(3):
         await enqueue(store, "resize", queue="images", tenant_id="acme")
     await enqueue(store, "resize", queue="default", tenant_id="acme")
@@ -202,12 +202,13 @@ async def test_filtered_counts_respect_filters_and_stop_at_the_cap(store, stats)
     assert {s: c.count for s, c in counts.items() if c.count} == {
         JobState.ENQUEUED: 3, JobState.SCHEDULED: 1, JobState.FAILED: 1}
     assert list(counts) == list(JobState)
-    assert not any(c.capped for c in counts.values())
+    assert not any(c.capped or c.estimated for c in counts.values())
     acme_resize = await stats.filtered_counts(JobFilter(tenants=["acme"], job_type="resize"))
     assert acme_resize[JobState.ENQUEUED].count == 4 and acme_resize[JobState.SCHEDULED].count == 0
-    capped = await stats.filtered_counts(JobFilter(queue="images"), cap=2)
-    assert capped[JobState.ENQUEUED].count == 2 and capped[JobState.ENQUEUED].capped
-    assert not capped[JobState.FAILED].capped
+    # The newest 2 of the 4 Enqueued jobs are one "default" and one "images": half of 4.
+    sampled = await stats.filtered_counts(JobFilter(queue="images"), scan=2)
+    assert sampled[JobState.ENQUEUED] == Counted(2, False, estimated=True)
+    assert sampled[JobState.FAILED] == Counted(1, False), "a state within the sample is exact"
 
 
 async def test_retries_are_scheduled_jobs_after_a_failed_run_next_first(store, stats):

@@ -92,10 +92,12 @@ class QueueLoad(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Counted:
-    """A count read up to a cap: `capped` means there are at least `count`."""
+    """A count read up to a cap (`capped`: there are at least `count`), or
+    scaled up from a sample (`estimated`)."""
 
     count: int
     capped: bool
+    estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +137,10 @@ def _filter_params(where: JobFilter) -> dict[str, Any]:
 class StatsStore:
     SEARCH_SCAN_LIMIT = 5_000
     DURATION_SAMPLE = 5_000
-    # Filtered counts stop here: a tab reads at most this many index entries per state.
+    # Counts of a recurring job's runs or of retries stop here.
     COUNT_CAP = 10_000
+    # Filtered tab counts read at most this many of each state's newest jobs.
+    COUNT_SAMPLE = 10_000
 
     def __init__(self, connector: Connector, options: JobOptions, clock: Clock | None = None):
         self.connector = connector
@@ -157,11 +161,26 @@ class StatsStore:
             counts[JobState(row["state"])] = row["count"]
         return counts
 
-    async def filtered_counts(self, where: JobFilter, cap: int | None = None) -> dict[JobState, Counted]:
-        """Jobs per state under `where`'s tenant, job type and queue (its state and search are ignored)."""
-        cap = cap or self.COUNT_CAP
-        rows = await self.connector.fetch_all(self.queries["stats_filtered_counts"], {**_filter_params(where), "cap": cap})
-        return {JobState(row["state"]): Counted(row["count"], row["count"] >= cap) for row in rows}
+    async def filtered_counts(
+        self, where: JobFilter, totals: dict[JobState, int] | None = None, scan: int | None = None
+    ) -> dict[JobState, Counted]:
+        """Jobs per state under `where`'s tenants, job type and queue (its state and search are ignored).
+
+        Exact for a state with at most `scan` jobs in the tenant scope; for a
+        larger one, the share matching among its newest `scan` jobs times its
+        total (`totals`: state_counts of the same tenants)."""
+        scan = scan or self.COUNT_SAMPLE
+        totals = totals if totals is not None else await self.state_counts(where.tenants)
+        rows = await self.connector.fetch_all(self.queries["stats_filtered_counts"], {**_filter_params(where), "scan": scan})
+        counts = {}
+        for row in rows:
+            state, scanned, matched = JobState(row["state"]), row["scanned"], row["matched"]
+            total = totals[state]
+            if scanned < scan or total <= scanned:
+                counts[state] = Counted(matched, False)
+            else:
+                counts[state] = Counted(round(matched * total / scanned), False, estimated=True)
+        return counts
 
     async def list_jobs(
         self, where: JobFilter, *, before_id: int | None = None, limit: int = 50, offset: int = 0,

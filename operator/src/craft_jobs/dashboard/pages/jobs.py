@@ -29,10 +29,14 @@ def job_filter(scope: Scope, job_state: JobState | None, tenant: str | None, job
 
 async def tab_counts(state: DashboardState, scope: Scope, where: JobFilter,
                      unfiltered: dict[JobState, int]) -> dict[JobState, Counted]:
-    """Per-state counts under the list's filters (a text search is not counted: it is a bounded scan)."""
-    if where.job_type is None and where.queue is None and where.tenants == scope.tenants:
-        return {s: Counted(n, False) for s, n in unfiltered.items()}
-    return await state.stats.filtered_counts(where)
+    """Per-state counts under the list's filters (a text search is not counted: it is a bounded scan).
+
+    Tenants alone are counted exactly (their indexes cover them); a job type or
+    queue filter is counted in a bounded sample (StatsStore.filtered_counts)."""
+    totals = unfiltered if where.tenants == scope.tenants else await state.state_counts(where.tenants)
+    if where.job_type is None and where.queue is None:
+        return {s: Counted(n, False) for s, n in totals.items()}
+    return await state.stats.filtered_counts(where, totals)
 
 
 async def matching_ids(state: DashboardState, where: JobFilter) -> list[int]:

@@ -153,7 +153,8 @@
     const input = byId("all-matching"), offer = byId("select-matching"), button = byId("select-matching-button");
     if (!input || !offer) return;
     input.disabled = !on;
-    const total = Number(offer.dataset.total).toLocaleString("en") + (offer.dataset.capped ? "+" : "");
+    const total = (offer.dataset.estimated ? "≈" : "") + Number(offer.dataset.total).toLocaleString("en") +
+      (offer.dataset.capped ? "+" : "");
     button.textContent = on ? "All " + total + " matching jobs are selected · clear" : "Select all " + total + " matching";
     button.setAttribute("aria-pressed", on ? "true" : "false");
     if (untickPage) boxes().forEach(function (b) { b.checked = false; });
@@ -173,8 +174,9 @@
       const more = Number(offer.dataset.total) > list.length;
       offer.classList.toggle("hidden", !(more && list.length > 0 && ticked === list.length));
     }
-    const n = selected();
-    text(byId("selected-count"), n.toLocaleString("en") + (allMatching() && byId("select-matching").dataset.capped ? "+" : "") + " selected");
+    const n = selected(), offerData = offer ? offer.dataset : {};
+    text(byId("selected-count"), (allMatching() && offerData.estimated ? "≈" : "") + n.toLocaleString("en") +
+      (allMatching() && offerData.capped ? "+" : "") + " selected");
   }
 
   function wireSelection() {

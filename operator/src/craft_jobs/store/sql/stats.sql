@@ -104,23 +104,36 @@ SELECT count(*) AS count FROM (
     SELECT 1 FROM __schema__.jobs WHERE recurring_id = %(id)s LIMIT %(cap)s
 ) fired;
 
+-- name: in_type_and_queue
+(%(job_type)s::text IS NULL OR job_type = %(job_type)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
 -- name: stats_filtered_counts
--- Jobs per state under a list's filters, each counted up to `cap` rows, so a
--- filtered tab costs at most `cap` index entries per state. Written out per
--- state for the same reason as stats_state_counts.
-SELECT 'Awaiting' AS state, count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Awaiting' AND __include:in_job_filter__ LIMIT %(cap)s) c
+-- Jobs per state under a list's job type and queue filters, read from at most
+-- `scan` of each state's newest jobs in the tenant scope (which its indexes
+-- cover): no index covers type, queue and tenant together, so an exact count
+-- could read a million rows. The caller scales a partial sample up by the
+-- state's total. Written out per state for the partial indexes, as in
+-- stats_state_counts.
+SELECT 'Awaiting' AS state, count(*) AS scanned, count(*) FILTER (WHERE __include:in_type_and_queue__) AS matched
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Awaiting' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
 UNION ALL
-SELECT 'Scheduled', count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Scheduled' AND __include:in_job_filter__ LIMIT %(cap)s) c
+SELECT 'Scheduled', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Scheduled' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
 UNION ALL
-SELECT 'Enqueued', count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_job_filter__ LIMIT %(cap)s) c
+SELECT 'Enqueued', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
 UNION ALL
-SELECT 'Processing', count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_job_filter__ LIMIT %(cap)s) c
+SELECT 'Processing', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
 UNION ALL
-SELECT 'Succeeded', count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Succeeded' AND __include:in_job_filter__ LIMIT %(cap)s) c
+SELECT 'Succeeded', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Succeeded' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
 UNION ALL
-SELECT 'Failed', count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Failed' AND __include:in_job_filter__ LIMIT %(cap)s) c
+SELECT 'Failed', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Failed' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
 UNION ALL
-SELECT 'Deleted', count(*) FROM (SELECT 1 FROM __schema__.jobs WHERE state = 'Deleted' AND __include:in_job_filter__ LIMIT %(cap)s) c;
+SELECT 'Deleted', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Deleted' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample;
 
 -- name: stats_list_retries
 -- Jobs waiting for a retry: Scheduled after a failed run (attempt > 0), the
@@ -139,14 +152,19 @@ SELECT count(*) AS count FROM (
 
 -- name: stats_queues
 -- Per queue and tenant: jobs waiting, the oldest waiting job's enqueue time,
--- jobs running. Reads only Enqueued and Processing rows (their partial
--- indexes), so it costs the backlog, not the history.
-SELECT queue, tenant_id,
-       count(*) FILTER (WHERE state = 'Enqueued') AS enqueued,
-       min(coalesce(enqueued_at, created_at)) FILTER (WHERE state = 'Enqueued') AS oldest_enqueued_at,
-       count(*) FILTER (WHERE state = 'Processing') AS processing
-FROM __schema__.jobs
-WHERE state IN ('Enqueued', 'Processing') AND __include:in_tenant_scope__
+-- jobs running. One branch per state, each through its partial index, so it
+-- costs the backlog, not the history (`state IN (...)` would read every row).
+SELECT queue, tenant_id, sum(enqueued)::bigint AS enqueued, min(oldest) AS oldest_enqueued_at,
+       sum(processing)::bigint AS processing
+FROM (
+    SELECT queue, tenant_id, count(*) AS enqueued, min(coalesce(enqueued_at, created_at)) AS oldest, 0 AS processing
+    FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_tenant_scope__
+    GROUP BY queue, tenant_id
+    UNION ALL
+    SELECT queue, tenant_id, 0, NULL, count(*)
+    FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_tenant_scope__
+    GROUP BY queue, tenant_id
+) per_state
 GROUP BY queue, tenant_id
 ORDER BY queue, tenant_id;
 
