@@ -187,6 +187,10 @@ async def main() -> None:
             "job list page (deep page)": f"/jobs/jobs?state=Succeeded&before_id={marks['middle_id']}",
             "job list (type+tenant)": "/jobs/jobs?state=Succeeded&job_type=job-type-5&tenant=tenant-5",
             "job list (search)": "/jobs/jobs?state=Failed&search=order%2012345",
+            "job list page 20 (numbered)": "/jobs/jobs?state=Succeeded&page=20",
+            "job list (queue filter, counts per tab)": "/jobs/jobs?queue=mail",
+            "retries page": "/jobs/retries",
+            "queues page": "/jobs/queues",
             "api overview": "/api/stats/overview",
             "api jobs": "/api/jobs?state=Enqueued",
         }

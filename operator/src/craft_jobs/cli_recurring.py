@@ -73,7 +73,7 @@ def cmd_recurring_show(args: argparse.Namespace) -> int:
 
     async def render(scheduler) -> str:
         recurring = await scheduler.get_recurring(args.recurring_id, tenant_id=args.tenant)
-        runs = await _stats(scheduler).recurring_runs(recurring.id)
+        runs = await _stats(scheduler).recurring_runs(recurring.id, recurring.tenant_id)
         if args.output in ("json", "yaml"):
             return dump({"recurring": recurring, "recent_runs": runs}, args.output)
         try:

@@ -14,11 +14,23 @@ SELECT state::text AS state, sum(jobs)::bigint AS count FROM __schema__.job_coun
 WHERE __include:in_tenant_scope__
 GROUP BY state;
 
+-- name: summary_columns
+-- One row of a job list (JobSummary): no full payload, a preview instead.
+id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
+created_at, state_changed_at, run_at, started_at, finished_at, recurring_id, parent_id,
+left(parameters::text, 200) AS parameters_preview,
+last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+
+-- name: in_job_filter
+-- A list's filters besides state and text: tenant scope, job type, queue.
+(%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
+AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
 -- name: stats_list_jobs
-SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
-       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
-       left(parameters::text, 200) AS parameters_preview,
-       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+-- Page numbers are an OFFSET on the same keyset order: page 100 of 50 reads
+-- 5,000 index entries, bounded by what a person clicks through.
+SELECT __include:summary_columns__
 FROM __schema__.jobs
 WHERE (%(state)s::__schema__.job_state IS NULL OR state = %(state)s::__schema__.job_state)
   AND (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
@@ -26,7 +38,7 @@ WHERE (%(state)s::__schema__.job_state IS NULL OR state = %(state)s::__schema__.
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
 ORDER BY id DESC
-LIMIT %(limit)s;
+LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: stats_search_jobs
 -- Text search reads at most `scan_limit` jobs of the selection per call, newest
@@ -52,7 +64,7 @@ WITH scanned AS MATERIALIZED (
 )
 SELECT scan.scanned, scan.scanned_to,
        j.id, j.job_type, j.queue, j.state::text AS state, j.tenant_id, j.user_id, j.attempt, j.runs,
-       j.max_attempts, j.created_at, j.state_changed_at, j.run_at, j.finished_at, j.recurring_id,
+       j.max_attempts, j.created_at, j.state_changed_at, j.run_at, j.started_at, j.finished_at, j.recurring_id,
        j.parent_id, left(j.parameters::text, 200) AS parameters_preview,
        j.last_error->>'type' AS error_type, left(j.last_error->>'message', 300) AS error_message
 FROM scan
@@ -60,24 +72,89 @@ LEFT JOIN (hits JOIN __schema__.jobs j ON j.id = hits.id) ON true
 ORDER BY j.id DESC NULLS LAST;
 
 -- name: stats_continuations
-SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
-       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
-       left(parameters::text, 200) AS parameters_preview,
-       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+SELECT __include:summary_columns__
 FROM __schema__.jobs
 WHERE parent_id = %(id)s
 ORDER BY id
 LIMIT %(limit)s;
 
 -- name: stats_recurring_runs
-SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
-       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
-       left(parameters::text, 200) AS parameters_preview,
-       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+SELECT __include:summary_columns__
 FROM __schema__.jobs
 WHERE tenant_id = %(tenant_id)s AND recurring_id = %(id)s
 ORDER BY id DESC
-LIMIT %(limit)s;
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: stats_recurring_run_count
+-- How many jobs a recurring job fired that still exist, counted up to `cap`
+-- through jobs_recurring_idx.
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM __schema__.jobs WHERE tenant_id = %(tenant_id)s AND recurring_id = %(id)s LIMIT %(cap)s
+) fired;
+
+-- name: in_type_and_queue
+(%(job_type)s::text IS NULL OR job_type = %(job_type)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
+-- name: stats_filtered_counts
+-- Jobs per state under a list's job type and queue filters, read from at most
+-- `scan` of each state's newest jobs in the tenant scope (which its indexes
+-- cover): no index covers type, queue and tenant together, so an exact count
+-- could read a million rows. The caller scales a partial sample up by the
+-- state's total. Written out per state for the partial indexes, as in
+-- stats_state_counts.
+SELECT 'Awaiting' AS state, count(*) AS scanned, count(*) FILTER (WHERE __include:in_type_and_queue__) AS matched
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Awaiting' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+UNION ALL
+SELECT 'Scheduled', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Scheduled' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+UNION ALL
+SELECT 'Enqueued', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+UNION ALL
+SELECT 'Processing', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+UNION ALL
+SELECT 'Succeeded', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Succeeded' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+UNION ALL
+SELECT 'Failed', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Failed' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+UNION ALL
+SELECT 'Deleted', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Deleted' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample;
+
+-- name: stats_list_retries
+-- Jobs waiting for a retry: Scheduled after a failed run (attempt > 0), the
+-- next to run first, through jobs_scheduled_idx (run_at).
+SELECT __include:summary_columns__
+FROM __schema__.jobs
+WHERE state = 'Scheduled' AND attempt > 0 AND __include:in_job_filter__
+ORDER BY run_at, id
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: stats_retry_count
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM __schema__.jobs WHERE state = 'Scheduled' AND attempt > 0 AND __include:in_job_filter__
+    LIMIT %(cap)s
+) waiting;
+
+-- name: stats_queues
+-- Per queue and tenant: jobs waiting, the oldest waiting job's enqueue time,
+-- jobs running. One branch per state, each through its partial index, so it
+-- costs the backlog, not the history (`state IN (...)` would read every row).
+SELECT queue, tenant_id, sum(enqueued)::bigint AS enqueued, min(oldest) AS oldest_enqueued_at,
+       sum(processing)::bigint AS processing
+FROM (
+    SELECT queue, tenant_id, count(*) AS enqueued, min(coalesce(enqueued_at, created_at)) AS oldest, 0 AS processing
+    FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_tenant_scope__
+    GROUP BY queue, tenant_id
+    UNION ALL
+    SELECT queue, tenant_id, 0, NULL, count(*)
+    FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_tenant_scope__
+    GROUP BY queue, tenant_id
+) per_state
+GROUP BY queue, tenant_id
+ORDER BY queue, tenant_id;
 
 -- name: stats_throughput_by_minute
 -- Succeeded and failed transitions per minute (in UTC),
