@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from craft_jobs.errors import OptionsError
@@ -148,3 +150,31 @@ def test_a_client_filter_that_cannot_be_used_is_named(monkeypatch, path, fragmen
 def test_client_filters_are_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("CRAFT_JOBS_CLIENT_FILTERS", "tests.support.filters:StampFilter")
     assert load_options().client_filters == ["tests.support.filters:StampFilter"]
+
+
+def test_tenant_concurrency_limits_are_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CRAFT_JOBS_TENANT_CONCURRENCY_LIMIT", "3")
+    monkeypatch.setenv("CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS", "acme=10, globex=0")
+    options = load_options()
+    assert (options.tenant_limit("acme"), options.tenant_limit("globex"), options.tenant_limit("other")) == (10, 0, 3)
+    assert options.limits_tenants
+
+
+def test_no_tenant_limit_by_default():
+    options = load_options()
+    assert not options.limits_tenants and options.tenant_limit("acme") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("acme", "CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS (tenant_concurrency_limits): 'acme': 'acme' is not tenant=limit"),
+        ("acme=five", "'acme=five' is not tenant=limit"),
+        ("acme=-1", "'acme=-1' is not tenant=limit"),
+        ("acme=100001", "the limit of tenant 'acme', 100001, is out of range 0-100000"),
+    ],
+)
+def test_a_wrong_tenant_limit_is_named(monkeypatch, value, expected):
+    monkeypatch.setenv("CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS", value)
+    with pytest.raises(OptionsError, match=re.escape(expected)):
+        load_options()

@@ -63,6 +63,10 @@ class JobOptions(BaseSettings):
     database_connect_timeout_seconds: float = Field(5, ge=1, le=60)
     database_statement_timeout_seconds: float = Field(30, ge=1, le=3600)
     data_dir: Path = Path(".craft-jobs")
+    # Runs in flight per tenant across all engines (None: no limit; 0 holds a
+    # tenant's jobs); `tenant_concurrency_limits` overrides it per tenant.
+    tenant_concurrency_limit: int | None = Field(None, ge=0, le=100000)
+    tenant_concurrency_limits: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
 
     @field_validator("connection_string")
     @classmethod
@@ -90,6 +94,28 @@ class JobOptions(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("tenant_concurrency_limits", mode="before")
+    @classmethod
+    def _parse_tenant_limits(cls, value: Any) -> Any:
+        """`acme=5,globex=0` (the environment's form) or a mapping (a file's)."""
+        if not isinstance(value, str):
+            return value
+        limits = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            tenant, equals, number = part.rpartition("=")
+            if not equals or not number.strip().isdigit():
+                raise ValueError(f"{part!r} is not tenant=limit (for example acme=5)")
+            limits[tenant.strip()] = int(number)
+        return limits
+
+    @field_validator("tenant_concurrency_limits")
+    @classmethod
+    def _tenant_limits_in_range(cls, value: dict[str, int]) -> dict[str, int]:
+        for tenant, limit in value.items():
+            if not 0 <= limit <= 100000:
+                raise ValueError(f"the limit of tenant {tenant!r}, {limit}, is out of range 0-100000")
+        return value
+
     @field_validator("client_filters")
     @classmethod
     def _filters_import(cls, value: list[str]) -> list[str]:
@@ -102,6 +128,13 @@ class JobOptions(BaseSettings):
     @property
     def notify_channel(self) -> str:
         return f"craft_jobs_{self.schema_name}"
+
+    @property
+    def limits_tenants(self) -> bool:
+        return self.tenant_concurrency_limit is not None or bool(self.tenant_concurrency_limits)
+
+    def tenant_limit(self, tenant_id: str) -> int | None:
+        return self.tenant_concurrency_limits.get(tenant_id, self.tenant_concurrency_limit)
 
     @property
     def outage_after_seconds(self) -> float:

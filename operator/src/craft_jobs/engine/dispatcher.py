@@ -186,6 +186,10 @@ class Dispatcher:
                                 self.server_id, batch, free, self.queues)
                             if claimed and self.store.decisions.on:
                                 self._log_claims(claimed, free)
+                            if len(claimed) < free and self.options.limits_tenants:
+                                # The statement still counted the runs it ended as in flight, so a
+                                # tenant at its limit got no room for them: claim again after it.
+                                self._wake.set()
                         else:
                             (changed, timed_work), claimed = await self.store.finish_jobs(self.server_id, batch), []
                         self._forget(batch, changed)

@@ -228,19 +228,31 @@ class JobStore:
     # -- the dispatcher's path -------------------------------------------------
 
     def _claim_params(self, server_id: str, limit: int, queues: list[str] | None, durable: bool) -> dict[str, Any]:
+        limits = self.options.tenant_concurrency_limits
         return {
             "server_id": server_id, "limit": limit, "queues": queues, "now": self.clock.now(),
             "synchronous_commit": "on" if durable else "off",
+            "limited_tenants": list(limits) or None, "tenant_limits": list(limits.values()) or None,
+            "default_tenant_limit": self.options.tenant_concurrency_limit,
         }
+
+    async def _claiming(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Runs a claiming statement. Under tenant concurrency limits, claims
+        take turns (a transaction-wide advisory lock, then the statement, whose
+        snapshot then holds every earlier claim): two engines counting a
+        tenant's runs at once could otherwise both fill its last slot."""
+        if not self.options.limits_tenants:
+            return await self.connector.fetch_all(query, params, generic_plan=True)
+        async with self.connector.transaction(generic_plan=True) as session:
+            await session.execute(self.queries["take_claim_turn"])
+            return await session.fetch_all(query, params)
 
     @staticmethod
     def _claimed(rows: list[dict[str, Any]]) -> list[ClaimedJob]:
         return [ClaimedJob(**{name: row[name] for name in _CLAIMED_FIELDS}) for row in rows]
 
     async def claim_jobs(self, server_id: str, limit: int, queues: list[str] | None = None) -> list[ClaimedJob]:
-        rows = await self.connector.fetch_all(
-            self.queries["claim_jobs"], self._claim_params(server_id, limit, queues, durable=False), generic_plan=True
-        )
+        rows = await self._claiming(self.queries["claim_jobs"], self._claim_params(server_id, limit, queues, durable=False))
         return self._claimed(rows)
 
     async def finish_jobs(self, server_id: str, outcomes: Sequence[Outcome]) -> tuple[dict[int, JobState], bool]:
@@ -262,7 +274,7 @@ class JobStore:
         trip and one commit instead of two of each."""
         params = self._finish_params(server_id, outcomes)
         params.update(self._claim_params(server_id, limit, queues, durable=True), now=params["now"])
-        rows = await self.connector.fetch_all(self.queries["finish_and_claim"], params, generic_plan=True)
+        rows = await self._claiming(self.queries["finish_and_claim"], params)
         first = rows[0]  # the outcomes' result rides on every row; there is always one
         changed = {job_id: JobState(state) for job_id, state in
                    zip(first["finished_ids"] or (), first["finished_states"] or ())}

@@ -83,9 +83,16 @@ tenants AS (
             WHERE j.state = 'Enqueued' AND j.tenant_id > t.tenant_id
             ORDER BY j.tenant_id LIMIT 1)
     FROM tenants t WHERE t.tenant_id IS NOT NULL
+), limited_tenants AS (
+    SELECT tenants.tenant_id, coalesce(
+        (SELECT o.concurrency_limit
+         FROM unnest(%(limited_tenants)s::text[], %(tenant_limits)s::int[]) AS o(tenant_id, concurrency_limit)
+         WHERE o.tenant_id = tenants.tenant_id),
+        %(default_tenant_limit)s::int) AS concurrency_limit
+    FROM tenants
 ), candidates AS (
     SELECT c.id, row_number() OVER (PARTITION BY t.tenant_id ORDER BY c.id) AS place
-    FROM tenants t
+    FROM limited_tenants t
     CROSS JOIN LATERAL (
         -- The tenant's range of jobs_enqueued_idx, written as row comparisons
         -- rather than tenant_id = t.tenant_id: with an equality the planner
@@ -99,8 +106,15 @@ tenants AS (
           AND (%(queues)s::text[] IS NULL OR j.queue = ANY(%(queues)s))
         -- Four times the claim's size: another claim in flight (a second
         -- engine) holds this tenant's oldest jobs locked, and `picked` must
-        -- find unlocked ones behind them rather than come back empty.
-        ORDER BY j.tenant_id, j.id LIMIT 4 * %(limit)s) c
+        -- find unlocked ones behind them rather than come back empty. A
+        -- tenant with a concurrency limit gets no more than its free room:
+        -- its limit less its runs in flight on every engine (claims then
+        -- take turns under the store's advisory lock, so the count is current).
+        ORDER BY j.tenant_id, j.id
+        LIMIT CASE WHEN t.concurrency_limit IS NULL THEN 4 * %(limit)s
+              ELSE greatest(0, least(4 * %(limit)s, t.concurrency_limit - (
+                  SELECT count(*) FROM __schema__.jobs p
+                  WHERE p.state = 'Processing' AND p.tenant_id = t.tenant_id))) END) c
     WHERE t.tenant_id IS NOT NULL
 ), ranked AS MATERIALIZED (
     SELECT id, place FROM candidates ORDER BY place, id
@@ -137,6 +151,10 @@ tenants AS (
     -- outcomes, the transaction stays durable ('on').
     SELECT set_config('synchronous_commit', %(synchronous_commit)s, true)
 )
+
+-- name: take_claim_turn
+-- Any constant will do, as long as every engine takes the same one.
+SELECT pg_advisory_xact_lock(4851262017);
 
 -- name: claim_jobs
 WITH RECURSIVE __include:claim_ctes__
