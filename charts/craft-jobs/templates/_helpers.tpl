@@ -172,6 +172,23 @@ The connection string only ever comes from a Secret.
 - name: CRAFT_JOBS_CLIENT_FILTERS
   value: {{ join "," . | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" .Values.options.tenantConcurrencyLimit) }}
+- name: CRAFT_JOBS_TENANT_CONCURRENCY_LIMIT
+  value: {{ .Values.options.tenantConcurrencyLimit | quote }}
+{{- end }}
+{{- with .Values.options.tenantConcurrencyLimits }}
+- name: CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS
+  value: {{ include "craft-jobs.tenantLimits" . | quote }}
+{{- end }}
 - name: CRAFT_JOBS_DEFAULT_IMAGE
   value: {{ include "craft-jobs.defaultJobImage" . | quote }}
+{{- end }}
+
+{{/* A map of tenant: limit as the option's "tenant=limit,..." form, in key order. */}}
+{{- define "craft-jobs.tenantLimits" -}}
+{{- $pairs := list }}
+{{- range $tenant, $limit := . }}
+{{- $pairs = append $pairs (printf "%s=%v" $tenant (int64 $limit)) }}
+{{- end }}
+{{- join "," $pairs }}
 {{- end }}

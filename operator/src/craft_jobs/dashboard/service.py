@@ -17,7 +17,7 @@ from craft_jobs.dashboard.errors import ApiError, not_found
 from craft_jobs.dashboard.state import DashboardState
 from craft_jobs.states import JobState
 from craft_jobs.store.models import Job, JobStateEntry, RecurringJob
-from craft_jobs.store.stats import DurationStats, JobSummary, ThroughputPoint
+from craft_jobs.store.stats import DurationStats, JobSummary, PlaceInLine, ThroughputPoint
 
 BULK_LIMIT = 500
 
@@ -34,6 +34,8 @@ class JobDetail(BaseModel):
     history: list[JobStateEntry]
     continuations: list[JobSummary]
     parent: JobSummary | None = None
+    # Enqueued jobs only: why it waits, and behind how many.
+    place_in_line: PlaceInLine | None = None
 
 
 class BulkResult(BaseModel):
@@ -74,7 +76,11 @@ async def job_detail(state: DashboardState, scope: Scope, job_id: int) -> JobDet
                 "error_message": (found.last_error or {}).get("message"),
             })
     continuations = [c for c in await state.stats.continuations(job_id) if scope.can_see(c.tenant_id)]
-    return JobDetail(job=job, history=await state.store.job_history(job_id), continuations=continuations, parent=parent)
+    place = None
+    if job.state is JobState.ENQUEUED:
+        place = await state.stats.place_in_line(job.id, job.tenant_id, state.options.tenant_limit(job.tenant_id))
+    return JobDetail(job=job, history=await state.store.job_history(job_id), continuations=continuations,
+                     parent=parent, place_in_line=place)
 
 
 async def act_on_job(state: DashboardState, scope: Scope, job_id: int, action: Literal["requeue", "delete"]) -> None:

@@ -62,6 +62,20 @@ class JobPage(BaseModel):
     scanned_to: int | None = None
 
 
+class PlaceInLine(BaseModel):
+    """Where an Enqueued job waits: its place in its tenant's line (claims take
+    each tenant's oldest in turn), and its tenant's runs against its limit."""
+
+    place: int
+    waiting: int
+    running: int
+    concurrency_limit: int | None
+
+    @property
+    def held_by_limit(self) -> bool:
+        return self.concurrency_limit is not None and self.running >= self.concurrency_limit
+
+
 class ThroughputPoint(BaseModel):
     bucket: datetime
     succeeded: int
@@ -162,6 +176,10 @@ class StatsStore:
     async def continuations(self, job_id: int, limit: int = 100) -> list[JobSummary]:
         rows = await self.connector.fetch_all(self.queries["stats_continuations"], {"id": job_id, "limit": limit})
         return [JobSummary.model_validate(row) for row in rows]
+
+    async def place_in_line(self, job_id: int, tenant_id: str, concurrency_limit: int | None) -> PlaceInLine:
+        row = await self.connector.fetch_one(self.queries["stats_place_in_line"], {"id": job_id, "tenant_id": tenant_id})
+        return PlaceInLine(**row, concurrency_limit=concurrency_limit)
 
     async def recurring_runs(self, recurring_id: str, limit: int = 10) -> list[JobSummary]:
         rows = await self.connector.fetch_all(
