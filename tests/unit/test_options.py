@@ -157,12 +157,12 @@ def test_tenant_concurrency_limits_are_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS", "acme=10, globex=0")
     options = load_options()
     assert (options.tenant_limit("acme"), options.tenant_limit("globex"), options.tenant_limit("other")) == (10, 0, 3)
-    assert options.limits_tenants
+    assert options.limits_concurrency
 
 
 def test_no_tenant_limit_by_default():
     options = load_options()
-    assert not options.limits_tenants and options.tenant_limit("acme") is None
+    assert not options.limits_concurrency and options.tenant_limit("acme") is None
 
 
 @pytest.mark.parametrize(
@@ -172,9 +172,19 @@ def test_no_tenant_limit_by_default():
         ("acme=five", "'acme=five' is not tenant=limit"),
         ("acme=-1", "'acme=-1' is not tenant=limit"),
         ("acme=100001", "the limit of tenant 'acme', 100001, is out of range 0-100000"),
+        ("=3", "'=3' is not tenant=limit"),
     ],
 )
 def test_a_wrong_tenant_limit_is_named(monkeypatch, value, expected):
     monkeypatch.setenv("CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS", value)
     with pytest.raises(OptionsError, match=re.escape(expected)):
+        load_options()
+
+
+def test_queue_concurrency_limits_are_read_and_checked(monkeypatch):
+    monkeypatch.setenv("CRAFT_JOBS_QUEUE_CONCURRENCY_LIMITS", "emails=5")
+    options = load_options()
+    assert options.queue_concurrency_limits == {"emails": 5} and options.limits_concurrency
+    monkeypatch.setenv("CRAFT_JOBS_QUEUE_CONCURRENCY_LIMITS", "emails")
+    with pytest.raises(OptionsError, match=re.escape("'emails' is not queue=limit (for example emails=5)")):
         load_options()

@@ -178,17 +178,21 @@ The connection string only ever comes from a Secret.
 {{- end }}
 {{- with .Values.options.tenantConcurrencyLimits }}
 - name: CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS
-  value: {{ include "craft-jobs.tenantLimits" . | quote }}
+  value: {{ include "craft-jobs.limits" . | quote }}
+{{- end }}
+{{- with .Values.options.queueConcurrencyLimits }}
+- name: CRAFT_JOBS_QUEUE_CONCURRENCY_LIMITS
+  value: {{ include "craft-jobs.limits" . | quote }}
 {{- end }}
 - name: CRAFT_JOBS_DEFAULT_IMAGE
   value: {{ include "craft-jobs.defaultJobImage" . | quote }}
 {{- end }}
 
-{{/* A map of tenant: limit as the option's "tenant=limit,..." form, in key order. */}}
-{{- define "craft-jobs.tenantLimits" -}}
+{{/* A map of name: limit as the options' "name=limit,..." form, in key order. */}}
+{{- define "craft-jobs.limits" -}}
 {{- $pairs := list }}
-{{- range $tenant, $limit := . }}
-{{- $pairs = append $pairs (printf "%s=%v" $tenant (int64 $limit)) }}
+{{- range $name, $limit := . }}
+{{- $pairs = append $pairs (printf "%s=%v" $name (int64 $limit)) }}
 {{- end }}
 {{- join "," $pairs }}
 {{- end }}

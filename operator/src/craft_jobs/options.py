@@ -27,6 +27,7 @@ ENV_PREFIX = "CRAFT_JOBS_"
 # An engine that misses heartbeats stops its local runs two intervals before
 # the others may rescue them (engine/heartbeat.py): that needs three.
 HEARTBEATS_PER_TIMEOUT = 3
+_EXAMPLE_NAMES = {"tenant": "acme", "queue": "emails"}
 
 
 class Mode(str, Enum):
@@ -67,6 +68,8 @@ class JobOptions(BaseSettings):
     # tenant's jobs); `tenant_concurrency_limits` overrides it per tenant.
     tenant_concurrency_limit: int | None = Field(None, ge=0, le=100000)
     tenant_concurrency_limits: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    # Runs in flight per queue across all engines (a queue's quota), e.g. emails=5.
+    queue_concurrency_limits: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
 
     @field_validator("connection_string")
     @classmethod
@@ -94,26 +97,28 @@ class JobOptions(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("tenant_concurrency_limits", mode="before")
+    @field_validator("tenant_concurrency_limits", "queue_concurrency_limits", mode="before")
     @classmethod
-    def _parse_tenant_limits(cls, value: Any) -> Any:
+    def _parse_limits(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
         """`acme=5,globex=0` (the environment's form) or a mapping (a file's)."""
         if not isinstance(value, str):
             return value
+        what = info.field_name.split("_")[0]
         limits = {}
         for part in filter(None, (p.strip() for p in value.split(","))):
-            tenant, equals, number = part.rpartition("=")
-            if not equals or not number.strip().isdigit():
-                raise ValueError(f"{part!r} is not tenant=limit (for example acme=5)")
-            limits[tenant.strip()] = int(number)
+            name, equals, number = part.rpartition("=")
+            if not equals or not name.strip() or not number.strip().isdigit():
+                raise ValueError(f"{part!r} is not {what}=limit (for example {_EXAMPLE_NAMES[what]}=5)")
+            limits[name.strip()] = int(number)
         return limits
 
-    @field_validator("tenant_concurrency_limits")
+    @field_validator("tenant_concurrency_limits", "queue_concurrency_limits")
     @classmethod
-    def _tenant_limits_in_range(cls, value: dict[str, int]) -> dict[str, int]:
-        for tenant, limit in value.items():
+    def _limits_in_range(cls, value: dict[str, int], info: pydantic.ValidationInfo) -> dict[str, int]:
+        what = info.field_name.split("_")[0]
+        for name, limit in value.items():
             if not 0 <= limit <= 100000:
-                raise ValueError(f"the limit of tenant {tenant!r}, {limit}, is out of range 0-100000")
+                raise ValueError(f"the limit of {what} {name!r}, {limit}, is out of range 0-100000")
         return value
 
     @field_validator("client_filters")
@@ -130,8 +135,10 @@ class JobOptions(BaseSettings):
         return f"craft_jobs_{self.schema_name}"
 
     @property
-    def limits_tenants(self) -> bool:
-        return self.tenant_concurrency_limit is not None or bool(self.tenant_concurrency_limits)
+    def limits_concurrency(self) -> bool:
+        """Whether any tenant or queue has a concurrency limit (claims then take turns)."""
+        return (self.tenant_concurrency_limit is not None or bool(self.tenant_concurrency_limits)
+                or bool(self.queue_concurrency_limits))
 
     def tenant_limit(self, tenant_id: str) -> int | None:
         return self.tenant_concurrency_limits.get(tenant_id, self.tenant_concurrency_limit)

@@ -63,10 +63,11 @@ async def stale_statistics(scheduler, options):
     return options
 
 
-@pytest.mark.parametrize("tenant_limit", [None, 50], ids=["no tenant limit", "tenant limit"])
+@pytest.mark.parametrize("limits", [{}, {"tenant_concurrency_limit": 60}, {"queue_concurrency_limits": {"default": 60}}],
+                         ids=["no limits", "tenant limit", "queue limit"])
 @pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
-async def test_a_claim_skips_no_finished_jobs(stale_statistics, store, generic, tenant_limit):
-    store.options = store.options.model_copy(update={"tenant_concurrency_limit": tenant_limit})
+async def test_a_claim_skips_no_finished_jobs(stale_statistics, store, generic, limits):
+    store.options = store.options.model_copy(update=limits)
     params = store._claim_params("me", 10, None, durable=True)
     with psycopg.connect(stale_statistics.connection_string, autocommit=True) as connection:
         scans = _plan(connection, store.queries["claim_jobs"], params, generic)

@@ -49,6 +49,18 @@ async def test_each_tenant_gets_at_most_its_limit_and_a_held_tenant_none(schedul
     assert len(held) == 10
 
 
+async def test_a_queue_gets_at_most_its_limit_across_tenants(scheduler, limited_store):
+    limited_store.options = limited_store.options.model_copy(update={
+        "tenant_concurrency_limit": None, "tenant_concurrency_limits": {}, "queue_concurrency_limits": {"emails": 3}})
+    for tenant in ("a", "b"):
+        await scheduler.schedule_batch([(Noop, None)] * 4, tenant_id=tenant, queue="emails")
+        await scheduler.schedule_batch([(Noop, None)] * 2, tenant_id=tenant)
+    claimed = await limited_store.claim_jobs(SERVER, 20)
+    assert Counter(job.queue for job in claimed) == {"emails": 3, "default": 4}
+    assert {job.tenant_id for job in claimed if job.queue == "emails"} == {"a", "b"}, "fair within the queue too"
+    assert await limited_store.claim_jobs(SERVER, 20) == []
+
+
 async def test_a_slot_freed_by_an_outcome_goes_to_the_next_claim(scheduler, limited_store):
     await scheduler.schedule_batch([(Noop, None)] * 3, tenant_id="a")
     first, _ = await limited_store.claim_jobs(SERVER, 10)

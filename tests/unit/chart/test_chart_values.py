@@ -204,19 +204,22 @@ def test_client_filters_reach_every_control_plane_pod(monkeypatch: pytest.Monkey
         assert JobOptions().client_filters == ["tests.support.filters:StampFilter"] * 2, component
 
 
-def test_tenant_concurrency_limits_reach_every_control_plane_pod(monkeypatch: pytest.MonkeyPatch, render_with) -> None:
+def test_concurrency_limits_reach_every_control_plane_pod(monkeypatch: pytest.MonkeyPatch, render_with) -> None:
     from craft_jobs.options import JobOptions
 
     assert "CRAFT_JOBS_TENANT_CONCURRENCY_LIMIT" not in env_of(container(render(), "operator"))  # none by default
-    result = render_with({"options": {"tenantConcurrencyLimit": 0, "tenantConcurrencyLimits": {"globex": 5, "acme": 50}}})
+    result = render_with({"options": {"tenantConcurrencyLimit": 0, "tenantConcurrencyLimits": {"globex": 5, "acme": 50},
+                                      "queueConcurrencyLimits": {"emails": 3}}})
     assert result.returncode == 0, result.stderr
     manifests = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     for component in ("operator", "dashboard"):  # the dashboard tells why a job waits
         env = env_of(container(manifests, component))
-        for name in ("CRAFT_JOBS_TENANT_CONCURRENCY_LIMIT", "CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS"):
+        for name in ("CRAFT_JOBS_TENANT_CONCURRENCY_LIMIT", "CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS",
+                     "CRAFT_JOBS_QUEUE_CONCURRENCY_LIMITS"):
             monkeypatch.setenv(name, env[name])
         options = JobOptions()
         assert (options.tenant_concurrency_limit, options.tenant_concurrency_limits) == (0, {"acme": 50, "globex": 5})
+        assert options.queue_concurrency_limits == {"emails": 3}
 
 
 def test_operator_settings_parse_the_operator_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -78,7 +78,7 @@ async def job_detail(state: DashboardState, scope: Scope, job_id: int) -> JobDet
     continuations = [c for c in await state.stats.continuations(job_id) if scope.can_see(c.tenant_id)]
     place = None
     if job.state is JobState.ENQUEUED:
-        place = await state.stats.place_in_line(job.id, job.tenant_id, state.options.tenant_limit(job.tenant_id))
+        place = await state.stats.place_in_line(job.id, job.tenant_id, job.queue)
     return JobDetail(job=job, history=await state.store.job_history(job_id), continuations=continuations,
                      parent=parent, place_in_line=place)
 

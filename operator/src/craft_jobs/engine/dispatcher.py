@@ -186,7 +186,7 @@ class Dispatcher:
                                 self.server_id, batch, free, self.queues)
                             if claimed and self.store.decisions.on:
                                 self._log_claims(claimed, free)
-                            if len(claimed) < free and self.options.limits_tenants:
+                            if len(claimed) < free and self.options.limits_concurrency:
                                 # The statement still counted the runs it ended as in flight, so a
                                 # tenant at its limit got no room for them: claim again after it.
                                 self._wake.set()

@@ -64,16 +64,23 @@ class JobPage(BaseModel):
 
 class PlaceInLine(BaseModel):
     """Where an Enqueued job waits: its place in its tenant's line (claims take
-    each tenant's oldest in turn), and its tenant's runs against its limit."""
+    each tenant's oldest in turn), and its tenant's and queue's runs against
+    their concurrency limits."""
 
     place: int
     waiting: int
     running: int
     concurrency_limit: int | None
+    queue_running: int
+    queue_concurrency_limit: int | None
 
     @property
-    def held_by_limit(self) -> bool:
+    def held_by_tenant_limit(self) -> bool:
         return self.concurrency_limit is not None and self.running >= self.concurrency_limit
+
+    @property
+    def held_by_queue_limit(self) -> bool:
+        return self.queue_concurrency_limit is not None and self.queue_running >= self.queue_concurrency_limit
 
 
 class ThroughputPoint(BaseModel):
@@ -177,9 +184,11 @@ class StatsStore:
         rows = await self.connector.fetch_all(self.queries["stats_continuations"], {"id": job_id, "limit": limit})
         return [JobSummary.model_validate(row) for row in rows]
 
-    async def place_in_line(self, job_id: int, tenant_id: str, concurrency_limit: int | None) -> PlaceInLine:
-        row = await self.connector.fetch_one(self.queries["stats_place_in_line"], {"id": job_id, "tenant_id": tenant_id})
-        return PlaceInLine(**row, concurrency_limit=concurrency_limit)
+    async def place_in_line(self, job_id: int, tenant_id: str, queue: str) -> PlaceInLine:
+        row = await self.connector.fetch_one(self.queries["stats_place_in_line"],
+                                             {"id": job_id, "tenant_id": tenant_id, "queue": queue})
+        return PlaceInLine(**row, concurrency_limit=self.options.tenant_limit(tenant_id),
+                           queue_concurrency_limit=self.options.queue_concurrency_limits.get(queue))
 
     async def recurring_runs(self, recurring_id: str, limit: int = 10) -> list[JobSummary]:
         rows = await self.connector.fetch_all(

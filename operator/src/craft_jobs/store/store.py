@@ -228,12 +228,13 @@ class JobStore:
     # -- the dispatcher's path -------------------------------------------------
 
     def _claim_params(self, server_id: str, limit: int, queues: list[str] | None, durable: bool) -> dict[str, Any]:
-        limits = self.options.tenant_concurrency_limits
+        tenants, queue_limits = self.options.tenant_concurrency_limits, self.options.queue_concurrency_limits
         return {
             "server_id": server_id, "limit": limit, "queues": queues, "now": self.clock.now(),
             "synchronous_commit": "on" if durable else "off",
-            "limited_tenants": list(limits) or None, "tenant_limits": list(limits.values()) or None,
+            "limited_tenants": list(tenants) or None, "tenant_limits": list(tenants.values()) or None,
             "default_tenant_limit": self.options.tenant_concurrency_limit,
+            "limited_queues": list(queue_limits) or None, "queue_limits": list(queue_limits.values()) or None,
         }
 
     async def _claiming(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -241,7 +242,7 @@ class JobStore:
         take turns (a transaction-wide advisory lock, then the statement, whose
         snapshot then holds every earlier claim): two engines counting a
         tenant's runs at once could otherwise both fill its last slot."""
-        if not self.options.limits_tenants:
+        if not self.options.limits_concurrency:
             return await self.connector.fetch_all(query, params, generic_plan=True)
         async with self.connector.transaction(generic_plan=True) as session:
             await session.execute(self.queries["take_claim_turn"])

@@ -91,7 +91,7 @@ tenants AS (
         %(default_tenant_limit)s::int) AS concurrency_limit
     FROM tenants
 ), candidates AS (
-    SELECT c.id, row_number() OVER (PARTITION BY t.tenant_id ORDER BY c.id) AS place
+    SELECT c.id, c.queue, row_number() OVER (PARTITION BY t.tenant_id ORDER BY c.id) AS place
     FROM limited_tenants t
     CROSS JOIN LATERAL (
         -- The tenant's range of jobs_enqueued_idx, written as row comparisons
@@ -99,7 +99,7 @@ tenants AS (
         -- may walk the primary key instead and filter, which looks as cheap
         -- while statistics still count the rows claimed since the last
         -- ANALYZE as Enqueued, and then skips more finished rows every claim.
-        SELECT j.id FROM __schema__.jobs j
+        SELECT j.id, j.queue FROM __schema__.jobs j
         WHERE j.state = 'Enqueued'
           AND (j.tenant_id, j.id) > (t.tenant_id, 0::bigint)
           AND (j.tenant_id, j.id) <= (t.tenant_id, 9223372036854775807::bigint)
@@ -117,7 +117,18 @@ tenants AS (
                   WHERE p.state = 'Processing' AND p.tenant_id = t.tenant_id))) END) c
     WHERE t.tenant_id IS NOT NULL
 ), ranked AS MATERIALIZED (
-    SELECT id, place FROM candidates ORDER BY place, id
+    SELECT id, place FROM candidates
+    -- A queue with a concurrency limit takes no more candidates, in fair
+    -- order, than its limit less its runs in flight.
+    WHERE %(limited_queues)s::text[] IS NULL OR candidates.id = ANY(ARRAY(
+        SELECT q.id FROM (
+            SELECT c.id, c.queue, row_number() OVER (PARTITION BY c.queue ORDER BY c.place, c.id) AS queue_place
+            FROM candidates c) q
+        LEFT JOIN unnest(%(limited_queues)s::text[], %(queue_limits)s::int[]) AS l(queue, concurrency_limit)
+            ON l.queue = q.queue
+        WHERE l.queue IS NULL OR q.queue_place <= l.concurrency_limit - (
+            SELECT count(*) FROM __schema__.jobs p WHERE p.state = 'Processing' AND p.queue = q.queue)))
+    ORDER BY place, id
 ), picked AS (
     -- One index probe and lock per candidate, in fair order: the plan stays
     -- the same however many Enqueued or finished rows the table holds.

@@ -83,14 +83,16 @@ LIMIT %(limit)s;
 
 -- name: stats_place_in_line
 -- Claims are fair across tenants (claim_ctes): a waiting job's place is in its
--- tenant's line, over jobs_enqueued_idx; its tenant's runs in flight tell
--- whether a concurrency limit holds it.
+-- tenant's line, over jobs_enqueued_idx; its tenant's and its queue's runs in
+-- flight tell whether a concurrency limit holds it.
 SELECT (SELECT count(*) FROM __schema__.jobs
         WHERE state = 'Enqueued' AND tenant_id = %(tenant_id)s AND id <= %(id)s) AS place,
        (SELECT count(*) FROM __schema__.jobs
         WHERE state = 'Enqueued' AND tenant_id = %(tenant_id)s) AS waiting,
        (SELECT count(*) FROM __schema__.jobs
-        WHERE state = 'Processing' AND tenant_id = %(tenant_id)s) AS running;
+        WHERE state = 'Processing' AND tenant_id = %(tenant_id)s) AS running,
+       (SELECT count(*) FROM __schema__.jobs
+        WHERE state = 'Processing' AND queue = %(queue)s) AS queue_running;
 
 -- name: stats_recurring_runs
 SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
