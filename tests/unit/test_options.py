@@ -188,3 +188,18 @@ def test_queue_concurrency_limits_are_read_and_checked(monkeypatch):
     monkeypatch.setenv("CRAFT_JOBS_QUEUE_CONCURRENCY_LIMITS", "emails")
     with pytest.raises(OptionsError, match=re.escape("'emails' is not queue=limit (for example emails=5)")):
         load_options()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("ftp://api", "must be an http:// or https:// URL"), ("http://api.jobs.svc/api", "give the base URL, without /api"),
+     ("api.jobs.svc", "must be an http:// or https:// URL")],
+)
+def test_a_wrong_job_api_url_is_named(value, expected):
+    with pytest.raises(OptionsError, match=re.escape(f"CRAFT_JOBS_JOB_API_URL (job_api_url): {value!r}: {expected}")):
+        load_options(job_api_url=value)
+
+
+def test_the_job_api_url_loses_its_trailing_slash():
+    assert load_options(job_api_url="http://127.0.0.1:8080/").job_api_url == "http://127.0.0.1:8080"
+    assert load_options().job_api_url is None

@@ -196,3 +196,14 @@ The connection string only ever comes from a Secret.
 {{- end }}
 {{- join "," $pairs }}
 {{- end }}
+
+{{/* Where job pods reach the REST API (context.scheduler); empty: runs may not schedule. */}}
+{{- define "craft-jobs.jobApiUrl" -}}
+{{- if .Values.jobs.scheduler.enabled }}
+{{- if .Values.jobs.scheduler.apiUrl }}
+{{- .Values.jobs.scheduler.apiUrl }}
+{{- else if .Values.dashboard.enabled }}
+{{- printf "http://%s.%s.svc:%v" (include "craft-jobs.componentName" (list . "dashboard")) .Release.Namespace .Values.dashboard.service.port }}
+{{- end }}
+{{- end }}
+{{- end }}

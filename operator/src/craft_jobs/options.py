@@ -64,6 +64,9 @@ class JobOptions(BaseSettings):
     database_connect_timeout_seconds: float = Field(5, ge=1, le=60)
     database_statement_timeout_seconds: float = Field(30, ge=1, le=3600)
     data_dir: Path = Path(".craft-jobs")
+    # The REST API's base URL as job runs reach it (http://host:port, without
+    # /api): with it, a run may schedule jobs in its own tenant (context.scheduler).
+    job_api_url: str | None = None
     # Runs in flight per tenant across all engines (None: no limit; 0 holds a
     # tenant's jobs); `tenant_concurrency_limits` overrides it per tenant.
     tenant_concurrency_limit: int | None = Field(None, ge=0, le=100000)
@@ -81,6 +84,18 @@ class JobOptions(BaseSettings):
     def _schema_is_identifier(cls, value: str) -> str:
         if not SQL_IDENTIFIER.match(value):
             raise ValueError("must be a lower-case SQL identifier: letters, digits and _, at most 63")
+        return value
+
+    @field_validator("job_api_url")
+    @classmethod
+    def _api_url_is_http(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError("must be an http:// or https:// URL, for example http://craft-jobs-dashboard.jobs.svc")
+        if value.endswith("/api"):
+            raise ValueError("give the base URL, without /api")
         return value
 
     @field_validator("dashboard_path")

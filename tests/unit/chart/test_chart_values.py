@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import CHART, container, env_of, render
+from .conftest import CHART, NAMESPACE, RELEASE, container, env_of, render
 
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
@@ -268,3 +268,13 @@ def test_dashboard_settings_parse_the_dashboard_environment(monkeypatch: pytest.
     assert str(settings.tokens_file) == "/etc/craft-jobs/dashboard/tokens.yaml"
     assert settings.secure_cookies is True  # the Ingress terminates TLS
     assert "CRAFT_JOBS_DASHBOARD_SECURE_COOKIES" not in env_of(container(render(), "dashboard"))
+
+
+def test_runs_reach_the_api_through_the_dashboard_service_unless_told_otherwise() -> None:
+    def api_url(*values: str) -> str | None:
+        return env_of(container(render(None, *values), "operator")).get("CRAFT_JOBS_JOB_API_URL")
+
+    assert api_url() == f"http://{RELEASE}-craft-jobs-dashboard.{NAMESPACE}.svc:80"
+    assert api_url("jobs.scheduler.apiUrl=https://jobs.example.com") == "https://jobs.example.com"
+    assert api_url("jobs.scheduler.enabled=false") is None
+    assert api_url("dashboard.enabled=false") is None, "no dashboard, no API to reach"

@@ -34,6 +34,7 @@ class JobDetail(BaseModel):
     history: list[JobStateEntry]
     continuations: list[JobSummary]
     parent: JobSummary | None = None
+    scheduled: list[JobSummary] = []  # the jobs it scheduled while it ran
     # Enqueued jobs only: why it waits, and behind how many.
     place_in_line: PlaceInLine | None = None
 
@@ -76,11 +77,12 @@ async def job_detail(state: DashboardState, scope: Scope, job_id: int) -> JobDet
                 "error_message": (found.last_error or {}).get("message"),
             })
     continuations = [c for c in await state.stats.continuations(job_id) if scope.can_see(c.tenant_id)]
+    scheduled = [c for c in await state.stats.scheduled_by(job_id) if scope.can_see(c.tenant_id)]
     place = None
     if job.state is JobState.ENQUEUED:
         place = await state.stats.place_in_line(job.id, job.tenant_id, job.queue)
     return JobDetail(job=job, history=await state.store.job_history(job_id), continuations=continuations,
-                     parent=parent, place_in_line=place)
+                     parent=parent, scheduled=scheduled, place_in_line=place)
 
 
 async def act_on_job(state: DashboardState, scope: Scope, job_id: int, action: Literal["requeue", "delete"]) -> None:
@@ -138,6 +140,12 @@ async def act_on_recurring(state: DashboardState, scope: Scope, recurring_id: st
 
 def schedule_tenant(state: DashboardState, scope: Scope, requested: str | None) -> str | None:
     """The tenant a new job goes to: the caller's own, never one they were not granted."""
+    run = scope.principal.run
+    if run is not None:  # a running job schedules in its own tenant, multi-tenancy or not
+        if requested is not None and requested != run.tenant_id:
+            raise ApiError(403, "forbidden", f"a run of tenant {run.tenant_id!r} may not schedule jobs in"
+                           f" tenant {requested!r}", "tenant_id")
+        return run.tenant_id
     if not state.options.enable_multi_tenancy:
         return requested
     if requested:

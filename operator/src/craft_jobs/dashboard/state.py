@@ -35,6 +35,8 @@ class DashboardState:
     scheduler: JobScheduler | None = None
     metrics: StoreMetrics | None = None
     cache: TtlCache = field(default_factory=lambda: TtlCache(0))
+    # The installation's, read once: it checks the credentials of runs (run_auth.py).
+    signing_key: str | None = None
 
     async def cached(self, name: str, tenants: Any, compute: Any) -> Any:
         key = (name, None if tenants is None else tuple(tenants))

@@ -181,7 +181,14 @@ class StatsStore:
         return JobPage(jobs=jobs, next_before_id=next_before, scanned=scanned, scanned_to=scanned_to)
 
     async def continuations(self, job_id: int, limit: int = 100) -> list[JobSummary]:
-        rows = await self.connector.fetch_all(self.queries["stats_continuations"], {"id": job_id, "limit": limit})
+        return await self._summaries("stats_continuations", job_id, limit)
+
+    async def scheduled_by(self, job_id: int, limit: int = 100) -> list[JobSummary]:
+        """The jobs `job_id` scheduled while it ran."""
+        return await self._summaries("stats_scheduled_by", job_id, limit)
+
+    async def _summaries(self, query: str, job_id: int, limit: int) -> list[JobSummary]:
+        rows = await self.connector.fetch_all(self.queries[query], {"id": job_id, "limit": limit})
         return [JobSummary.model_validate(row) for row in rows]
 
     async def place_in_line(self, job_id: int, tenant_id: str, queue: str) -> PlaceInLine:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,7 +36,7 @@ from craft_jobs.store.models import (
 from craft_jobs.store.notifier import Notifier
 from craft_jobs.store.queries import load_queries
 
-_CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedJob))
+_CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedJob) if f.name != "scheduler_access")
 
 
 def _jsonb(value: Any) -> Jsonb | None:
@@ -95,11 +96,22 @@ class JobStore:
             "cr_uid": job.cr_uid,
             "cr_namespace": job.cr_namespace,
             "cr_name": job.cr_name,
+            "scheduled_by_job_id": job.scheduled_by_job_id,
             "reason": job.reason,
             "now": now,
             "channel": self.channel,
             "notify": True,
         }
+
+    async def installation(self, now: datetime) -> tuple[str, str]:
+        """(id, signing key) of this installation; the first caller makes them."""
+        row = await self.connector.fetch_one(self.queries["installation"], {
+            "id": secrets.token_hex(8), "signing_key": secrets.token_hex(32), "now": now})
+        return row["id"], row["signing_key"]
+
+    async def run_in_progress(self, job_id: int, run: int) -> bool:
+        """Whether the job is still Processing in that run (a run's credential lives as long)."""
+        return await self.connector.fetch_value(self.queries["run_in_progress"], {"id": job_id, "run": run}) is not None
 
     # -- creating jobs -------------------------------------------------------
 
@@ -151,6 +163,7 @@ class JobStore:
             "retry_policy": _jsonb(shared.retry_policy),
             "image": shared.image,
             "batch_id": batch_id,
+            "scheduled_by_job_id": shared.scheduled_by_job_id,
             "reason": shared.reason,
             "now": now,
             "channel": self.channel,

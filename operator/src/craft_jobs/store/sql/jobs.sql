@@ -7,14 +7,14 @@ WITH job AS (
         job_type, queue, state, parameters, tenant_id, user_id, metadata,
         max_attempts, retry_policy, timeout_seconds, image, run_at, scheduled_for,
         created_at, enqueued_at, state_changed_at, recurring_id, parent_id,
-        continuation_on, batch_id, cr_uid, cr_namespace, cr_name)
+        continuation_on, batch_id, cr_uid, cr_namespace, cr_name, scheduled_by_job_id)
     VALUES (
         %(job_type)s, %(queue)s, %(state)s::__schema__.job_state, %(parameters)s, %(tenant_id)s, %(user_id)s,
         %(metadata)s, %(max_attempts)s, %(retry_policy)s, %(timeout_seconds)s, %(image)s,
         %(run_at)s, %(scheduled_for)s, %(now)s,
         CASE WHEN %(state)s::__schema__.job_state = 'Enqueued' THEN %(now)s::timestamptz END, %(now)s,
         %(recurring_id)s, %(parent_id)s, %(continuation_on)s, %(batch_id)s,
-        %(cr_uid)s, %(cr_namespace)s, %(cr_name)s)
+        %(cr_uid)s, %(cr_namespace)s, %(cr_name)s, %(scheduled_by_job_id)s)
     ON CONFLICT (cr_uid) WHERE cr_uid IS NOT NULL DO NOTHING
     RETURNING id, state, created_at
 ), history AS (
@@ -38,10 +38,10 @@ WITH input AS (
     INSERT INTO __schema__.jobs (
         job_type, queue, state, parameters, tenant_id, user_id, metadata, max_attempts,
         retry_policy, timeout_seconds, image, scheduled_for, created_at, enqueued_at,
-        state_changed_at, batch_id)
+        state_changed_at, batch_id, scheduled_by_job_id)
     SELECT job_type, %(queue)s, 'Enqueued', parameters, %(tenant_id)s, %(user_id)s,
            %(metadata)s, max_attempts, %(retry_policy)s, timeout_seconds, %(image)s,
-           %(now)s, %(now)s, %(now)s, %(now)s, %(batch_id)s
+           %(now)s, %(now)s, %(now)s, %(now)s, %(batch_id)s, %(scheduled_by_job_id)s
     FROM input
     RETURNING id, state
 ), history AS (
@@ -51,6 +51,23 @@ WITH input AS (
     SELECT pg_notify(%(channel)s, 'Enqueued') FROM (SELECT 1 FROM job LIMIT 1) AS any_job WHERE %(notify)s
 )
 SELECT job.id FROM job, (SELECT count(*) FROM notified) AS n ORDER BY job.id;
+
+-- name: installation
+-- The installation's id and signing key, made by the first
+-- process that asks (operators sign their Kubernetes objects, and every engine
+-- its runs' credentials, with keys derived from it).
+WITH made AS (
+    INSERT INTO __schema__.installation (id, signing_key, created_at)
+    VALUES (%(id)s, %(signing_key)s, %(now)s)
+    ON CONFLICT (singleton) DO NOTHING
+    RETURNING id, signing_key
+)
+SELECT id, signing_key FROM made
+UNION ALL
+SELECT id, signing_key FROM __schema__.installation WHERE NOT EXISTS (SELECT 1 FROM made);
+
+-- name: run_in_progress
+SELECT 1 FROM __schema__.jobs WHERE id = %(id)s AND runs = %(run)s AND state = 'Processing';
 
 -- name: get_job
 SELECT * FROM __schema__.jobs WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s);

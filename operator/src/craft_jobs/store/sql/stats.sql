@@ -81,6 +81,17 @@ WHERE parent_id = %(id)s
 ORDER BY id
 LIMIT %(limit)s;
 
+-- name: stats_scheduled_by
+-- The jobs a job scheduled while it ran (context.scheduler).
+SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
+       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
+       left(parameters::text, 200) AS parameters_preview,
+       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+FROM __schema__.jobs
+WHERE scheduled_by_job_id = %(id)s
+ORDER BY id
+LIMIT %(limit)s;
+
 -- name: stats_place_in_line
 -- Claims are fair across tenants (claim_ctes): a waiting job's place is in its
 -- tenant's line, over jobs_enqueued_idx; its tenant's and its queue's runs in
