@@ -173,6 +173,7 @@ def test_no_tenant_limit_by_default():
         ("acme=-1", "'acme=-1' is not tenant=limit"),
         ("acme=100001", "the limit of tenant 'acme', 100001, is out of range 0-100000"),
         ("=3", "'=3' is not tenant=limit"),
+        ("*=3", "'*' is not a tenant name; tenant_concurrency_limit sets the default"),
     ],
 )
 def test_a_wrong_tenant_limit_is_named(monkeypatch, value, expected):

@@ -132,6 +132,8 @@ class JobOptions(BaseSettings):
     def _limits_in_range(cls, value: dict[str, int], info: pydantic.ValidationInfo) -> dict[str, int]:
         what = info.field_name.split("_")[0]
         for name, limit in value.items():
+            if name == "*":  # the store's key for the default (tenant_concurrency_limit)
+                raise ValueError(f"'*' is not a {what} name; tenant_concurrency_limit sets the default")
             if not 0 <= limit <= 100000:
                 raise ValueError(f"the limit of {what} {name!r}, {limit}, is out of range 0-100000")
         return value

@@ -20,6 +20,8 @@ CATALOG = {
                       WHERE n.nspname = %(s)s AND c.conrelid::regclass::text NOT LIKE '%%schema_migrations'""",
     "enums": """SELECT t.typname, e.enumlabel, e.enumsortorder FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
                 JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = %(s)s""",
+    "functions": """SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p
+                    JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = %(s)s""",
 }
 
 

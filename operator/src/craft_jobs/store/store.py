@@ -43,6 +43,12 @@ def _jsonb(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value)
 
 
+def _with_default(limits: dict[str, int], default: int | None) -> dict[str, int] | None:
+    """Per-name limits and the default under "*" (no tenant is named so), or None for none at all."""
+    merged = {**limits, "*": default} if default is not None else dict(limits)
+    return merged or None
+
+
 def _json_text(value: Any) -> str | None:
     """JSON as text, for a jsonb column that the statement's VALUES name: the
     parameter goes untyped and the column reads it as jsonb. psycopg's Jsonb
@@ -241,13 +247,13 @@ class JobStore:
     # -- the dispatcher's path -------------------------------------------------
 
     def _claim_params(self, server_id: str, limit: int, queues: list[str] | None, durable: bool) -> dict[str, Any]:
-        tenants, queue_limits = self.options.tenant_concurrency_limits, self.options.queue_concurrency_limits
+        options = self.options
         return {
             "server_id": server_id, "limit": limit, "queues": queues, "now": self.clock.now(),
             "synchronous_commit": "on" if durable else "off",
-            "limited_tenants": list(tenants) or None, "tenant_limits": list(tenants.values()) or None,
-            "default_tenant_limit": self.options.tenant_concurrency_limit,
-            "limited_queues": list(queue_limits) or None, "queue_limits": list(queue_limits.values()) or None,
+            # {tenant: limit, "*": the default}; NULL without any tenant limit.
+            "tenant_limits": _json_text(_with_default(options.tenant_concurrency_limits, options.tenant_concurrency_limit)),
+            "queue_limits": _json_text(options.queue_concurrency_limits) if options.queue_concurrency_limits else None,
         }
 
     async def _claiming(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:

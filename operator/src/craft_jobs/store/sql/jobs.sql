@@ -100,16 +100,9 @@ tenants AS (
             WHERE j.state = 'Enqueued' AND j.tenant_id > t.tenant_id
             ORDER BY j.tenant_id LIMIT 1)
     FROM tenants t WHERE t.tenant_id IS NOT NULL
-), limited_tenants AS (
-    SELECT tenants.tenant_id, coalesce(
-        (SELECT o.concurrency_limit
-         FROM unnest(%(limited_tenants)s::text[], %(tenant_limits)s::int[]) AS o(tenant_id, concurrency_limit)
-         WHERE o.tenant_id = tenants.tenant_id),
-        %(default_tenant_limit)s::int) AS concurrency_limit
-    FROM tenants
 ), candidates AS (
     SELECT c.id, c.queue, row_number() OVER (PARTITION BY t.tenant_id ORDER BY c.id) AS place
-    FROM limited_tenants t
+    FROM tenants t
     CROSS JOIN LATERAL (
         -- The tenant's range of jobs_enqueued_idx, written as row comparisons
         -- rather than tenant_id = t.tenant_id: with an equality the planner
@@ -124,27 +117,18 @@ tenants AS (
         -- Four times the claim's size: another claim in flight (a second
         -- engine) holds this tenant's oldest jobs locked, and `picked` must
         -- find unlocked ones behind them rather than come back empty. A
-        -- tenant with a concurrency limit gets no more than its free room:
-        -- its limit less its runs in flight on every engine (claims then
-        -- take turns under the store's advisory lock, so the count is current).
+        -- tenant with a concurrency limit gets no more than its room
+        -- (migration 0010; claims then take turns under the store's
+        -- advisory lock, so its count of runs in flight is current).
         ORDER BY j.tenant_id, j.id
-        LIMIT CASE WHEN t.concurrency_limit IS NULL THEN 4 * %(limit)s
-              ELSE greatest(0, least(4 * %(limit)s, t.concurrency_limit - (
-                  SELECT count(*) FROM __schema__.jobs p
-                  WHERE p.state = 'Processing' AND p.tenant_id = t.tenant_id))) END) c
+        LIMIT greatest(0, least(4 * %(limit)s, __schema__.tenant_room(%(tenant_limits)s, t.tenant_id)))) c
     WHERE t.tenant_id IS NOT NULL
 ), ranked AS MATERIALIZED (
-    SELECT id, place FROM candidates
     -- A queue with a concurrency limit takes no more candidates, in fair
-    -- order, than its limit less its runs in flight.
-    WHERE %(limited_queues)s::text[] IS NULL OR candidates.id = ANY(ARRAY(
-        SELECT q.id FROM (
-            SELECT c.id, c.queue, row_number() OVER (PARTITION BY c.queue ORDER BY c.place, c.id) AS queue_place
-            FROM candidates c) q
-        LEFT JOIN unnest(%(limited_queues)s::text[], %(queue_limits)s::int[]) AS l(queue, concurrency_limit)
-            ON l.queue = q.queue
-        WHERE l.queue IS NULL OR q.queue_place <= l.concurrency_limit - (
-            SELECT count(*) FROM __schema__.jobs p WHERE p.state = 'Processing' AND p.queue = q.queue)))
+    -- order, than its room.
+    SELECT id, place FROM (
+        SELECT *, row_number() OVER (PARTITION BY queue ORDER BY place, id) AS nth FROM candidates) c
+    WHERE nth <= coalesce(__schema__.queue_room(%(queue_limits)s, c.queue), nth)
     ORDER BY place, id
 ), picked AS (
     -- One index probe and lock per candidate, in fair order: the plan stays
