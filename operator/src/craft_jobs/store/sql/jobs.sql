@@ -118,7 +118,7 @@ tenants AS (
         -- engine) holds this tenant's oldest jobs locked, and `picked` must
         -- find unlocked ones behind them rather than come back empty. A
         -- tenant with a concurrency limit gets no more than its room
-        -- (migration 0010; claims then take turns under the store's
+        -- (migration 0013; claims then take turns under the store's
         -- advisory lock, so its count of runs in flight is current).
         ORDER BY j.tenant_id, j.id
         LIMIT greatest(0, least(4 * %(limit)s, __schema__.tenant_room(%(tenant_limits)s, t.tenant_id)))) c

@@ -40,7 +40,7 @@ CREATE TABLE __schema__.jobs (
     cr_namespace      text,
     cr_name           text,
     last_error        jsonb,
-    -- The running job that scheduled it (context.scheduler; version 9). No
+    -- The running job that scheduled it (context.scheduler; version 12). No
     -- foreign key: that job may expire first.
     scheduled_by_job_id bigint,
     -- Only checks that tie columns to the state (migration 0005 says why).
@@ -173,8 +173,8 @@ CREATE TABLE __schema__.kube_one_shots (
     PRIMARY KEY (resource_uid, annotation, value)
 );
 
--- Version 10: the room a tenant or queue with a concurrency limit has left,
--- for the claim statement (migrations/0010_concurrency_room.sql says why).
+-- Version 13: the room a tenant or queue with a concurrency limit has left,
+-- for the claim statement (migrations/0013_concurrency_room.sql says why).
 CREATE FUNCTION __schema__.tenant_room(limits jsonb, tenant text) RETURNS bigint
 LANGUAGE sql STABLE STRICT AS $$
     SELECT coalesce(limits ->> tenant, limits ->> '*')::bigint - count(*)

@@ -1,4 +1,4 @@
--- Craft Jobs schema, version 9: a job scheduled by a running job (its
+-- Craft Jobs schema, version 12: a job scheduled by a running job (its
 -- context.scheduler) names that job. No foreign key: the job that scheduled
 -- it may expire first.
 ALTER TABLE __schema__.jobs ADD COLUMN scheduled_by_job_id bigint;

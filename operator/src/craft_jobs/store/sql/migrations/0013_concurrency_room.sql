@@ -1,4 +1,4 @@
--- Craft Jobs schema, version 10: how many more runs a tenant or a queue with a
+-- Craft Jobs schema, version 13: how many more runs a tenant or a queue with a
 -- concurrency limit may start (its limit less its runs in flight on every
 -- engine), for the claim statement. Functions rather than subqueries keep
 -- that statement short enough for the client's statement cache; STRICT
