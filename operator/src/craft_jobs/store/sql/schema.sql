@@ -40,6 +40,9 @@ CREATE TABLE __schema__.jobs (
     cr_namespace      text,
     cr_name           text,
     last_error        jsonb,
+    -- The running job that scheduled it (context.scheduler; version 12). No
+    -- foreign key: that job may expire first.
+    scheduled_by_job_id bigint,
     -- Only checks that tie columns to the state (migration 0005 says why).
     CONSTRAINT processing_has_server CHECK (state <> 'Processing' OR server_id IS NOT NULL),
     CONSTRAINT scheduled_has_run_at CHECK (state <> 'Scheduled' OR run_at IS NOT NULL),
@@ -56,6 +59,8 @@ CREATE INDEX jobs_expires_idx ON __schema__.jobs (expires_at) WHERE expires_at I
 CREATE INDEX jobs_recurring_idx ON __schema__.jobs (tenant_id, recurring_id, id DESC) WHERE recurring_id IS NOT NULL;
 CREATE INDEX jobs_parent_idx ON __schema__.jobs (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX jobs_cr_name_idx ON __schema__.jobs (cr_namespace, cr_name) WHERE cr_name IS NOT NULL;
+CREATE INDEX jobs_scheduled_by_idx ON __schema__.jobs (scheduled_by_job_id, id)
+    WHERE scheduled_by_job_id IS NOT NULL;
 
 -- Every transition, with who/why/when. No foreign key: the expiry removes a
 -- job's history with it, and the insert path stays cheap.
@@ -269,3 +274,16 @@ CREATE TABLE __schema__.audit_log (
 CREATE INDEX audit_log_tenant_idx ON __schema__.audit_log (tenant_id, id DESC);
 CREATE INDEX audit_log_job_idx ON __schema__.audit_log (job_id) WHERE job_id IS NOT NULL;
 CREATE INDEX audit_log_batch_idx ON __schema__.audit_log (target_id) WHERE target_kind = 'batch';
+
+-- Version 13: the room a tenant or queue with a concurrency limit has left,
+-- for the claim statement (migrations/0013_concurrency_room.sql says why).
+CREATE FUNCTION __schema__.tenant_room(limits jsonb, tenant text) RETURNS bigint
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT coalesce(limits ->> tenant, limits ->> '*')::bigint - count(*)
+    FROM __schema__.jobs WHERE state = 'Processing' AND tenant_id = tenant
+$$;
+CREATE FUNCTION __schema__.queue_room(limits jsonb, queue_name text) RETURNS bigint
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT (limits ->> queue_name)::bigint - count(*)
+    FROM __schema__.jobs WHERE state = 'Processing' AND queue = queue_name AND limits ? queue_name
+$$;

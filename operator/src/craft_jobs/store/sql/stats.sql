@@ -78,6 +78,30 @@ WHERE parent_id = %(id)s
 ORDER BY id
 LIMIT %(limit)s;
 
+-- name: stats_scheduled_by
+-- The jobs a job scheduled while it ran (context.scheduler).
+SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
+       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
+       left(parameters::text, 200) AS parameters_preview,
+       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+FROM __schema__.jobs
+WHERE scheduled_by_job_id = %(id)s
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: stats_place_in_line
+-- Claims are fair across tenants (claim_ctes): a waiting job's place is in its
+-- tenant's line, over jobs_enqueued_idx; its tenant's and its queue's runs in
+-- flight tell whether a concurrency limit holds it.
+SELECT (SELECT count(*) FROM __schema__.jobs
+        WHERE state = 'Enqueued' AND tenant_id = %(tenant_id)s AND id <= %(id)s) AS place,
+       (SELECT count(*) FROM __schema__.jobs
+        WHERE state = 'Enqueued' AND tenant_id = %(tenant_id)s) AS waiting,
+       (SELECT count(*) FROM __schema__.jobs
+        WHERE state = 'Processing' AND tenant_id = %(tenant_id)s) AS running,
+       (SELECT count(*) FROM __schema__.jobs
+        WHERE state = 'Processing' AND queue = %(queue)s) AS queue_running;
+
 -- name: stats_recurring_runs
 SELECT __include:summary_columns__
 FROM __schema__.jobs
