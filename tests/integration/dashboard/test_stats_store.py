@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from craft_jobs.states import ContinuationCondition, JobState
-from craft_jobs.store.stats import JobFilter, StatsStore
-from tests.integration.dashboard.factory import enqueue, error, run
+from craft_jobs.store.stats import Counted, JobFilter, StatsStore
+from tests.integration.dashboard.factory import SERVER, enqueue, error, heartbeat, run
 
 
 @pytest.fixture
@@ -176,9 +176,79 @@ async def test_throughput_reads_only_the_window_of_the_history(store, stats, clo
     await store.connector.execute(f"ANALYZE {schema}.job_states")
     until = clock.now()
     params = {"unit": "minute", "since": until - timedelta(hours=1), "until": until, "tenants": tenants}
-    (row,) = await store.connector.fetch_all("EXPLAIN (ANALYZE, FORMAT JSON) " + stats.queries["stats_throughput"], params)
+    (row,) = await store.connector.fetch_all("EXPLAIN (ANALYZE, FORMAT JSON) " + stats.queries["stats_throughput_by_minute"], params)
     plan = next(iter(row.values()))
     scans = _scans_of(plan[0]["Plan"], "job_states")
     assert [s.get("Index Name") for s in scans] == ["job_states_outcome_idx"], scans
     assert scans[0]["Actual Rows"] + scans[0].get("Rows Removed by Filter", 0) <= 5, scans
     assert sum(p.succeeded for p in await stats.throughput("minute", timedelta(hours=1), tenants)) == 1
+
+
+async def test_offset_pages_follow_the_same_order(store, stats):
+    ids = [await enqueue(store) for _ in range(5)]
+    second = await stats.list_jobs(JobFilter(), limit=2, offset=2)
+    assert [j.id for j in second.jobs] == ids[::-1][2:4]
+    assert (await stats.list_jobs(JobFilter(), limit=2, offset=4)).next_before_id is None
+    assert second.jobs[0].started_at is None
+
+
+async def test_filtered_counts_are_exact_for_small_states_and_scaled_from_a_sample_for_large_ones(store, stats):
+    for _ in range(3):
+        await enqueue(store, "resize", queue="images", tenant_id="acme")
+    await enqueue(store, "resize", queue="default", tenant_id="acme")
+    await enqueue(store, "mail", queue="images", tenant_id="globex", state=JobState.SCHEDULED)
+    await run(store, await enqueue(store, "mail", queue="images", tenant_id="acme"), fail=error())
+    counts = await stats.filtered_counts(JobFilter(queue="images"))
+    assert {s: c.count for s, c in counts.items() if c.count} == {
+        JobState.ENQUEUED: 3, JobState.SCHEDULED: 1, JobState.FAILED: 1}
+    assert list(counts) == list(JobState)
+    assert not any(c.capped or c.estimated for c in counts.values())
+    acme_resize = await stats.filtered_counts(JobFilter(tenants=["acme"], job_type="resize"))
+    assert acme_resize[JobState.ENQUEUED].count == 4 and acme_resize[JobState.SCHEDULED].count == 0
+    # The newest 2 of the 4 Enqueued jobs are one "default" and one "images": half of 4.
+    sampled = await stats.filtered_counts(JobFilter(queue="images"), scan=2)
+    assert sampled[JobState.ENQUEUED] == Counted(2, False, estimated=True)
+    assert sampled[JobState.FAILED] == Counted(1, False), "a state within the sample is exact"
+
+
+async def test_retries_are_scheduled_jobs_after_a_failed_run_next_first(store, stats):
+    await enqueue(store, state=JobState.SCHEDULED)  # delayed, never ran: not a retry
+    later = await enqueue(store, "resize")
+    await run(store, later, fail=error("timeout"), final=False)
+    store.clock.advance(timedelta(seconds=-20))
+    sooner = await enqueue(store, "mail", tenant_id="acme")
+    await run(store, sooner, fail=error("refused"), final=False)
+    retries = await stats.list_retries(JobFilter())
+    assert [j.id for j in retries] == [sooner, later]
+    assert retries[0].attempt == 1 and retries[0].error_message == "refused" and retries[0].run_at is not None
+    assert [j.id for j in await stats.list_retries(JobFilter(tenants=["acme"]))] == [sooner]
+    assert [j.id for j in await stats.list_retries(JobFilter(), limit=1, offset=1)] == [later]
+    assert (await stats.retry_count(JobFilter())).count == 2
+    assert (await stats.retry_count(JobFilter(job_type="resize"))).count == 1
+
+
+async def test_queue_load_per_queue_and_tenant(store, stats):
+    first = await enqueue(store, queue="mail", tenant_id="acme")
+    store.clock.advance(timedelta(minutes=5))
+    await enqueue(store, queue="mail", tenant_id="acme")
+    await enqueue(store, queue="mail", tenant_id="globex")
+    running = await enqueue(store, queue="default", tenant_id="acme")
+    await heartbeat(store)
+    for job in await store.claim_jobs(SERVER, 10):  # every Enqueued job: all but one go back
+        if job.id != running:
+            await store.change_state(job.id, JobState.ENQUEUED, reason="back", actor="test")
+    loads = {(q.queue, q.tenant_id): q for q in await stats.queues()}
+    assert set(loads) == {("default", "acme"), ("mail", "acme"), ("mail", "globex")}
+    assert loads[("default", "acme")].processing == 1 and loads[("default", "acme")].enqueued == 0
+    assert loads[("default", "acme")].oldest_enqueued_at is None
+    assert loads[("mail", "acme")].enqueued == 2
+    assert loads[("mail", "acme")].oldest_enqueued_at <= (await store.get_job(first)).enqueued_at
+    assert [q.tenant_id for q in await stats.queues(["globex"])] == ["globex"]
+
+
+async def test_recurring_runs_page_and_count(store, stats):
+    ids = [await enqueue(store, recurring_id="ops/nightly") for _ in range(3)]
+    await enqueue(store, recurring_id="other")
+    assert [j.id for j in await stats.recurring_runs("ops/nightly", limit=2, offset=1)] == [ids[1], ids[0]]
+    assert await stats.recurring_run_count("ops/nightly") == Counted(3, False)
+    assert await stats.recurring_run_count("ops/nightly", cap=2) == Counted(2, True)

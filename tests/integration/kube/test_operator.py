@@ -8,6 +8,7 @@ from collections import Counter
 
 import aiohttp
 import kopf
+import pytest
 
 from craft_jobs.audit import TargetKind
 from craft_jobs.kube.api import KubeApiError
@@ -165,6 +166,11 @@ async def test_webhooks_record_the_user_and_refuse_bad_specs(start_operator, clu
     except KubeApiError as exc:
         assert exc.status == 422 and "spec.parameters" in exc.message
     assert await crs.get("BackgroundJob", "refused") is None
+    for spec, field in (({"jobType": "hello", "metadata": {"blob": "x" * 300_000}}, "spec.metadata: 300011 bytes"),
+                        ({"jobType": "hello", "parameters": {"name": "a\x00b"}}, "spec.parameters.name: contains a NUL")):
+        with pytest.raises(KubeApiError) as refused:
+            await crs.create("BackgroundJob", "refused", spec)
+        assert refused.value.status == 422 and field in refused.value.message, refused.value.message
 
 
 async def _has(rows, wanted) -> bool:

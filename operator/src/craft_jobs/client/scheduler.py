@@ -25,6 +25,7 @@ from craft_jobs.clock import Clock
 from craft_jobs.engine.engine import connect_store
 from craft_jobs.engine.recurring import job_for_fire
 from craft_jobs.errors import JobNotFoundError, RecurringJobNotFoundError, ValidationError
+from craft_jobs.limits import check_delay, check_metadata, check_text, check_timeout
 from craft_jobs.options import JobOptions
 from craft_jobs.resource_ref import ResourceRef
 from craft_jobs.schedules import parse_schedule
@@ -37,6 +38,8 @@ from craft_jobs.store.store import JobStore
 
 JobRef = type[Job] | str
 QUEUE_MAX_LENGTH = 100
+# What a caller may give a job besides its type and parameters (None: the default).
+_JOB_OPTIONS = ("queue", "tenant_id", "user_id", "metadata", "max_attempts", "retry", "timeout_seconds", "image")
 ID_MAX_LENGTH = 253
 
 
@@ -65,11 +68,11 @@ class JobScheduler:
         if metadata is not None and not isinstance(metadata, dict):
             raise ValidationError("metadata", f"must be a mapping, got {type(metadata).__name__}")
         context = current_context()
-        tenant = tenant_id if tenant_id is not None else context.tenant_id
-        user = user_id if user_id is not None else context.user_id
+        tenant = check_text(tenant_id if tenant_id is not None else context.tenant_id, "tenant_id")
+        user = check_text(user_id if user_id is not None else context.user_id, "user_id")
         if self.options.enable_multi_tenancy and not tenant:
             raise ValidationError("tenant_id", "is required when multi-tenancy is enabled")
-        return tenant or "", user, {**context.metadata, **(metadata or {})}
+        return tenant or "", user, check_metadata({**context.metadata, **(metadata or {})})
 
     async def _new_job(
         self,
@@ -108,7 +111,7 @@ class JobScheduler:
             metadata=merged,
             retry_policy=policy.record(),
             timeout_seconds=timeout,
-            image=image,
+            image=check_text(image, "image"),
             reason=reason,
             audit=current_caller(),
             **extra,
@@ -130,7 +133,7 @@ class JobScheduler:
 
     @staticmethod
     def _timeout(kind: JobKind, timeout_seconds: int | None) -> int | None:
-        return _checked_timeout(_first_set(timeout_seconds, kind.timeout_seconds))
+        return check_timeout(_first_set(timeout_seconds, kind.timeout_seconds))
 
     async def _store(self, new_job: NewJob, connection: Any) -> int:
         for client_filter in self.filters:
@@ -156,7 +159,7 @@ class JobScheduler:
         if delay is not None:
             if not isinstance(delay, timedelta) or delay < timedelta(0):
                 raise ValidationError("delay", f"must be a timedelta of zero or more, got {delay!r}")
-            at = now + delay
+            at = now + check_delay(delay)
         if at is not None:
             if not isinstance(at, datetime) or at.tzinfo is None:
                 raise ValidationError("at", "must be a timezone-aware datetime")
@@ -189,15 +192,27 @@ class JobScheduler:
         `connection`: a psycopg connection whose open transaction the job joins.
         `resource`: the BackgroundJob it comes from.
         """
-        state, scheduled_for, run_at = self._timing(delay, at)
-        new_job = await self._new_job(
-            job, params, state=state, scheduled_for=scheduled_for, run_at=run_at, queue=queue,
-            tenant_id=tenant_id, user_id=user_id, metadata=metadata, max_attempts=max_attempts,
-            retry=retry, timeout_seconds=timeout_seconds, image=image,
-            reason="created" if state is JobState.ENQUEUED else f"delayed until {scheduled_for.isoformat()}",
+        new_job = await self._timed_job(
+            job, params, delay=delay, at=at, queue=queue, tenant_id=tenant_id, user_id=user_id, metadata=metadata,
+            max_attempts=max_attempts, retry=retry, timeout_seconds=timeout_seconds, image=image,
             **ResourceRef.columns(resource),
         )
         return await self._store(new_job, connection)
+
+    async def check_job(self, job: JobRef, params: Any = None, *, delay: timedelta | None = None,
+                        at: datetime | None = None, **options: Any) -> None:
+        """Makes every check `schedule` makes (same keywords) and stores nothing:
+        `craft-jobs apply` checks a whole file before it applies any of it."""
+        await self._timed_job(job, params, delay=delay, at=at, **options)
+
+    async def _timed_job(self, job: JobRef, params: Any, *, delay: timedelta | None, at: datetime | None,
+                         **fields: Any) -> NewJob:
+        fields = {name: fields.get(name) for name in _JOB_OPTIONS} | fields
+        state, scheduled_for, run_at = self._timing(delay, at)
+        return await self._new_job(
+            job, params, state=state, scheduled_for=scheduled_for, run_at=run_at,
+            reason="created" if state is JobState.ENQUEUED else f"delayed until {scheduled_for.isoformat()}", **fields,
+        )
 
     async def schedule_batch(
         self,
@@ -382,6 +397,9 @@ class JobScheduler:
         """Creates or updates a recurring job (cron or every N minutes)."""
         if not isinstance(recurring_id, str) or not 1 <= len(recurring_id) <= ID_MAX_LENGTH:
             raise ValidationError("recurring_id", f"must be 1 to {ID_MAX_LENGTH} characters")
+        check_text(recurring_id, "recurring_id")
+        check_text(cron, "cron")
+        check_text(time_zone, "time_zone")
         if job is None:
             raise ValidationError("job", "is required")
         try:
@@ -479,11 +497,6 @@ async def _on_connection(connection: Any, run_async, run_sync):
     raise ValidationError("connection", "must be a psycopg Connection or AsyncConnection")
 
 
-def _checked_timeout(timeout: Any) -> int | None:
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
-        raise ValidationError("timeout_seconds", f"must be a whole number of seconds >= 1, got {timeout!r}")
-    return timeout
-
 
 def _check_filtered(job: NewJob) -> None:
     """A client filter may change a job: what it leaves must pass the checks
@@ -493,11 +506,12 @@ def _check_filtered(job: NewJob) -> None:
         raise ValidationError("queue", "must be a non-empty string")
     _queue(job.queue)
     checked_max_attempts(job.max_attempts)
-    _checked_timeout(job.timeout_seconds)
+    check_timeout(job.timeout_seconds)
+    check_metadata(job.metadata)
 
 
 def _queue(queue: str | None) -> str:
-    queue = queue or "default"
+    queue = check_text(queue or "default", "queue")
     if len(queue) > QUEUE_MAX_LENGTH:
         raise ValidationError("queue", f"must be at most {QUEUE_MAX_LENGTH} characters")
     return queue

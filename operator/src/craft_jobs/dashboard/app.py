@@ -12,13 +12,12 @@ Pages live under `options.dashboard_path` (default /jobs), the REST API under
 from __future__ import annotations
 
 import asyncio
-
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -32,8 +31,7 @@ from craft_jobs.dashboard.api import metrics as api_metrics
 from craft_jobs.dashboard.api import recurring as api_recurring
 from craft_jobs.dashboard.api import servers as api_servers
 from craft_jobs.dashboard.api import stats as api_stats
-from craft_jobs.dashboard.cache import TtlCache
-from craft_jobs.dashboard.deps import header_bearer_token
+from craft_jobs.dashboard.deps import header_bearer_token, reject_nul_bytes
 from craft_jobs.dashboard.auth import Authenticator, KubernetesAuth, NoAuth, TokenAuth, default_kubernetes_client
 from craft_jobs.dashboard.metrics import StoreMetrics
 from craft_jobs.dashboard.pages import audit as page_audit
@@ -111,7 +109,7 @@ def create_app(
     hosts = allowed_host_names(settings, bind_host)
     api_metrics.read_metrics_token(settings.metrics_token_file)  # a missing file fails at start, not at scrape
     state = DashboardState(options=options, settings=settings, auth=NoAuth(), templates=make_templates(),
-                           scheduler=scheduler, cache=TtlCache(settings.stats_cache_seconds))
+                           scheduler=scheduler)
     state.auth = auth or default_auth(settings, state)
     if store is None and scheduler is not None:
         store = scheduler.store
@@ -135,7 +133,7 @@ def create_app(
     app = FastAPI(
         title="Craft Jobs", version="0.1.0", lifespan=lifespan,
         description="Background jobs on Kubernetes: schedule, inspect and manage jobs and recurring jobs.",
-        docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
+        docs_url=None, redoc_url=None, openapi_url="/api/openapi.json", dependencies=[Depends(reject_nul_bytes)],
     )
     app.state.dashboard = state
     errors.install(app)
@@ -158,7 +156,7 @@ def create_app(
         return response
 
     for module in (api_jobs, api_recurring, api_servers, api_stats, api_audit, api_metrics, api_docs):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     base = state.base
     for module in (page_session, page_overview, page_jobs, page_recurring, page_servers, page_audit):
         app.include_router(module.router(base))

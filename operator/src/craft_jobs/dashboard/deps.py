@@ -31,6 +31,14 @@ from craft_jobs.store.store import JobStore
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def reject_nul_bytes(request: Request) -> None:
+    """PostgreSQL cannot store or compare text with NUL: a query or path
+    parameter holding one is refused by name (app-wide dependency)."""
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if isinstance(value, str) and "\x00" in value:
+            raise ApiError(422, "invalid", "contains a NUL byte", name)
+
+
 def get_state(request: Request) -> DashboardState:
     return request.app.state.dashboard
 

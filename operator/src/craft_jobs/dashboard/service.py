@@ -52,10 +52,10 @@ class BulkResult(BaseModel):
 async def overview(state: DashboardState, scope: Scope) -> Overview:
     stats, tenants = state.stats, scope.tenants
     return Overview(
-        counts=await state.state_counts(tenants),
-        per_minute=await state.cached("minute", tenants, lambda: stats.throughput("minute", timedelta(hours=1), tenants)),
-        per_hour=await state.cached("hour", tenants, lambda: stats.throughput("hour", timedelta(days=1), tenants)),
-        durations=await state.cached("durations", tenants, lambda: stats.durations(timedelta(hours=24), tenants)),
+        counts=await stats.state_counts(tenants),
+        per_minute=await stats.throughput("minute", timedelta(hours=1), tenants),
+        per_hour=await stats.throughput("hour", timedelta(days=1), tenants),
+        durations=await stats.durations(timedelta(hours=24), tenants),
     )
 
 

@@ -44,11 +44,8 @@ class DashboardSettings(BaseSettings):
     # address. Requests with a bearer token (token and kubernetes auth) and the
     # health probes are exempt: a rebinding page cannot send a token it does not know.
     allowed_hosts: list[str] | None = None
-    # Counts, charts and percentiles are shared for this long per tenant scope
-    # (0: always fresh). Job lists and details are never cached.
-    stats_cache_seconds: float = Field(2, ge=0, le=60)
-    # How often the pages poll for live numbers.
-    live_interval_seconds: float = Field(3, ge=0.5, le=60)
+    # How often the pages fetch themselves to update (a change shows within this plus a render).
+    live_interval_seconds: float = Field(1.5, ge=0.5, le=60)
 
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")

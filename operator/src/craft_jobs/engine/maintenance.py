@@ -1,6 +1,7 @@
 """The engine's timed work: promote due jobs, fire recurring ones, release
-continuations, rescue orphans and expire old jobs (the heartbeat itself runs
-on threads of its own, engine/heartbeat.py).
+continuations, rescue orphans, expire old jobs, and keep the dashboard's
+counters small (fold those of ended connections, roll up closed hours) (the heartbeat itself runs on threads of its own,
+engine/heartbeat.py).
 
 Each loop sleeps until its next deadline or until a notification wakes it;
 database outages are logged and retried, never fatal.
@@ -132,6 +133,8 @@ class Maintenance:
     async def expiry_loop(self) -> None:
         while True:
             await _guarded("expiry", self.expire_once)
+            await _guarded("job counts", self.store.fold_job_counts)
+            await _guarded("hourly outcomes", self.store.roll_up_outcomes)
             await asyncio.sleep(EXPIRY_INTERVAL_SECONDS)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from craft_jobs_runner import Job, JobContext, NonRetryableError
 from pydantic import BaseModel, Field
@@ -69,12 +70,10 @@ class Slow(Job):
         seconds: float = Field(60, gt=0, le=3600)
 
     async def run(self, params: Parameters, context: JobContext) -> None:
-        step = min(1.0, params.seconds)
-        waited = 0.0
-        while waited < params.seconds:
-            context.raise_if_cancelled()
-            await asyncio.sleep(step)
-            waited += step
+        # Waits on the cancellation itself, so a delete (or Ctrl+C in `craft-jobs dev`) stops it at once.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(context.wait_cancelled(), timeout=params.seconds)
+        context.raise_if_cancelled()
 
 
 class Cleanup(Job):

@@ -25,7 +25,7 @@ Tenants = Sequence[str] | None
 
 _SUMMARY_FIELDS = (
     "id", "job_type", "queue", "state", "tenant_id", "user_id", "attempt", "runs", "max_attempts",
-    "created_at", "state_changed_at", "run_at", "finished_at", "recurring_id", "parent_id",
+    "created_at", "state_changed_at", "run_at", "started_at", "finished_at", "recurring_id", "parent_id",
     "parameters_preview", "error_type", "error_message",
 )
 
@@ -45,6 +45,7 @@ class JobSummary(BaseModel):
     created_at: datetime
     state_changed_at: datetime
     run_at: datetime | None
+    started_at: datetime | None = None
     finished_at: datetime | None
     recurring_id: str | None
     parent_id: int | None
@@ -79,6 +80,26 @@ class DurationStats(BaseModel):
     wait_p95: float | None
 
 
+class QueueLoad(BaseModel):
+    """One queue (and tenant): jobs waiting, how long the oldest has waited since, jobs running."""
+
+    queue: str
+    tenant_id: str
+    enqueued: int
+    oldest_enqueued_at: datetime | None
+    processing: int
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A count read up to a cap (`capped`: there are at least `count`), or
+    scaled up from a sample (`estimated`)."""
+
+    count: int
+    capped: bool
+    estimated: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class JobFilter:
     state: JobState | None = None
@@ -109,9 +130,17 @@ def _tenants(tenants: Tenants) -> list[str] | None:
     return None if tenants is None else list(tenants)
 
 
+def _filter_params(where: JobFilter) -> dict[str, Any]:
+    return {"tenants": _tenants(where.tenants), "job_type": where.job_type, "queue": where.queue}
+
+
 class StatsStore:
     SEARCH_SCAN_LIMIT = 5_000
     DURATION_SAMPLE = 5_000
+    # Counts of a recurring job's runs or of retries stop here.
+    COUNT_CAP = 10_000
+    # Filtered tab counts read at most this many of each state's newest jobs.
+    COUNT_SAMPLE = 10_000
 
     def __init__(self, connector: Connector, options: JobOptions, clock: Clock | None = None):
         self.connector = connector
@@ -132,16 +161,38 @@ class StatsStore:
             counts[JobState(row["state"])] = row["count"]
         return counts
 
+    async def filtered_counts(
+        self, where: JobFilter, totals: dict[JobState, int] | None = None, scan: int | None = None
+    ) -> dict[JobState, Counted]:
+        """Jobs per state under `where`'s tenants, job type and queue (its state and search are ignored).
+
+        Exact for a state with at most `scan` jobs in the tenant scope; for a
+        larger one, the share matching among its newest `scan` jobs times its
+        total (`totals`: state_counts of the same tenants)."""
+        scan = scan or self.COUNT_SAMPLE
+        totals = totals if totals is not None else await self.state_counts(where.tenants)
+        rows = await self.connector.fetch_all(self.queries["stats_filtered_counts"], {**_filter_params(where), "scan": scan})
+        counts = {}
+        for row in rows:
+            state, scanned, matched = JobState(row["state"]), row["scanned"], row["matched"]
+            total = totals[state]
+            if scanned < scan or total <= scanned:
+                counts[state] = Counted(matched, False)
+            else:
+                counts[state] = Counted(round(matched * total / scanned), False, estimated=True)
+        return counts
+
     async def list_jobs(
-        self, where: JobFilter, *, before_id: int | None = None, limit: int = 50, scan_limit: int | None = None
+        self, where: JobFilter, *, before_id: int | None = None, limit: int = 50, offset: int = 0,
+        scan_limit: int | None = None,
     ) -> JobPage:
+        """Newest first. `offset` skips that many rows (page numbers); a text search ignores it."""
         params: dict[str, Any] = {
+            **_filter_params(where),
             "state": where.state.value if where.state else None,
-            "tenants": _tenants(where.tenants),
-            "job_type": where.job_type,
-            "queue": where.queue,
             "before_id": before_id,
             "limit": limit,
+            "offset": offset,
         }
         if not where.search:
             rows = await self.connector.fetch_all(self.queries["stats_list_jobs"], params)
@@ -163,19 +214,41 @@ class StatsStore:
         rows = await self.connector.fetch_all(self.queries["stats_continuations"], {"id": job_id, "limit": limit})
         return [JobSummary.model_validate(row) for row in rows]
 
-    async def recurring_runs(self, recurring_id: str, tenant_id: str, limit: int = 10) -> list[JobSummary]:
-        """The runs of one tenant's recurring job (ids are per tenant)."""
+    async def list_retries(self, where: JobFilter, *, limit: int = 50, offset: int = 0) -> list[JobSummary]:
+        """Jobs waiting for a retry (Scheduled after a failed run), the next to run first."""
         rows = await self.connector.fetch_all(
-            self.queries["stats_recurring_runs"], {"id": recurring_id, "tenant_id": tenant_id, "limit": limit}
+            self.queries["stats_list_retries"], {**_filter_params(where), "limit": limit, "offset": offset})
+        return [JobSummary.model_validate(row) for row in rows]
+
+    async def retry_count(self, where: JobFilter, cap: int | None = None) -> Counted:
+        cap = cap or self.COUNT_CAP
+        row = await self.connector.fetch_one(self.queries["stats_retry_count"], {**_filter_params(where), "cap": cap})
+        return Counted(row["count"], row["count"] >= cap)
+
+    async def recurring_runs(self, recurring_id: str, tenant_id: str, limit: int = 10, offset: int = 0) -> list[JobSummary]:
+        """The runs of one tenant's recurring job (ids are per tenant), newest first."""
+        rows = await self.connector.fetch_all(
+            self.queries["stats_recurring_runs"],
+            {"id": recurring_id, "tenant_id": tenant_id, "limit": limit, "offset": offset}
         )
         return [JobSummary.model_validate(row) for row in rows]
+
+    async def recurring_run_count(self, recurring_id: str, tenant_id: str, cap: int | None = None) -> Counted:
+        cap = cap or self.COUNT_CAP
+        row = await self.connector.fetch_one(self.queries["stats_recurring_run_count"],
+                                             {"id": recurring_id, "tenant_id": tenant_id, "cap": cap})
+        return Counted(row["count"], row["count"] >= cap)
+
+    async def queues(self, tenants: Tenants = None) -> list[QueueLoad]:
+        rows = await self.connector.fetch_all(self.queries["stats_queues"], {"tenants": _tenants(tenants)})
+        return [QueueLoad.model_validate(row) for row in rows]
 
     async def throughput(
         self, unit: Literal["minute", "hour"], span: timedelta, tenants: Tenants = None
     ) -> list[ThroughputPoint]:
         until = self.clock.now()
         rows = await self.connector.fetch_all(
-            self.queries["stats_throughput"],
+            self.queries[f"stats_throughput_by_{unit}"],
             {"unit": unit, "since": until - span, "until": until, "tenants": _tenants(tenants)},
         )
         return [ThroughputPoint.model_validate(row) for row in rows]

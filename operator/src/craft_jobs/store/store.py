@@ -37,6 +37,8 @@ from craft_jobs.store.notifier import Notifier
 from craft_jobs.store.queries import load_queries
 
 _CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedJob))
+# The hourly outcome counters behind the day's chart, kept for a week.
+OUTCOME_HOURS_KEPT = timedelta(days=7)
 
 
 def _jsonb(value: Any) -> Jsonb | None:
@@ -332,6 +334,19 @@ class JobStore:
     async def expire_jobs(self, limit: int = 1000) -> int:
         row = await self.connector.fetch_one(self.queries["expire_jobs"], {"now": self.clock.now(), "limit": limit})
         return row["expired"]
+
+    async def fold_job_counts(self) -> int:
+        """Folds the job counters of ended connections into one row per key; returns the rows folded."""
+        row = await self.connector.fetch_one(self.queries["fold_job_counts"])
+        return row["folded"]
+
+    async def roll_up_outcomes(self) -> int:
+        """Adds the closed hours' outcomes to the hourly counts behind the day's chart
+        and drops those older than OUTCOME_HOURS_KEPT; returns the rows added."""
+        now = self.clock.now()
+        row = await self.connector.fetch_one(
+            self.queries["roll_up_outcomes"], {"now": now, "kept_since": now - OUTCOME_HOURS_KEPT})
+        return row["added"]
 
     async def prune_preview(self, state: JobState, cutoff: datetime, tenant_id: str | None) -> list[dict[str, Any]]:
         """Per job type: how many jobs (and history rows) `prune_jobs` would remove."""

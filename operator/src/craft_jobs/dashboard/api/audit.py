@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from craft_jobs.audit import AuditAction, AuditOutcome, Surface, TargetKind
+from craft_jobs.dashboard.api.envelope import Page
 from craft_jobs.dashboard.deps import State, Viewer
 from craft_jobs.store.audit_store import AuditFilter, AuditStore
 from craft_jobs.store.models import AuditEntry
@@ -15,9 +15,7 @@ from craft_jobs.store.models import AuditEntry
 router = APIRouter(prefix="/api", tags=["audit"])
 
 
-class AuditPage(BaseModel):
-    entries: list[AuditEntry]
-    next_before_id: int | None  # pass as before_id for the next (older) page
+AuditPage = Page[AuditEntry]
 
 
 async def audit_page(state, scope, *, tenant: str | None = None, action: AuditAction | None = None,
@@ -31,7 +29,7 @@ async def audit_page(state, scope, *, tenant: str | None = None, action: AuditAc
         target_id=recurring_id or None,
     )
     entries = await AuditStore(state.store).list(where, before_id=before_id, limit=limit)
-    return AuditPage(entries=entries, next_before_id=entries[-1].id if len(entries) == limit else None)
+    return AuditPage(items=entries, next_before_id=entries[-1].id if len(entries) == limit else None)
 
 
 @router.get("/audit", response_model=AuditPage, summary="The audit trail: schedules, triggers, requeues, deletes, "

@@ -6,7 +6,7 @@ import hmac
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from craft_jobs.dashboard.auth import Role
@@ -32,7 +32,11 @@ async def metrics_scope(request: Request, state: State) -> list[str] | None:
     return principal.tenants_with(Role.VIEWER) if state.options.enable_multi_tenancy else None
 
 
-@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (craft_jobs_*)")
+# Not response_class=PlainTextResponse: that would document the JSON error bodies as text too.
+PROMETHEUS_TEXT = {200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/metrics", response_model=None, responses=PROMETHEUS_TEXT, summary="Prometheus metrics (craft_jobs_*)")
 async def metrics(request: Request, state: State) -> Response:
     tenants = await metrics_scope(request, state)
     body = await state.metrics.render(tenants, per_tenant=state.options.enable_multi_tenancy)
@@ -60,7 +64,7 @@ async def readyz(state: State) -> Response:
     try:
         ready = state.stats is not None and await state.stats.ready()
     except CraftJobsError as exc:
-        return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        raise ApiError(503, "not_ready", str(exc)) from exc
     if not ready:
-        return JSONResponse({"status": "unavailable", "reason": "the schema is not migrated"}, status_code=503)
+        raise ApiError(503, "not_ready", "the schema is not migrated")
     return JSONResponse({"status": "ok"})

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from craft_jobs.audit import AuditAction
-from craft_jobs.dashboard import service
+from craft_jobs.dashboard import limits_api, service
+from craft_jobs.dashboard.api.envelope import Page
 from craft_jobs.dashboard.auth import Role
 from craft_jobs.dashboard.deps import Operator, State, Viewer
 from craft_jobs.states import ConcurrencyPolicy
@@ -26,7 +27,7 @@ class RecurringIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     job_type: str = Field(min_length=1, max_length=200)
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = limits_api.PARAMETERS
     cron: str | None = Field(None, description="Five-field cron, or give interval_minutes")
     interval_minutes: int | None = Field(None, ge=1, le=525600)
     time_zone: str = "UTC"
@@ -35,9 +36,9 @@ class RecurringIn(BaseModel):
     paused: bool = False
     queue: str | None = Field(None, min_length=1, max_length=100)
     tenant_id: str | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = limits_api.METADATA
     max_attempts: int | None = Field(None, ge=0, le=10)
-    timeout_seconds: int | None = Field(None, ge=1)
+    timeout_seconds: int | None = limits_api.TIMEOUT
     image: str | None = None
 
 
@@ -56,9 +57,9 @@ class Done(BaseModel):
     action: str
 
 
-@router.get("/recurring", response_model=list[RecurringJob], summary="Recurring jobs with their last run's outcome")
-async def list_recurring(state: State, scope: Viewer) -> list[RecurringJob]:
-    return await state.stats.list_recurring(scope.tenants)
+@router.get("/recurring", response_model=Page[RecurringJob], summary="Recurring jobs with their last run's outcome")
+async def list_recurring(state: State, scope: Viewer) -> Page[RecurringJob]:
+    return Page(items=await state.stats.list_recurring(scope.tenants))
 
 
 @router.get("/recurring/{recurring_id:path}", response_model=RecurringDetail, summary="A recurring job and its recent runs")

@@ -53,7 +53,7 @@ def router(base: str) -> APIRouter:
         )
         filters = {**chosen, "limit": limit if limit != 50 else None}
         tenants = scope.tenants if scope.tenants is not None else (
-            await state.cached("tenants", None, state.stats.tenants) if state.options.enable_multi_tenancy else [])
+            await state.stats.tenants() if state.options.enable_multi_tenancy else [])
         return render(request, state, "audit.html", page=page, filters=filters, before_id=before_id, tenants=tenants,
                       actions=list(AuditAction), surfaces=list(Surface), outcomes=list(AuditOutcome))
 

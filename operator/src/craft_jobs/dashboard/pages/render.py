@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -33,6 +34,38 @@ def when(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def moment(value: datetime | None, style: str = "relative") -> Markup | str:
+    """A <time> that live.js shows in the page's zone (UTC or the browser's).
+
+    `relative` reads "3 min ago" with the absolute time on hover; `absolute`
+    the other way round; `since` is how long ago as a duration ("12 s").
+    Without JavaScript the text is the UTC time."""
+    if value is None:
+        return "—"
+    iso = value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return Markup('<time datetime="{}" data-style="{}">{}</time>').format(iso, style, when(value))
+
+
+def in_zone(value: datetime | None, zone: str) -> str:
+    """The time on the wall clock of `zone` (a recurring job's own time zone)."""
+    if value is None:
+        return "—"
+    local = value.astimezone(ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({zone})"
+
+
+def run_time(job: Any) -> Markup | str:
+    """How long a run took, or for a running job how long it has run (live)."""
+    started, finished = getattr(job, "started_at", None), getattr(job, "finished_at", None)
+    if started is None:
+        return "—"
+    if finished is not None and finished >= started:
+        return seconds((finished - started).total_seconds())
+    if job.state.value == "Processing":
+        return moment(started, "since")
+    return "—"
+
+
 def seconds(value: float | None) -> str:
     if value is None:
         return "—"
@@ -46,7 +79,7 @@ def seconds(value: float | None) -> str:
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     templates.env.filters.update(pretty=pretty_json, script_json=script_json, when=when, seconds=seconds,
-                                  executor_label=executor_label)
+                                  executor_label=executor_label, moment=moment, in_zone=in_zone, run_time=run_time)
     templates.env.globals["urlencode"] = lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")})
     return templates
 

@@ -171,6 +171,87 @@ CREATE TABLE __schema__.kube_one_shots (
     PRIMARY KEY (resource_uid, annotation, value)
 );
 
+
+-- Version 9: jobs per state, tenant, queue and job type, kept by triggers in
+-- the transaction of every change (a connection adds to rows of its own,
+-- shard = its backend pid; readers sum the shards; the expiry loop folds the
+-- rows of ended connections into shard 0), and the history's outcomes per
+-- closed hour, rolled up by the expiry loop (migration 0009 says why).
+CREATE TABLE __schema__.job_counts (
+    state      __schema__.job_state NOT NULL,
+    tenant_id  text NOT NULL,
+    queue      text NOT NULL,
+    job_type   text NOT NULL,
+    shard      integer NOT NULL,
+    jobs       bigint NOT NULL,
+    PRIMARY KEY (state, tenant_id, queue, job_type, shard)
+);
+
+CREATE TABLE __schema__.job_outcomes (
+    hour       timestamptz NOT NULL,
+    tenant_id  text NOT NULL,
+    state      __schema__.job_state NOT NULL,
+    jobs       bigint NOT NULL,
+    PRIMARY KEY (hour, tenant_id, state)
+);
+
+CREATE TABLE __schema__.job_outcomes_mark (
+    singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    -- Hours before this one are in job_outcomes.
+    rolled_up_to  timestamptz NOT NULL
+);
+
+-- Statement-level with transition tables: a batch of a thousand claims costs
+-- one grouped upsert, not a thousand; an update is counted as its old rows
+-- out and its new rows in (no join: rows whose key did not change cancel
+-- out). Rows are upserted in key order.
+CREATE FUNCTION __schema__.count_inserted_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
+    SELECT state, tenant_id, queue, job_type, pg_backend_pid(), count(*) FROM added_jobs
+    GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
+    ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION __schema__.count_deleted_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
+    SELECT state, tenant_id, queue, job_type, pg_backend_pid(), -count(*) FROM removed_jobs
+    GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
+    ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION __schema__.count_updated_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
+    SELECT state, tenant_id, queue, job_type, pg_backend_pid(), sum(delta) FROM (
+        SELECT state, tenant_id, queue, job_type, -1 AS delta FROM old_jobs
+        UNION ALL
+        SELECT state, tenant_id, queue, job_type, 1 FROM new_jobs
+    ) AS moved
+    GROUP BY state, tenant_id, queue, job_type HAVING sum(delta) <> 0 ORDER BY state, tenant_id, queue, job_type
+    ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION __schema__.count_truncated_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM __schema__.job_counts;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER jobs_counted_on_insert AFTER INSERT ON __schema__.jobs
+    REFERENCING NEW TABLE AS added_jobs FOR EACH STATEMENT EXECUTE FUNCTION __schema__.count_inserted_jobs();
+CREATE TRIGGER jobs_counted_on_update AFTER UPDATE ON __schema__.jobs
+    REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs FOR EACH STATEMENT
+    EXECUTE FUNCTION __schema__.count_updated_jobs();
+CREATE TRIGGER jobs_counted_on_delete AFTER DELETE ON __schema__.jobs
+    REFERENCING OLD TABLE AS removed_jobs FOR EACH STATEMENT EXECUTE FUNCTION __schema__.count_deleted_jobs();
+CREATE TRIGGER jobs_counted_on_truncate AFTER TRUNCATE ON __schema__.jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION __schema__.count_truncated_jobs();
+
 -- Version 11: the audit trail (migrations/0011_audit_log.sql says why so few indexes).
 CREATE TABLE __schema__.audit_log (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -7,30 +7,30 @@
 (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
 
 -- name: stats_state_counts
--- One index count per state instead of a scan of the whole table and its
--- payloads: final states from jobs_state_id_idx (jobs_tenant_state_id_idx in a
--- tenant scope), each working state from its own partial index. The states are
--- written out: a partial index serves a count only for a state known when the
--- statement is planned.
-SELECT 'Awaiting' AS state, count(*) FROM __schema__.jobs WHERE state = 'Awaiting' AND __include:in_tenant_scope__
-UNION ALL
-SELECT 'Scheduled', count(*) FROM __schema__.jobs WHERE state = 'Scheduled' AND __include:in_tenant_scope__
-UNION ALL
-SELECT 'Enqueued', count(*) FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_tenant_scope__
-UNION ALL
-SELECT 'Processing', count(*) FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_tenant_scope__
-UNION ALL
-SELECT 'Succeeded', count(*) FROM __schema__.jobs WHERE state = 'Succeeded' AND __include:in_tenant_scope__
-UNION ALL
-SELECT 'Failed', count(*) FROM __schema__.jobs WHERE state = 'Failed' AND __include:in_tenant_scope__
-UNION ALL
-SELECT 'Deleted', count(*) FROM __schema__.jobs WHERE state = 'Deleted' AND __include:in_tenant_scope__;
+-- The counters every change of a job keeps (migration 0009): a sum over a few
+-- rows per state, tenant, queue and job type, exact at once, whatever the
+-- number of jobs.
+SELECT state::text AS state, sum(jobs)::bigint AS count FROM __schema__.job_counts
+WHERE __include:in_tenant_scope__
+GROUP BY state;
+
+-- name: summary_columns
+-- One row of a job list (JobSummary): no full payload, a preview instead.
+id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
+created_at, state_changed_at, run_at, started_at, finished_at, recurring_id, parent_id,
+left(parameters::text, 200) AS parameters_preview,
+last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+
+-- name: in_job_filter
+-- A list's filters besides state and text: tenant scope, job type, queue.
+(%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
+AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+AND (%(queue)s::text IS NULL OR queue = %(queue)s)
 
 -- name: stats_list_jobs
-SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
-       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
-       left(parameters::text, 200) AS parameters_preview,
-       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+-- Page numbers are an OFFSET on the same keyset order: page 100 of 50 reads
+-- 5,000 index entries, bounded by what a person clicks through.
+SELECT __include:summary_columns__
 FROM __schema__.jobs
 WHERE (%(state)s::__schema__.job_state IS NULL OR state = %(state)s::__schema__.job_state)
   AND (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
@@ -38,7 +38,7 @@ WHERE (%(state)s::__schema__.job_state IS NULL OR state = %(state)s::__schema__.
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
 ORDER BY id DESC
-LIMIT %(limit)s;
+LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: stats_search_jobs
 -- Text search reads at most `scan_limit` jobs of the selection per call, newest
@@ -64,7 +64,7 @@ WITH scanned AS MATERIALIZED (
 )
 SELECT scan.scanned, scan.scanned_to,
        j.id, j.job_type, j.queue, j.state::text AS state, j.tenant_id, j.user_id, j.attempt, j.runs,
-       j.max_attempts, j.created_at, j.state_changed_at, j.run_at, j.finished_at, j.recurring_id,
+       j.max_attempts, j.created_at, j.state_changed_at, j.run_at, j.started_at, j.finished_at, j.recurring_id,
        j.parent_id, left(j.parameters::text, 200) AS parameters_preview,
        j.last_error->>'type' AS error_type, left(j.last_error->>'message', 300) AS error_message
 FROM scan
@@ -72,27 +72,92 @@ LEFT JOIN (hits JOIN __schema__.jobs j ON j.id = hits.id) ON true
 ORDER BY j.id DESC NULLS LAST;
 
 -- name: stats_continuations
-SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
-       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
-       left(parameters::text, 200) AS parameters_preview,
-       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+SELECT __include:summary_columns__
 FROM __schema__.jobs
 WHERE parent_id = %(id)s
 ORDER BY id
 LIMIT %(limit)s;
 
 -- name: stats_recurring_runs
-SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
-       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
-       left(parameters::text, 200) AS parameters_preview,
-       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+SELECT __include:summary_columns__
 FROM __schema__.jobs
 WHERE tenant_id = %(tenant_id)s AND recurring_id = %(id)s
 ORDER BY id DESC
-LIMIT %(limit)s;
+LIMIT %(limit)s OFFSET %(offset)s;
 
--- name: stats_throughput
--- Succeeded and failed transitions per bucket ('minute' or 'hour', in UTC),
+-- name: stats_recurring_run_count
+-- How many jobs a recurring job fired that still exist, counted up to `cap`
+-- through jobs_recurring_idx.
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM __schema__.jobs WHERE tenant_id = %(tenant_id)s AND recurring_id = %(id)s LIMIT %(cap)s
+) fired;
+
+-- name: in_type_and_queue
+(%(job_type)s::text IS NULL OR job_type = %(job_type)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
+-- name: stats_filtered_counts
+-- Jobs per state under a list's job type and queue filters, read from at most
+-- `scan` of each state's newest jobs in the tenant scope (which its indexes
+-- cover): no index covers type, queue and tenant together, so an exact count
+-- could read a million rows. The caller scales a partial sample up by the
+-- state's total. Written out per state for the partial indexes, as in
+-- stats_state_counts.
+SELECT 'Awaiting' AS state, count(*) AS scanned, count(*) FILTER (WHERE __include:in_type_and_queue__) AS matched
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Awaiting' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+UNION ALL
+SELECT 'Scheduled', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Scheduled' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+UNION ALL
+SELECT 'Enqueued', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+UNION ALL
+SELECT 'Processing', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+UNION ALL
+SELECT 'Succeeded', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Succeeded' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+UNION ALL
+SELECT 'Failed', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Failed' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+UNION ALL
+SELECT 'Deleted', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Deleted' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample;
+
+-- name: stats_list_retries
+-- Jobs waiting for a retry: Scheduled after a failed run (attempt > 0), the
+-- next to run first, through jobs_scheduled_idx (run_at).
+SELECT __include:summary_columns__
+FROM __schema__.jobs
+WHERE state = 'Scheduled' AND attempt > 0 AND __include:in_job_filter__
+ORDER BY run_at, id
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: stats_retry_count
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM __schema__.jobs WHERE state = 'Scheduled' AND attempt > 0 AND __include:in_job_filter__
+    LIMIT %(cap)s
+) waiting;
+
+-- name: stats_queues
+-- Per queue and tenant: jobs waiting, the oldest waiting job's enqueue time,
+-- jobs running. One branch per state, each through its partial index, so it
+-- costs the backlog, not the history (`state IN (...)` would read every row).
+SELECT queue, tenant_id, sum(enqueued)::bigint AS enqueued, min(oldest) AS oldest_enqueued_at,
+       sum(processing)::bigint AS processing
+FROM (
+    SELECT queue, tenant_id, count(*) AS enqueued, min(coalesce(enqueued_at, created_at)) AS oldest, 0 AS processing
+    FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_tenant_scope__
+    GROUP BY queue, tenant_id
+    UNION ALL
+    SELECT queue, tenant_id, 0, NULL, count(*)
+    FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_tenant_scope__
+    GROUP BY queue, tenant_id
+) per_state
+GROUP BY queue, tenant_id
+ORDER BY queue, tenant_id;
+
+-- name: stats_throughput_by_minute
+-- Succeeded and failed transitions per minute (in UTC),
 -- zero-filled. Read from the state history, not the jobs' current state, so a
 -- later requeue or delete does not rewrite a past minute: a job that failed,
 -- was requeued and then succeeded counts once in each. Outcome rows carry the
@@ -112,6 +177,34 @@ WITH buckets AS (
 SELECT b.bucket,
        count(f.state) FILTER (WHERE f.state = 'Succeeded') AS succeeded,
        count(f.state) FILTER (WHERE f.state = 'Failed') AS failed
+FROM buckets b LEFT JOIN finished f ON f.bucket = b.bucket
+GROUP BY b.bucket
+ORDER BY b.bucket;
+
+-- name: stats_throughput_by_hour
+-- The same per hour: closed hours from job_outcomes (rolled up from this same
+-- history by the engine, migration 0009), and from the history's outcome index
+-- only the hours after the roll-up's mark (the current one, and any the engine
+-- has not rolled up yet), so a day costs an hour's scan, not a day's.
+WITH mark AS (
+    SELECT coalesce((SELECT rolled_up_to FROM __schema__.job_outcomes_mark), '-infinity') AS rolled_up_to
+), buckets AS (
+    SELECT generate_series(date_trunc('hour', %(since)s::timestamptz, 'UTC'),
+                           date_trunc('hour', %(until)s::timestamptz, 'UTC'), interval '1 hour') AS bucket
+), finished AS (
+    SELECT o.hour AS bucket, o.state, o.jobs FROM __schema__.job_outcomes o, mark
+    WHERE o.hour >= date_trunc('hour', %(since)s::timestamptz, 'UTC') AND o.hour < mark.rolled_up_to
+      AND (%(tenants)s::text[] IS NULL OR o.tenant_id = ANY(%(tenants)s))
+    UNION ALL
+    SELECT date_trunc('hour', s.created_at, 'UTC'), s.state, 1 FROM __schema__.job_states s
+    WHERE s.state IN ('Succeeded', 'Failed')
+      AND s.created_at >= greatest(date_trunc('hour', %(since)s::timestamptz, 'UTC'), (SELECT rolled_up_to FROM mark))
+      AND s.created_at <= %(until)s
+      AND (%(tenants)s::text[] IS NULL OR s.tenant_id = ANY(%(tenants)s))
+)
+SELECT b.bucket,
+       coalesce(sum(f.jobs) FILTER (WHERE f.state = 'Succeeded'), 0)::bigint AS succeeded,
+       coalesce(sum(f.jobs) FILTER (WHERE f.state = 'Failed'), 0)::bigint AS failed
 FROM buckets b LEFT JOIN finished f ON f.bucket = b.bucket
 GROUP BY b.bucket
 ORDER BY b.bucket;
@@ -142,30 +235,17 @@ GROUP BY job_type
 ORDER BY job_type;
 
 -- name: stats_tenants
--- Distinct tenants by a loose index scan (one index probe per tenant), plus
--- tenants that so far only own recurring jobs.
-WITH RECURSIVE t AS (
-    (SELECT tenant_id FROM __schema__.jobs ORDER BY tenant_id LIMIT 1)
-    UNION ALL
-    SELECT (SELECT j.tenant_id FROM __schema__.jobs j WHERE j.tenant_id > t.tenant_id
-            ORDER BY j.tenant_id LIMIT 1)
-    FROM t WHERE t.tenant_id IS NOT NULL
-)
-SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL
+-- Tenants that own jobs (from the job counters: exact, and a few hundred rows
+-- where a loose index scan of the jobs took seconds at 1M), or so far only
+-- recurring jobs.
+SELECT tenant_id FROM __schema__.job_counts GROUP BY tenant_id HAVING sum(jobs) > 0
 UNION
 SELECT tenant_id FROM __schema__.recurring_jobs
 ORDER BY tenant_id;
 
 -- name: stats_job_types
--- Job types seen in jobs (loose index scan) or registered by a worker.
-WITH RECURSIVE t AS (
-    (SELECT job_type FROM __schema__.jobs ORDER BY job_type LIMIT 1)
-    UNION ALL
-    SELECT (SELECT j.job_type FROM __schema__.jobs j WHERE j.job_type > t.job_type
-            ORDER BY j.job_type LIMIT 1)
-    FROM t WHERE t.job_type IS NOT NULL
-)
-SELECT job_type FROM t WHERE job_type IS NOT NULL
+-- Job types of stored jobs (from the job counters), or registered by a worker.
+SELECT job_type FROM __schema__.job_counts GROUP BY job_type HAVING sum(jobs) > 0
 UNION
 SELECT name FROM __schema__.job_types
 ORDER BY job_type;
