@@ -160,9 +160,9 @@ The connection string only ever comes from a Secret.
   value: {{ .Values.options.enableAutomaticRetry | quote }}
 - name: CRAFT_JOBS_JOB_EXPIRATION_DAYS
   value: {{ .Values.options.jobExpirationDays | quote }}
-{{- with .Values.options.auditRetentionDays }}
+{{- if gt (int .Values.options.auditRetentionDays) 0 }}
 - name: CRAFT_JOBS_AUDIT_RETENTION_DAYS
-  value: {{ . | quote }}
+  value: {{ .Values.options.auditRetentionDays | quote }}
 {{- end }}
 - name: CRAFT_JOBS_ENABLE_MULTI_TENANCY
   value: {{ .Values.options.enableMultiTenancy | quote }}
