@@ -177,8 +177,9 @@ CREATE TABLE __schema__.kube_one_shots (
 );
 
 
--- Version 9: jobs per state, tenant, queue and job type, kept by triggers in
--- the transaction of every change (a connection adds to rows of its own,
+-- Version 9: jobs per state, tenant, queue and job type, kept in the
+-- transaction of every change (by the insert statements, and by triggers on
+-- update, delete and truncate; a connection adds to rows of its own,
 -- shard = its backend pid; readers sum the shards; the expiry loop folds the
 -- rows of ended connections into shard 0), and the history's outcomes per
 -- closed hour, rolled up by the expiry loop (migration 0009 says why).
@@ -210,15 +211,6 @@ CREATE TABLE __schema__.job_outcomes_mark (
 -- one grouped upsert, not a thousand; an update is counted as its old rows
 -- out and its new rows in (no join: rows whose key did not change cancel
 -- out). Rows are upserted in key order.
-CREATE FUNCTION __schema__.count_inserted_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
-    SELECT state, tenant_id, queue, job_type, pg_backend_pid(), count(*) FROM added_jobs
-    GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
-    ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs;
-    RETURN NULL;
-END $$;
-
 CREATE FUNCTION __schema__.count_deleted_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
@@ -247,8 +239,6 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER jobs_counted_on_insert AFTER INSERT ON __schema__.jobs
-    REFERENCING NEW TABLE AS added_jobs FOR EACH STATEMENT EXECUTE FUNCTION __schema__.count_inserted_jobs();
 CREATE TRIGGER jobs_counted_on_update AFTER UPDATE ON __schema__.jobs
     REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs FOR EACH STATEMENT
     EXECUTE FUNCTION __schema__.count_updated_jobs();
