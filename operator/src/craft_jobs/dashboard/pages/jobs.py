@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from craft_jobs.dashboard import service
+from craft_jobs.dashboard import limits_api, service
 from craft_jobs.dashboard.deps import Operator, State, Viewer
 from craft_jobs.dashboard.errors import ApiError
 from craft_jobs.dashboard.pages.render import back, render
@@ -28,7 +28,7 @@ def router(base: str) -> APIRouter:
         job_type: str | None = None,
         queue: str | None = None,
         search: Annotated[str | None, Query(max_length=200)] = None,
-        before_id: Annotated[int | None, Query(ge=1)] = None,
+        before_id: Annotated[int | None, Query(ge=1, le=limits_api.BIGINT_MAX)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> Response:
         where = JobFilter(state=job_state, tenants=scope.narrow(tenant), job_type=job_type or None,
@@ -45,7 +45,7 @@ def router(base: str) -> APIRouter:
         )
 
     @pages.get("/jobs/{job_id}")
-    async def job_page(request: Request, state: State, scope: Viewer, job_id: int) -> Response:
+    async def job_page(request: Request, state: State, scope: Viewer, job_id: limits_api.JobId) -> Response:
         detail = await service.job_detail(state, scope, job_id)
         return render(request, state, "job.html", detail=detail, job=detail.job,
                       can_operate=scope.can_operate(detail.job.tenant_id))
@@ -71,7 +71,7 @@ def router(base: str) -> APIRouter:
         return back(state, return_to, notice)
 
     @pages.post("/jobs/{job_id}/{action}")
-    async def job_action(state: State, scope: Operator, job_id: int, action: Literal["requeue", "delete"]) -> Response:
+    async def job_action(state: State, scope: Operator, job_id: limits_api.JobId, action: Literal["requeue", "delete"]) -> Response:
         try:
             await service.act_on_job(state, scope, job_id, action)
         except ApiError as exc:
