@@ -60,8 +60,8 @@ bench-quick: venv ## The engine benchmark with fewer jobs (under two minutes)
 	$(PY) -m pip install --quiet -e 'operator[bench]'
 	$(PY) bench/engine.py --quick
 
-soak: venv ## Soak: 100,000 jobs through the engine, 2,000 BackgroundJobs through the operator on the emulator; RSS at start, quarters and end must stay flat, every job run once (about 10 minutes)
-	$(PY) bench/soak.py --operator-jobs 2000
+soak: venv ## Soak: 100,000 jobs through the engine, 10,000 BackgroundJobs through the operator on the emulator; RSS at start, quarters and end must stay flat, every job run once (about 12 minutes)
+	$(PY) bench/soak.py
 
 proofs: venv cluster-build ## Fault scenarios on both executors (kills, stops, deletions, evictions, API errors, watch chaos, PostgreSQL restarts and outages): a table of lost / ran twice / overlapping / mismatches, JSON last line
 	$(PY) -m tests.proofs

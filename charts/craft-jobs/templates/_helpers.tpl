@@ -160,6 +160,10 @@ The connection string only ever comes from a Secret.
   value: {{ .Values.options.enableAutomaticRetry | quote }}
 - name: CRAFT_JOBS_JOB_EXPIRATION_DAYS
   value: {{ .Values.options.jobExpirationDays | quote }}
+{{- with .Values.options.auditRetentionDays }}
+- name: CRAFT_JOBS_AUDIT_RETENTION_DAYS
+  value: {{ . | quote }}
+{{- end }}
 - name: CRAFT_JOBS_ENABLE_MULTI_TENANCY
   value: {{ .Values.options.enableMultiTenancy | quote }}
 - name: CRAFT_JOBS_SCHEMA_NAME

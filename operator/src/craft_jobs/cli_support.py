@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ def client_options(args: argparse.Namespace) -> JobOptions:
 
 
 async def with_scheduler(args: argparse.Namespace, action):
+    from craft_jobs.audit import Surface, acting_as
     from craft_jobs.client.scheduler import JobScheduler
 
     options = client_options(args)
@@ -48,9 +50,18 @@ async def with_scheduler(args: argparse.Namespace, action):
     craft_jobs_runner.import_job_modules(options.job_modules)
     scheduler = await JobScheduler.connect(options, startup_timeout=3)
     try:
-        return await action(scheduler)
+        # Audited as the CLI's, by --user when given, else the login running it.
+        with acting_as(Surface.CLI, getattr(args, "user", None) or _login_name()):
+            return await action(scheduler)
     finally:
         await scheduler.close()
+
+
+def _login_name() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (a container): the database role is recorded
+        return None
 
 
 def json_arg(text: str | None, field: str) -> Any:

@@ -45,6 +45,8 @@ class JobOptions(BaseSettings):
     max_retry_attempts: int = Field(3, ge=0, le=10)
     enable_automatic_retry: bool = True
     job_expiration_days: int = Field(7, ge=1, le=365)
+    # How long audit rows are kept; None: as long as jobs (job_expiration_days).
+    audit_retention_days: int | None = Field(None, ge=1, le=3650)
     enable_multi_tenancy: bool = False
     schema_name: str = "craft_jobs"
     polling_interval_seconds: float = Field(15, ge=1, le=60)

@@ -116,9 +116,10 @@ async def test_recurring_jobs_of_another_tenant_are_invisible(make_client, store
     for action in ("trigger", "pause", "resume"):
         assert (await ann.post(f"/api/recurring/globex-nightly/{action}")).status_code == 404
     assert (await ann.delete("/api/recurring/globex-nightly")).status_code == 404
-    hijack = await ann.put("/api/recurring/globex-nightly", json={"job_type": "t", "cron": "* * * * *"})
-    assert hijack.status_code == 404
-    kept = await store.get_recurring("globex-nightly")
+    # Ids are per tenant: the same id makes acme's own schedule and leaves globex's alone.
+    own = await ann.put("/api/recurring/globex-nightly", json={"job_type": "t", "cron": "* * * * *"})
+    assert own.status_code == 200 and own.json()["tenant_id"] == "acme"
+    kept = await store.get_recurring("globex-nightly", "globex")
     assert kept.cron == "0 3 * * *" and not kept.paused
 
 

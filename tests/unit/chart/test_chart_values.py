@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import CHART, container, env_of, render
+from .conftest import CHART, NAMESPACE, container, env_of, one, render
 
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
@@ -247,3 +247,40 @@ def test_dashboard_settings_parse_the_dashboard_environment(monkeypatch: pytest.
     assert str(settings.tokens_file) == "/etc/craft-jobs/dashboard/tokens.yaml"
     assert settings.secure_cookies is True  # the Ingress terminates TLS
     assert "CRAFT_JOBS_DASHBOARD_SECURE_COOKIES" not in env_of(container(render(), "dashboard"))
+
+
+def test_dashboard_hosts_and_metrics_reach_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from craft_jobs.dashboard.settings import DashboardSettings, allowed_host_names
+
+    plain = env_of(container(render(), "dashboard"))
+    assert plain["CRAFT_JOBS_DASHBOARD_PUBLIC_METRICS"] == "false"
+    assert "CRAFT_JOBS_DASHBOARD_METRICS_TOKEN_FILE" not in plain
+    manifests = render("ingress.yaml", "dashboard.allowedHosts={jobs.internal.example}",
+                       "dashboard.metrics.tokenSecret=prometheus-token")
+    dashboard = container(manifests, "dashboard")
+    env = env_of(dashboard)
+    for name, value in env.items():
+        if name.startswith("CRAFT_JOBS_DASHBOARD_") and isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CRAFT_JOBS_DASHBOARD_METRICS_TOKEN_FILE", "/dev/null")  # the path is the pod's
+    hosts = allowed_host_names(DashboardSettings(), "0.0.0.0")
+    service = one(manifests, "Service", "-dashboard")["metadata"]["name"]
+    assert {service, f"{service}.{NAMESPACE}.svc", "jobs.internal.example"} <= hosts
+    ingress_host = one(manifests, "Ingress", "-dashboard")["spec"]["rules"][0]["host"]
+    assert ingress_host in hosts and "127.0.0.1" not in hosts
+    assert env["CRAFT_JOBS_DASHBOARD_METRICS_TOKEN_FILE"] == "/etc/craft-jobs/metrics/token"
+    mount = next(m for m in dashboard["volumeMounts"] if m["name"] == "metrics-token")
+    assert mount["mountPath"] == "/etc/craft-jobs/metrics" and mount["readOnly"]
+    volumes = one(manifests, "Deployment", "-dashboard")["spec"]["template"]["spec"]["volumes"]
+    assert next(v for v in volumes if v["name"] == "metrics-token")["secret"]["secretName"] == "prometheus-token"
+
+
+def test_audit_retention_reaches_the_options_only_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from craft_jobs.options import JobOptions
+
+    assert VALUES["options"]["auditRetentionDays"] == 0  # as long as jobs: the option's None
+    assert JobOptions.model_fields["audit_retention_days"].default is None
+    assert "CRAFT_JOBS_AUDIT_RETENTION_DAYS" not in env_of(container(render(), "operator"))
+    env = env_of(container(render(None, "options.auditRetentionDays=90"), "operator"))
+    monkeypatch.setenv("CRAFT_JOBS_AUDIT_RETENTION_DAYS", env["CRAFT_JOBS_AUDIT_RETENTION_DAYS"])
+    assert JobOptions().audit_retention_days == 90

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from craft_jobs_runner import Job
 
+from craft_jobs.audit import AuditAction, AuditOutcome, Caller, TargetKind, current_caller
 from craft_jobs.backoff import RetryPolicy, checked_max_attempts
 from craft_jobs.client.context import current_context
 from craft_jobs.client.filters import ClientFilter, installation_filters
@@ -32,6 +33,7 @@ from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition, JobState
 from craft_jobs.store.connector import Session
 from craft_jobs.store.models import Job as StoredJob
 from craft_jobs.store.models import BatchItem, NewJob, RecurringJob
+from craft_jobs.store.audit_store import AuditStore
 from craft_jobs.store.store import JobStore
 
 JobRef = type[Job] | str
@@ -46,6 +48,7 @@ class JobScheduler:
         self.store = store
         self.options = options
         self.filters = [*installation_filters(options.client_filters), *filters]
+        self.audit = AuditStore(store)
 
     @classmethod
     async def connect(
@@ -110,6 +113,7 @@ class JobScheduler:
             timeout_seconds=timeout,
             image=check_text(image, "image"),
             reason=reason,
+            audit=current_caller(),
             **extra,
         )
 
@@ -238,7 +242,7 @@ class JobScheduler:
         shared = NewJob(
             job_type="", parameters={}, state=JobState.ENQUEUED, scheduled_for=self.store.clock.now(),
             max_attempts=0, queue=_queue(queue), tenant_id=tenant, user_id=user, metadata=merged,
-            reason="created in a batch",
+            reason="created in a batch", audit=current_caller(),
         )
         new_jobs = self._filter_batch(shared, batch)
         batch_id = uuid.uuid4()
@@ -322,21 +326,43 @@ class JobScheduler:
 
     async def delete(self, job_id: int, *, tenant_id: str | None = None, actor: str | None = None, reason: str | None = None) -> bool:
         """Deletes from any state (a running job is stopped); False when no such job."""
+        caller = self._acting(actor)
         previous = await self.store.change_state(
-            job_id, JobState.DELETED, reason=reason or "deleted", actor=actor or current_context().user_id,
-            tenant_id=self._scope(tenant_id),
+            job_id, JobState.DELETED, reason=reason or "deleted", actor=caller.actor, tenant_id=self._scope(tenant_id),
         )
+        await self._audit_job(caller, AuditAction.DELETE, job_id, previous is not None, detail=reason)
         return previous is not None
 
     async def requeue(self, job_id: int, *, tenant_id: str | None = None, actor: str | None = None,
                       session: Session | None = None) -> bool:
         """Enqueues again from any state, with a fresh set of retries; False when no such job.
         `session`: inside that transaction (the operator's, which records why it acted)."""
+        caller = self._acting(actor)
         previous = await self.store.change_state(
-            job_id, JobState.ENQUEUED, reason="requeued", actor=actor or current_context().user_id,
+            job_id, JobState.ENQUEUED, reason="requeued", actor=caller.actor,
             tenant_id=self._scope(tenant_id), reset_attempts=True, session=session,
         )
+        await self._audit_job(caller, AuditAction.REQUEUE, job_id, previous is not None, session=session)
         return previous is not None
+
+    def _acting(self, actor: str | None, fallback: str | None = None) -> Caller:
+        """The caller of this action: its surface, and the first actor named (an
+        explicit `actor`, the surface's caller, `fallback`, the job context's user)."""
+        caller = current_caller()
+        return Caller(caller.surface, actor or caller.actor or fallback or current_context().user_id)
+
+    async def _audit_job(self, caller: Caller, action: AuditAction, job_id: int, found: bool, *,
+                         detail: str | None = None, session: Session | None = None) -> None:
+        await self.audit.record(caller, action, TargetKind.JOB, job_id, detail=detail, session=session,
+                                outcome=AuditOutcome.OK if found else AuditOutcome.NOT_FOUND)
+
+    async def _audit_recurring(self, action: AuditAction, recurring_id: str, recurring: RecurringJob | None, *,
+                               actor: str | None = None, fallback: str | None = None,
+                               session: Session | None = None) -> None:
+        await self.audit.record(
+            self._acting(actor, fallback), action, TargetKind.RECURRING, recurring_id, session=session,
+            tenant_id=recurring.tenant_id if recurring else self._scope(None),
+            outcome=AuditOutcome.OK if recurring else AuditOutcome.NOT_FOUND)
 
     async def get_job(self, job_id: int, *, tenant_id: str | None = None) -> StoredJob:
         job = await self.store.get_job(job_id, self._scope(tenant_id))
@@ -399,28 +425,36 @@ class JobScheduler:
             "paused": paused, **ResourceRef.columns(resource),
         }
         recurring = await self.store.upsert_recurring(values, schedule.next_after(now))
-        if recurring is None:
-            raise ValidationError("recurring_id", f"{recurring_id!r} is already used by another tenant")
+        await self._audit_recurring(AuditAction.APPLY, recurring_id, recurring, fallback=template.user_id)
         await self.store.notify("recurring")
         return recurring
 
+    async def _find_recurring(self, recurring_id: str, tenant_id: str | None) -> RecurringJob | None:
+        """Ids are per tenant: the caller's tenant, else the one tenant that has the id."""
+        return await self.store.get_recurring(recurring_id, self._scope(tenant_id))
+
     async def pause_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
-        return await self.store.set_recurring_paused(recurring_id, True, None, self._scope(tenant_id))
+        recurring = await self._find_recurring(recurring_id, tenant_id)
+        await self._audit_recurring(AuditAction.PAUSE, recurring_id, recurring)
+        return recurring is not None and await self.store.set_recurring_paused(recurring_id, True, None, recurring.tenant_id)
 
     async def resume_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
         """Resumes from now on: slots missed while paused are not run."""
-        recurring = await self.store.get_recurring(recurring_id, self._scope(tenant_id))
+        recurring = await self._find_recurring(recurring_id, tenant_id)
+        await self._audit_recurring(AuditAction.RESUME, recurring_id, recurring)
         if recurring is None:
             return False
         now = self.store.clock.now()
         schedule = parse_schedule(recurring.cron, recurring.interval_minutes, recurring.time_zone, recurring.anchor_at)
-        resumed = await self.store.set_recurring_paused(recurring_id, False, schedule.next_after(now), self._scope(tenant_id))
+        resumed = await self.store.set_recurring_paused(recurring_id, False, schedule.next_after(now), recurring.tenant_id)
         await self.store.notify("recurring")
         return resumed
 
     async def remove_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
         """Removes the schedule; jobs it already fired keep their history."""
-        return await self.store.delete_recurring(recurring_id, self._scope(tenant_id))
+        recurring = await self._find_recurring(recurring_id, tenant_id)
+        await self._audit_recurring(AuditAction.DELETE, recurring_id, recurring)
+        return recurring is not None and await self.store.delete_recurring(recurring_id, recurring.tenant_id)
 
     async def trigger_recurring(self, recurring_id: str, *, tenant_id: str | None = None, actor: str | None = None,
                                 session: Session | None = None) -> int:
@@ -429,20 +463,24 @@ class JobScheduler:
         if session is None:
             async with self.store.connector.transaction() as session:
                 return await self.trigger_recurring(recurring_id, tenant_id=tenant_id, actor=actor, session=session)
-        recurring = await self.store.lock_recurring(session, recurring_id, self._scope(tenant_id))
+        found = await self._find_recurring(recurring_id, tenant_id)
+        recurring = found and await self.store.lock_recurring(session, recurring_id, found.tenant_id)
         if recurring is None:
+            await self._audit_recurring(AuditAction.TRIGGER, recurring_id, None, actor=actor)
             raise RecurringJobNotFoundError(recurring_id)
         now = self.store.clock.now()
-        who = actor or current_context().user_id
+        who = self._acting(actor).actor
         reason = f"recurring job {recurring_id} triggered" + (f" by {who}" if who else "")
         job_id = await self.store.insert_job(job_for_fire(recurring, now, reason), session)
+        await self.audit.record(self._acting(actor), AuditAction.TRIGGER, TargetKind.RECURRING, recurring_id,
+                                tenant_id=recurring.tenant_id, job_id=job_id, detail=f"job {job_id}", session=session)
         await self.store.record_recurring_fire(
-            session, recurring_id, next_run_at=recurring.next_run_at, last_run_at=now, last_job_id=job_id
+            session, recurring, next_run_at=recurring.next_run_at, last_run_at=now, last_job_id=job_id
         )
         return job_id
 
     async def get_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> RecurringJob:
-        recurring = await self.store.get_recurring(recurring_id, self._scope(tenant_id))
+        recurring = await self._find_recurring(recurring_id, tenant_id)
         if recurring is None:
             raise RecurringJobNotFoundError(recurring_id)
         return recurring

@@ -30,9 +30,10 @@ class KubeStore:
         )
         return [(RecurringJob.model_validate(row), row["changed_at"]) for row in rows]
 
-    async def unfinished_jobs_of_recurring(self, recurring_id: str) -> list[int]:
+    async def unfinished_jobs_of_recurring(self, recurring_id: str, tenant_id: str, namespace: str) -> list[int]:
         rows = await self.store.connector.fetch_all(
-            self.queries["kube_unfinished_jobs_of_recurring"], {"recurring_id": recurring_id}
+            self.queries["kube_unfinished_jobs_of_recurring"],
+            {"recurring_id": recurring_id, "tenant_id": tenant_id, "namespace": namespace},
         )
         return [row["id"] for row in rows]
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from craft_jobs.audit import AuditAction, AuditOutcome, Caller, Surface, TargetKind
 from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition, JobState
 
 
@@ -35,6 +36,8 @@ class NewJob:
     cr_namespace: str | None = None
     cr_name: str | None = None
     reason: str = "created"
+    # Who scheduled it, for the audit trail; None: not a user's action (a recurring fire).
+    audit: Caller | None = None
 
 
 @dataclass(slots=True)
@@ -185,3 +188,19 @@ class JobType(BaseModel):
     max_attempts: int | None
     timeout_seconds: int | None
     updated_at: datetime
+
+
+class AuditEntry(BaseModel):
+    """One row of the audit trail: who did what, from where, to what, and how it ended."""
+
+    id: int
+    at: datetime
+    action: AuditAction
+    surface: Surface
+    actor: str | None
+    tenant_id: str
+    target_kind: TargetKind
+    target_id: str | None
+    job_id: int | None
+    outcome: AuditOutcome
+    detail: str | None

@@ -163,9 +163,10 @@ class StatsStore:
         rows = await self.connector.fetch_all(self.queries["stats_continuations"], {"id": job_id, "limit": limit})
         return [JobSummary.model_validate(row) for row in rows]
 
-    async def recurring_runs(self, recurring_id: str, limit: int = 10) -> list[JobSummary]:
+    async def recurring_runs(self, recurring_id: str, tenant_id: str, limit: int = 10) -> list[JobSummary]:
+        """The runs of one tenant's recurring job (ids are per tenant)."""
         rows = await self.connector.fetch_all(
-            self.queries["stats_recurring_runs"], {"id": recurring_id, "limit": limit}
+            self.queries["stats_recurring_runs"], {"id": recurring_id, "tenant_id": tenant_id, "limit": limit}
         )
         return [JobSummary.model_validate(row) for row in rows]
 
@@ -174,7 +175,7 @@ class StatsStore:
     ) -> list[ThroughputPoint]:
         until = self.clock.now()
         rows = await self.connector.fetch_all(
-            self.queries["stats_throughput"],
+            self.queries[f"stats_throughput_by_{unit}"],
             {"unit": unit, "since": until - span, "until": until, "tenants": _tenants(tenants)},
         )
         return [ThroughputPoint.model_validate(row) for row in rows]

@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from craft_jobs.clock import Clock, SystemClock
 from craft_jobs.decisions import DecisionLog
+from craft_jobs.errors import ValidationError
 from craft_jobs.options import JobOptions
 from craft_jobs.states import JobState
 from craft_jobs.store.connector import Connector, Session, translated_errors
@@ -36,6 +37,8 @@ from craft_jobs.store.notifier import Notifier
 from craft_jobs.store.queries import load_queries
 
 _CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedJob))
+# The hourly outcome counters behind the day's chart, kept for a week.
+OUTCOME_HOURS_KEPT = timedelta(days=7)
 
 
 def _jsonb(value: Any) -> Jsonb | None:
@@ -99,6 +102,7 @@ class JobStore:
             "now": now,
             "channel": self.channel,
             "notify": True,
+            **_audit_params(job),
         }
 
     # -- creating jobs -------------------------------------------------------
@@ -155,6 +159,7 @@ class JobStore:
             "now": now,
             "channel": self.channel,
             "notify": True,
+            **_audit_params(shared),
         }
 
     async def insert_batch(
@@ -330,6 +335,19 @@ class JobStore:
         row = await self.connector.fetch_one(self.queries["expire_jobs"], {"now": self.clock.now(), "limit": limit})
         return row["expired"]
 
+    async def fold_job_counts(self) -> int:
+        """Folds the job counters of ended connections into one row per key; returns the rows folded."""
+        row = await self.connector.fetch_one(self.queries["fold_job_counts"])
+        return row["folded"]
+
+    async def roll_up_outcomes(self) -> int:
+        """Adds the closed hours' outcomes to the hourly counts behind the day's chart
+        and drops those older than OUTCOME_HOURS_KEPT; returns the rows added."""
+        now = self.clock.now()
+        row = await self.connector.fetch_one(
+            self.queries["roll_up_outcomes"], {"now": now, "kept_since": now - OUTCOME_HOURS_KEPT})
+        return row["added"]
+
     async def prune_preview(self, state: JobState, cutoff: datetime, tenant_id: str | None) -> list[dict[str, Any]]:
         """Per job type: how many jobs (and history rows) `prune_jobs` would remove."""
         return await self.connector.fetch_all(
@@ -375,22 +393,28 @@ class JobStore:
 
     # -- recurring jobs ----------------------------------------------------------
 
-    async def upsert_recurring(self, values: dict[str, Any], next_run_at: datetime | None) -> RecurringJob | None:
-        """Creates or updates a recurring job; None when the id belongs to another tenant."""
+    async def upsert_recurring(self, values: dict[str, Any], next_run_at: datetime | None) -> RecurringJob:
+        """Creates or updates the tenant's recurring job of that id."""
         params = dict(values)
         for key in ("parameters", "metadata", "retry_policy"):
             params[key] = _jsonb(params.get(key))
         params.update(now=self.clock.now(), next_run_at=next_run_at)
-        row = await self.connector.fetch_one(self.queries["upsert_recurring"], params)
-        return None if row is None else RecurringJob.model_validate(row)
+        return RecurringJob.model_validate(await self.connector.fetch_one(self.queries["upsert_recurring"], params))
 
-    async def get_recurring(self, recurring_id: str, tenant_id: str | None = None) -> RecurringJob | None:
-        row = await self.connector.fetch_one(
-            self.queries["get_recurring"], {"id": recurring_id, "tenant_id": tenant_id}
+    async def get_recurring(self, recurring_id: str, tenant_id: str | None = None, *,
+                            tenants: Sequence[str] | None = None) -> RecurringJob | None:
+        """The recurring job of that id in `tenant_id` (or among `tenants`); else the
+        one tenant that has it (ValidationError naming tenant_id when several have)."""
+        if tenant_id is not None:
+            tenants = [tenant_id]
+        rows = await self.connector.fetch_all(
+            self.queries["get_recurring"], {"id": recurring_id, "tenants": None if tenants is None else list(tenants)}
         )
-        return None if row is None else RecurringJob.model_validate(row)
+        if len(rows) > 1:
+            raise ValidationError("tenant_id", f"recurring job {recurring_id!r} exists in several tenants: say which one")
+        return RecurringJob.model_validate(rows[0]) if rows else None
 
-    async def lock_recurring(self, session: Session, recurring_id: str, tenant_id: str | None = None) -> RecurringJob | None:
+    async def lock_recurring(self, session: Session, recurring_id: str, tenant_id: str) -> RecurringJob | None:
         row = await session.fetch_one(self.queries["lock_recurring"], {"id": recurring_id, "tenant_id": tenant_id})
         return None if row is None else RecurringJob.model_validate(row)
 
@@ -407,7 +431,7 @@ class JobStore:
     async def record_recurring_fire(
         self,
         session: Session,
-        recurring_id: str,
+        recurring: RecurringJob,
         *,
         next_run_at: datetime | None,
         last_run_at: datetime | None = None,
@@ -417,7 +441,8 @@ class JobStore:
         await session.execute(
             self.queries["record_recurring_fire"],
             {
-                "id": recurring_id,
+                "id": recurring.id,
+                "tenant_id": recurring.tenant_id,
                 "next_run_at": next_run_at,
                 "last_run_at": last_run_at,
                 "last_job_id": last_job_id,
@@ -426,16 +451,14 @@ class JobStore:
             },
         )
 
-    async def set_recurring_paused(
-        self, recurring_id: str, paused: bool, next_run_at: datetime | None, tenant_id: str | None = None
-    ) -> bool:
+    async def set_recurring_paused(self, recurring_id: str, paused: bool, next_run_at: datetime | None, tenant_id: str) -> bool:
         row = await self.connector.fetch_one(
             self.queries["set_recurring_paused"],
             {"id": recurring_id, "paused": paused, "next_run_at": next_run_at, "tenant_id": tenant_id, "now": self.clock.now()},
         )
         return row is not None
 
-    async def delete_recurring(self, recurring_id: str, tenant_id: str | None = None) -> bool:
+    async def delete_recurring(self, recurring_id: str, tenant_id: str) -> bool:
         row = await self.connector.fetch_one(
             self.queries["delete_recurring"], {"id": recurring_id, "tenant_id": tenant_id}
         )
@@ -498,3 +521,9 @@ class JobStore:
                     yield notify.payload
         finally:
             await conn.close()
+
+
+def _audit_params(job: NewJob) -> dict[str, Any]:
+    audit = job.audit
+    return {"audit_surface": audit.surface.value if audit else None,
+            "audit_actor": (audit.actor or job.user_id) if audit else None}

@@ -107,7 +107,7 @@ async def schedule(state: State, scope: Operator, body: ScheduleIn, response: Re
     job_id = await state.scheduler.schedule(
         body.job_type, body.parameters,
         delay=timedelta(seconds=body.delay_seconds) if body.delay_seconds is not None else None,
-        at=body.at, queue=body.queue, tenant_id=service.schedule_tenant(state, scope, body.tenant_id),
+        at=body.at, queue=body.queue, tenant_id=await service.schedule_tenant(state, scope, body.tenant_id),
         user_id=scope.user, metadata=body.metadata, max_attempts=body.max_attempts,
         timeout_seconds=body.timeout_seconds, image=body.image,
     )
@@ -119,7 +119,7 @@ async def schedule(state: State, scope: Operator, body: ScheduleIn, response: Re
 async def schedule_batch(state: State, scope: Operator, body: BatchIn) -> CreatedMany:
     ids = await state.scheduler.schedule_batch(
         [(item.job_type, item.parameters) for item in body.jobs], queue=body.queue,
-        tenant_id=service.schedule_tenant(state, scope, body.tenant_id), user_id=scope.user, metadata=body.metadata,
+        tenant_id=await service.schedule_tenant(state, scope, body.tenant_id), user_id=scope.user, metadata=body.metadata,
     )
     return CreatedMany(ids=ids)
 
@@ -131,7 +131,7 @@ async def continue_with(state: State, scope: Operator, job_id: limits_api.JobId,
     tenant = body.tenant_id or (parent.tenant_id if state.options.enable_multi_tenancy else None)
     child = await state.scheduler.continue_with(
         job_id, body.job_type, body.parameters, on=body.on, queue=body.queue,
-        tenant_id=service.schedule_tenant(state, scope, tenant), user_id=scope.user, metadata=body.metadata,
+        tenant_id=await service.schedule_tenant(state, scope, tenant), user_id=scope.user, metadata=body.metadata,
         max_attempts=body.max_attempts, timeout_seconds=body.timeout_seconds, image=body.image,
     )
     return Created(id=child)

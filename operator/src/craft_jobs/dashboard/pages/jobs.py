@@ -37,10 +37,10 @@ def router(base: str) -> APIRouter:
         filters = {"state": job_state.value if job_state else None, "tenant": tenant, "job_type": job_type,
                    "queue": queue, "search": search, "limit": limit if limit != 50 else None}
         tenants = scope.tenants if scope.tenants is not None else (
-            await state.cached("tenants", None, state.stats.tenants) if state.options.enable_multi_tenancy else [])
+            await state.stats.tenants() if state.options.enable_multi_tenancy else [])
         return render(
             request, state, "jobs.html", page=page, filters=filters, current_state=job_state,
-            counts=await state.state_counts(scope.tenants), job_types=await state.cached("job_types", None, state.stats.job_types),
+            counts=await state.stats.state_counts(scope.tenants), job_types=await state.stats.job_types(),
             tenants=tenants, before_id=before_id,
         )
 

@@ -19,6 +19,6 @@ def router(base: str) -> APIRouter:
         ages = {s.id: (now - s.heartbeat_at).total_seconds() for s in servers}
         return render(request, state, "servers.html", servers=servers, ages=ages,
                       timeout=state.options.server_timeout_seconds,
-                      counts=await state.state_counts(scope.tenants))
+                      counts=await state.stats.state_counts(scope.tenants))
 
     return pages

@@ -20,6 +20,12 @@ WITH job AS (
 ), history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
     SELECT id, state, %(reason)s, created_at FROM job
+), audit AS (
+    -- A user's schedule is audited in the same statement (none for a recurring fire).
+    INSERT INTO __schema__.audit_log (at, action, surface, actor, tenant_id, target_kind, target_id, job_id, outcome)
+    SELECT created_at, 'schedule', %(audit_surface)s, coalesce(%(audit_actor)s, session_user::text), %(tenant_id)s,
+           'job', id::text, id, 'ok'
+    FROM job WHERE %(audit_surface)s::text IS NOT NULL
 )
 -- notify: false when the NOTIFY goes out just after the commit (store/notifier.py).
 SELECT job.id, job.state::text,
@@ -47,6 +53,13 @@ WITH input AS (
 ), history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
     SELECT id, state, %(reason)s, %(now)s FROM job
+), audit AS (
+    -- One row for the batch, as it was one call.
+    INSERT INTO __schema__.audit_log (at, action, surface, actor, tenant_id, target_kind, target_id, outcome, detail)
+    SELECT %(now)s, 'schedule', %(audit_surface)s, coalesce(%(audit_actor)s, session_user::text), %(tenant_id)s,
+           'batch', %(batch_id)s::text, 'ok', format('%%s jobs, #%%s to #%%s', b.n, b.first_id, b.last_id)
+    FROM (SELECT count(*) AS n, min(id) AS first_id, max(id) AS last_id FROM job) AS b
+    WHERE %(audit_surface)s::text IS NOT NULL AND b.n > 0
 ), notified AS (
     SELECT pg_notify(%(channel)s, 'Enqueued') FROM (SELECT 1 FROM job LIMIT 1) AS any_job WHERE %(notify)s
 )
@@ -347,6 +360,53 @@ WITH doomed AS (
     DELETE FROM __schema__.jobs WHERE id IN (SELECT id FROM doomed) RETURNING id
 )
 SELECT count(*) AS expired FROM removed;
+
+-- name: fold_job_counts
+-- Moves the counters of connections that have ended into shard 0, so that
+-- job_counts stays as small as the live connections make it. SKIP LOCKED: a row
+-- a new connection with a reused pid is writing waits for the next fold.
+WITH gone AS (
+    DELETE FROM __schema__.job_counts
+    WHERE (state, tenant_id, queue, job_type, shard) IN (
+        SELECT state, tenant_id, queue, job_type, shard FROM __schema__.job_counts
+        WHERE shard <> 0 AND shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+        FOR UPDATE SKIP LOCKED)
+    RETURNING state, tenant_id, queue, job_type, jobs
+), folded AS (
+    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
+    SELECT state, tenant_id, queue, job_type, 0, sum(jobs) FROM gone
+    GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
+    ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs
+)
+SELECT count(*) AS folded FROM gone;
+
+-- name: roll_up_outcomes
+-- Adds the history's Succeeded and Failed rows of the hours closed since the
+-- mark (a minute after each hour's end: an outcome is written with its
+-- statement's clock and commits at once) to job_outcomes, moves the mark, and
+-- drops hours older than `kept_since`. The mark's row lock makes a second
+-- engine doing the same wait, then find nothing left to add.
+WITH mark AS (
+    SELECT greatest(rolled_up_to, date_trunc('hour', %(kept_since)s::timestamptz, 'UTC')) AS since
+    FROM __schema__.job_outcomes_mark FOR UPDATE
+), span AS (
+    SELECT coalesce((SELECT since FROM mark), date_trunc('hour', %(kept_since)s::timestamptz, 'UTC')) AS since,
+           date_trunc('hour', %(now)s::timestamptz - interval '1 minute', 'UTC') AS until
+), added AS (
+    INSERT INTO __schema__.job_outcomes (hour, tenant_id, state, jobs)
+    SELECT date_trunc('hour', s.created_at, 'UTC'), coalesce(s.tenant_id, ''), s.state, count(*)
+    FROM __schema__.job_states s, span
+    WHERE s.state IN ('Succeeded', 'Failed') AND s.created_at >= span.since AND s.created_at < span.until
+    GROUP BY 1, 2, 3
+    ON CONFLICT (hour, tenant_id, state) DO UPDATE SET jobs = __schema__.job_outcomes.jobs + excluded.jobs
+    RETURNING 1
+), marked AS (
+    INSERT INTO __schema__.job_outcomes_mark (rolled_up_to) SELECT until FROM span WHERE until > since
+    ON CONFLICT (singleton) DO UPDATE SET rolled_up_to = excluded.rolled_up_to
+), old AS (
+    DELETE FROM __schema__.job_outcomes WHERE hour < date_trunc('hour', %(kept_since)s::timestamptz, 'UTC') RETURNING 1
+)
+SELECT (SELECT count(*) FROM added) AS added, (SELECT count(*) FROM old) AS dropped;
 
 -- name: job_exists
 SELECT state::text FROM __schema__.jobs

@@ -25,8 +25,11 @@ ORDER BY r.id
 LIMIT %(limit)s;
 
 -- name: kube_unfinished_jobs_of_recurring
+-- Only the runs of the resource's own schedule: its namespace is part of the id,
+-- and an API-made recurring job of the same id in another tenant is not touched.
 SELECT id FROM __schema__.jobs
-WHERE recurring_id = %(recurring_id)s AND state NOT IN ('Succeeded', 'Failed', 'Deleted')
+WHERE tenant_id = %(tenant_id)s AND recurring_id = %(recurring_id)s AND cr_namespace = %(namespace)s
+  AND state NOT IN ('Succeeded', 'Failed', 'Deleted')
 ORDER BY id;
 
 -- name: kube_try_sync_lock
