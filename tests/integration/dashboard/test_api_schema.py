@@ -66,7 +66,7 @@ async def test_no_operation_breaks_its_spec_or_fails_with_500(store, tokens_file
     job_id = await enqueue(store, parameters={"invoice_id": 1})
     await heartbeat(store)
     app = create_app(store.options, store=store,
-                     settings=DashboardSettings(auth_mode="token", tokens_file=tokens_file, stats_cache_seconds=0))
+                     settings=DashboardSettings(auth_mode="token", tokens_file=tokens_file))
     spec = app.openapi()
     async with served(app) as url:
         failures = await asyncio.to_thread(exercise, url, spec, bearer("operator"))
