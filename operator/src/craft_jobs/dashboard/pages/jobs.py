@@ -83,6 +83,11 @@ def router(base: str) -> APIRouter:
         # A text search pages by keyset ("Older"): it reads a bounded window, not a count.
         listing = await state.stats.list_jobs(where, before_id=before_id, limit=limit,
                                               offset=0 if search else pager.offset)
+        if total.estimated and job_state:
+            # An estimate never claims fewer jobs than the page shows.
+            seen = pager.offset + len(listing.jobs) + (1 if listing.next_before_id else 0)
+            total = counts[job_state] = Counted(max(total.count, seen), False, estimated=True)
+            pager = make_pager(page, limit, total)
         filters = {"state": job_state.value if job_state else None, "tenant": tenant, "job_type": job_type,
                    "queue": queue, "search": search, "limit": limit if limit != 50 else None}
         tenants = scope.tenants if scope.tenants is not None else (

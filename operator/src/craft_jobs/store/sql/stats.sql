@@ -121,31 +121,31 @@ SELECT count(*) AS count FROM (
 
 -- name: stats_filtered_counts
 -- Jobs per state under a list's job type and queue filters, read from at most
--- `scan` of each state's newest jobs in the tenant scope (which its indexes
--- cover): no index covers type, queue and tenant together, so an exact count
--- could read a million rows. The caller scales a partial sample up by the
--- state's total. Written out per state for the partial indexes, as in
--- stats_state_counts.
+-- `scan` jobs of each state in the tenant scope (which its indexes cover): no
+-- index covers type, queue and tenant together, so an exact count could read a
+-- million rows. No ORDER BY: a sort would read the whole state first. The
+-- caller scales a partial sample up by the state's total. Written out per
+-- state for the partial indexes, as in stats_state_counts.
 SELECT 'Awaiting' AS state, count(*) AS scanned, count(*) FILTER (WHERE __include:in_type_and_queue__) AS matched
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Awaiting' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Awaiting' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample
 UNION ALL
 SELECT 'Scheduled', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Scheduled' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Scheduled' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample
 UNION ALL
 SELECT 'Enqueued', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample
 UNION ALL
 SELECT 'Processing', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample
 UNION ALL
 SELECT 'Succeeded', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Succeeded' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Succeeded' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample
 UNION ALL
 SELECT 'Failed', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Failed' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Failed' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample
 UNION ALL
 SELECT 'Deleted', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Deleted' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample;
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Deleted' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample;
 
 -- name: stats_list_retries
 -- Jobs waiting for a retry: Scheduled after a failed run (attempt > 0), the
