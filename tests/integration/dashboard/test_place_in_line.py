@@ -45,3 +45,21 @@ async def test_a_job_held_by_its_queues_limit_says_so(make_client, scheduler, st
     assert [job.id for job in await store.claim_jobs("engine-a", 1)] == [first]
     assert _waiting((await client.get(f"/jobs/jobs/{second}", headers=HTML)).text) == (
         "1 of 1 in the line; held: queue emails runs 1 of its limit of 1")
+
+
+async def test_the_queues_page_shows_each_tenants_load_against_its_limit(make_client, scheduler, store, options):
+    client = make_client(options.model_copy(update={
+        "enable_multi_tenancy": True, "tenant_concurrency_limits": {"acme": 1}, "queue_concurrency_limits": {"emails": 5}}))
+    for _ in range(3):
+        await scheduler.schedule(Noop, tenant_id="acme", queue="emails")
+    await scheduler.schedule(Noop, tenant_id="globex")
+    await store.claim_jobs("engine-a", 1)
+    page = (await client.get("/jobs/queues", headers=HTML)).text
+    tenants = re.search(r'<table class="grid" id="tenants">(.*?)</table>', page, re.S).group(1)
+    acme = re.search(r"<tr>\s*<td data-label=\"Tenant\">.*?acme.*?</tr>", tenants, re.S).group(0)
+    assert '<td data-label="Waiting">2</td>' in acme and '<td data-label="Running">1</td>' in acme
+    assert 'held</span>' in acme, "acme runs 1 of its limit of 1"
+    globex = re.search(r"<tr>\s*<td data-label=\"Tenant\">.*?globex.*?</tr>", tenants, re.S).group(0)
+    assert '<td data-label="Limit">—</td>' in globex
+    queues = re.search(r'<table class="grid" id="queues">(.*?)</table>', page, re.S).group(1)
+    assert re.search(r"emails.*?<td data-label=\"Limit\">5</td>", queues, re.S)

@@ -1,5 +1,6 @@
 """The servers page (each engine/operator replica: heartbeat age, workers busy of total, queues)
-and the queues page (per queue and tenant: jobs waiting, the oldest one's age, jobs running)."""
+and the queues page (per queue, per tenant, and per queue and tenant: jobs waiting, the oldest
+one's age, jobs running, and the concurrency limits that hold them)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,16 @@ from craft_jobs.dashboard.pages.render import render
 from craft_jobs.store.stats import QueueLoad
 
 
-def per_queue(loads: list[QueueLoad]) -> list[QueueLoad]:
-    """The per-tenant rows summed into one row per queue."""
+def summed(loads: list[QueueLoad], by: str) -> list[QueueLoad]:
+    """The per-queue-and-tenant rows summed into one row per queue (`by="queue"`) or per tenant."""
     totals: dict[str, list[QueueLoad]] = defaultdict(list)
     for load in loads:
-        totals[load.queue].append(load)
+        totals[getattr(load, by)].append(load)
     return [
-        QueueLoad(queue=queue, tenant_id="", enqueued=sum(r.enqueued for r in rows),
-                  processing=sum(r.processing for r in rows),
+        QueueLoad(queue=rows[0].queue if by == "queue" else "", tenant_id=rows[0].tenant_id if by == "tenant_id" else "",
+                  enqueued=sum(r.enqueued for r in rows), processing=sum(r.processing for r in rows),
                   oldest_enqueued_at=min((r.oldest_enqueued_at for r in rows if r.oldest_enqueued_at), default=None))
-        for queue, rows in totals.items()
+        for rows in totals.values()
     ]
 
 
@@ -45,7 +46,10 @@ def router(base: str) -> APIRouter:
         # Which servers take each queue (None: every queue).
         listeners = {q.queue: [s.id for s in servers if s.queues is None or q.queue in s.queues]
                      for q in loads}
-        return render(request, state, "queues.html", queues=per_queue(loads), loads=loads, listeners=listeners,
-                      counts=await state.stats.state_counts(scope.tenants))
+        options = state.options
+        return render(request, state, "queues.html", queues=summed(loads, "queue"), loads=loads, listeners=listeners,
+                      tenants=summed(loads, "tenant_id"), tenant_limit=options.tenant_limit,
+                      queue_limits=options.queue_concurrency_limits, show_tenants=options.enable_multi_tenancy
+                      or options.limits_concurrency, counts=await state.stats.state_counts(scope.tenants))
 
     return pages
