@@ -71,6 +71,9 @@ def test_delayed_and_at(cli):
         (("delete", "4242"), "error: job 4242 does not exist"),
         (("requeue", "4242"), "error: job 4242 does not exist"),
         (("trigger", "nope"), "error: recurring job 'nope' does not exist"),
+        (("list", "--type", "a\x00"), "error: --type: contains a NUL byte"),
+        (("recurring", "add", "x\x00", "cleanup", "--every", "5m"), "error: recurring_id: contains a NUL byte"),
+        (("schedule", "hello", "--params", '{"name": "a\\u0000"}'), "error: parameters.name: contains a NUL byte"),
     ],
 )
 def test_bad_input_is_named_and_nothing_is_stored(cli, args, message):
@@ -251,9 +254,10 @@ def test_list_takes_state_names_in_any_case_and_prints_every_format(cli):
     items = json.loads(cli("list", "-o", "json")[1])["items"]
     assert [job["state"] for job in items] == ["Scheduled", "Enqueued"]
     assert yaml.safe_load(cli("list", "-o", "yaml")[1])["items"] == items
-    with pytest.raises(SystemExit) as exited:
-        main(["list", "--state", "nope"])
-    assert exited.value.code == 2
+    for args in (["list", "--state", "nope"], ["list", "--limit", "0"], ["show", str(2**63)], ["delete", "-1"]):
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+        assert exited.value.code == 2, args
 
 
 def test_unreadable_and_malformed_files_are_one_line_and_exit_2(cli, tmp_path):

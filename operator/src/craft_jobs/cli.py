@@ -14,9 +14,12 @@ from collections.abc import Sequence
 from craft_jobs.cli_output import dump, job_text, jobs_table, when
 from craft_jobs.cli_recurring import add_recurring_commands, cmd_recurring_list
 from craft_jobs.cli_support import (
+    JOB_ID,
     add_job_options,
     add_presentation,
     add_tenant,
+    bounded_int,
+    check_no_nul,
     client_options,
     colour,
     json_arg,
@@ -244,19 +247,19 @@ def build_parser() -> argparse.ArgumentParser:
     listing = command("list", cmd_list, "list jobs, newest first (or recurring jobs)")
     listing.add_argument("--state", type=state_arg, help="Awaiting, Scheduled, Enqueued, Processing, Succeeded, Failed or Deleted (any case)")
     listing.add_argument("--type")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=bounded_int(1, 500), default=50, help="at most this many (1 to 500, default 50)")
     listing.add_argument("--recurring", action="store_true", help="list recurring jobs instead (as `recurring list`)")
     add_presentation(listing)
     add_tenant(listing)
 
     show = command("show", cmd_show, "show one job and its state history")
-    show.add_argument("job_id", type=int)
+    show.add_argument("job_id", type=JOB_ID)
     add_presentation(show)
     add_tenant(show)
 
     for name, help_text in (("requeue", "enqueue a job again, from any state"), ("delete", "delete a job (a running one is stopped)")):
         sub = command(name, lambda a, verb=name: _change(a, verb), help_text)
-        sub.add_argument("job_id", type=int)
+        sub.add_argument("job_id", type=JOB_ID)
         add_tenant(sub)
 
     trigger = command("trigger", cmd_trigger, "run a recurring job now (as `recurring trigger`)")
@@ -287,8 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        check_no_nul(parser, args)
         return args.handler(args)
     except ValidationError as exc:
         print(f"error: {exc.field}: {exc.reason}", file=sys.stderr)

@@ -137,6 +137,43 @@ def present(args: argparse.Namespace, render) -> int:
     return 0
 
 
+def bounded_int(low: int, high: int):
+    """An argparse type: a whole number from `low` to `high` (job ids are PostgreSQL bigints)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not from {low} to {high}")
+        return value
+
+    return parse
+
+
+JOB_ID = bounded_int(1, 2**63 - 1)
+
+
+def check_no_nul(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """PostgreSQL cannot hold NUL: an argument with one is refused by its option's name."""
+    for dest, value in vars(args).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ValidationError(_option_of(parser, dest) or dest, "contains a NUL byte")
+
+
+def _option_of(parser: argparse.ArgumentParser, dest: str) -> str | None:
+    for action in parser._actions:  # argparse keeps no public index of its actions
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found = _option_of(sub, dest)
+                if found:
+                    return found
+        elif action.dest == dest:
+            return action.option_strings[-1] if action.option_strings else (action.metavar or dest)
+    return None
+
+
 def add_tenant(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--tenant", help="act as this tenant (with multi-tenancy)")
 

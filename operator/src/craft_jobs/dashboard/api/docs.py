@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
-from craft_jobs.dashboard.deps import State
+from craft_jobs.dashboard.deps import State, ensure_csrf_token
 from craft_jobs.dashboard.errors import not_found
 
 router = APIRouter(include_in_schema=False)
@@ -22,6 +22,7 @@ ASSETS = frozenset({"swagger-ui-bundle.js", "swagger-ui.css"})
 
 @router.get("/api/docs")
 async def api_docs(request: Request, state: State) -> Response:
+    ensure_csrf_token(request)  # "Try it out" sends it back for unsafe methods (api-docs.js)
     spec = request.app.openapi()
     operations = [
         {"method": method.upper(), "path": path, **op}

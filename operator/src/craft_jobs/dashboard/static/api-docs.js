@@ -1,16 +1,16 @@
-// Swagger UI for /api/docs. "Try it out" sends the dashboard session cookie;
-// X-Requested-By passes the CSRF check for unsafe methods (see deps.py).
+// Swagger UI for /api/docs. "Try it out" sends the dashboard session cookie,
+// and for unsafe methods the page's CSRF token (the double-submit check in deps.py).
 "use strict";
 window.addEventListener("DOMContentLoaded", () => {
   const host = document.getElementById("swagger-ui");
   if (!host || typeof SwaggerUIBundle === "undefined") return;
+  const csrf = document.querySelector('meta[name="csrf-token"]');
   window.ui = SwaggerUIBundle({
     url: host.dataset.spec,
     domNode: host,
     deepLinking: true,
-    tryItOutEnabled: false,
     requestInterceptor: (request) => {
-      request.headers["X-Requested-By"] = "craft-jobs-api-docs";
+      if (csrf && csrf.content) request.headers["X-CSRF-Token"] = csrf.content;
       return request;
     },
   });
