@@ -110,7 +110,9 @@ def _tenants(tenants: Tenants) -> list[str] | None:
 
 
 class StatsStore:
-    SEARCH_SCAN_LIMIT = 5_000
+    # Jobs a text search reads per request (then "Older »" continues). At 1M jobs
+    # a search of the Failed ones cost 144 ms (p50) with 5,000, 64 ms with 2,000.
+    SEARCH_SCAN_LIMIT = 2_000
     DURATION_SAMPLE = 5_000
 
     def __init__(self, connector: Connector, options: JobOptions, clock: Clock | None = None):
