@@ -53,7 +53,8 @@ WITH input AS (
 ), history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
     SELECT id, state, %(reason)s, %(now)s FROM job
-), counted AS (  -- as in insert_job
+), counted AS (
+    -- The job counters, as in insert_job.
     INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
     SELECT state, tenant_id, queue, job_type, pg_backend_pid(), count(*) FROM job
     GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
