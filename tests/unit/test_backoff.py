@@ -45,6 +45,16 @@ def test_the_stored_record_gives_back_the_same_policy():
     assert RetryPolicy.from_row(2, None) == RetryPolicy(max_attempts=2)
 
 
+def test_with_max_attempts_changes_only_that_and_checks_it():
+    policy = RetryPolicy(base_seconds=3, jitter=0.5, non_retryable_exit_codes=frozenset({2}))
+    changed = policy.with_max_attempts(7)
+    assert changed == RetryPolicy(max_attempts=7, base_seconds=3, jitter=0.5, non_retryable_exit_codes=frozenset({2}))
+    assert policy.max_attempts is None, "the original is left as it was"
+    assert changed.with_max_attempts(7) is changed
+    with pytest.raises(ValidationError, match="max_attempts"):
+        policy.with_max_attempts(-1)
+
+
 def test_should_retry_needs_a_resolved_max_attempts():
     with pytest.raises(ValueError, match="resolved"):
         should_retry(RetryPolicy(), 0, 1, False)

@@ -18,7 +18,7 @@ without checking again.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Iterable
@@ -76,7 +76,16 @@ class RetryPolicy:
         object.__setattr__(self, "on_attempts_exceeded", checked_on_attempts_exceeded(self.on_attempts_exceeded))
 
     def with_max_attempts(self, max_attempts: int) -> RetryPolicy:
-        return replace(self, max_attempts=max_attempts)
+        """The same policy with another max_attempts. Every enqueue calls this: the
+        other fields were checked when this policy was made, so only the new
+        number is, not the whole policy again (replace() would re-run
+        __post_init__: some 5% of an enqueue one by one, profiled)."""
+        if max_attempts == self.max_attempts:
+            return self
+        checked_max_attempts(max_attempts)
+        policy = object.__new__(RetryPolicy)
+        policy.__dict__.update(self.__dict__, max_attempts=max_attempts)
+        return policy
 
     def record(self) -> dict[str, Any] | None:
         """What the job's row keeps beside its max_attempts column; None for the defaults."""

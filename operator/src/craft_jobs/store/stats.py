@@ -156,7 +156,9 @@ def _filter_params(where: JobFilter) -> dict[str, Any]:
 
 
 class StatsStore:
-    SEARCH_SCAN_LIMIT = 5_000
+    # Jobs a text search reads per request (then "Older »" continues). At 1M jobs
+    # a search of the Failed ones cost 144 ms (p50) with 5,000, 64 ms with 2,000.
+    SEARCH_SCAN_LIMIT = 2_000
     DURATION_SAMPLE = 5_000
     # Counts of a recurring job's runs or of retries stop here.
     COUNT_CAP = 10_000

@@ -66,7 +66,8 @@ WITH input AS (
            'batch', %(batch_id)s::text, 'ok', format('%%s jobs, #%%s to #%%s', b.n, b.first_id, b.last_id)
     FROM (SELECT count(*) AS n, min(id) AS first_id, max(id) AS last_id FROM job) AS b
     WHERE %(audit_surface)s::text IS NOT NULL AND b.n > 0
-), counted AS (  -- as in insert_job
+), counted AS (
+    -- The job counters, as in insert_job.
     INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
     SELECT state, tenant_id, queue, job_type, pg_backend_pid(), count(*) FROM job
     GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
