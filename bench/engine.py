@@ -90,6 +90,7 @@ QUICK = Sizes(single=1200, batched=4000, throughput=2000, throughput_deadline=20
 class CraftJobs:
     name = "craft_jobs"
     schema = "craft_jobs"
+    job_counts = True
 
     def __init__(self, url: str):
         self.url = url
@@ -113,6 +114,8 @@ class CraftJobs:
             polling_interval_seconds=15,
         )
         await migrate(self.url, self.schema)
+        if not self.job_counts:  # the A/B variant below
+            await common.execute(self.url, f"ALTER TABLE {self.schema}.jobs DISABLE TRIGGER USER")
         # Enqueue phases run without an engine, as for the peers: a client's own pool.
         self.scheduler = await JobScheduler.connect(self.options)
         self._own_scheduler = True
@@ -317,7 +320,17 @@ class PgQueuerAsyncpg(PgQueuer):
         return conn, AsyncpgDriver(conn)
 
 
-ADAPTERS = {cls.name: cls for cls in (CraftJobs, Procrastinate, PgQueuer, PgQueuerAsyncpg)}
+class CraftJobsUncounted(CraftJobs):
+    """Craft Jobs with the dashboard's counter triggers (migration 0009) disabled:
+    `--systems craft_jobs,craft_jobs_uncounted` runs the two side by side, in
+    rotated rounds like any peer, and the "ratio to the best peer" is then
+    what the counters cost (counted over uncounted). Not in the default run."""
+
+    name = "craft_jobs_uncounted"
+    job_counts = False
+
+
+ADAPTERS = {cls.name: cls for cls in (CraftJobs, Procrastinate, PgQueuer, PgQueuerAsyncpg, CraftJobsUncounted)}
 
 
 # -- the phases -------------------------------------------------------------------------
@@ -580,12 +593,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer jobs: about 4 minutes on 2 cores")
     parser.add_argument(
         "--systems", default=",".join(SYSTEMS),
-        help=f"comma-separated subset of {','.join(SYSTEMS)} (default: all)",
+        help=f"comma-separated subset of {','.join(SYSTEMS)} (default: all), or craft_jobs_uncounted (an A/B)",
     )
     parser.add_argument("--profile", metavar="FILE", help="cProfile our throughput phase into FILE")
     args = parser.parse_args(argv)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    unknown = set(args.systems) - set(SYSTEMS)
+    unknown = set(args.systems) - set(ADAPTERS)
     if unknown:
         parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
     return args

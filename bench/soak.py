@@ -3,7 +3,7 @@
     .venv/bin/python bench/soak.py                        # 100,000 engine jobs, 10,000 BackgroundJobs
     .venv/bin/python bench/soak.py --quick                # 5,000 and 1,000
     .venv/bin/python bench/soak.py --only engine --executor local --engine-jobs 2000
-    .venv/bin/python bench/soak.py --only operator --operator-jobs 2000
+    .venv/bin/python bench/soak.py --only operator --operator-jobs 10000
 
 Engine: the engine runs in a child process of its own (so its RSS is its
 own), with the inline executor (`engine/inline.py`, the default: a process

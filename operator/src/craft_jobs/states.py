@@ -23,6 +23,14 @@ class JobState(str, Enum):
         """Final states expire; Failed is deliberately not final (it waits for a human)."""
         return self in FINAL_STATES
 
+    @classmethod
+    def named(cls, text: str) -> JobState:
+        """The state of a name in any case ("failed", "FAILED"); ValueError otherwise."""
+        for state in cls:
+            if state.value.lower() == str(text).lower():
+                return state
+        raise ValueError(f"{text!r} is not a state; one of {', '.join(s.value for s in cls)}")
+
 
 FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.DELETED})
 

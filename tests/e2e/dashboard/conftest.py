@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-import uvicorn
 
 from craft_jobs.dashboard.app import create_app
 from craft_jobs.dashboard.settings import DashboardSettings
 from craft_jobs.options import load_options
 from craft_jobs.store.connector import Connector
 from craft_jobs.store.store import JobStore
+from tests.support.served import served
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[3]
@@ -53,12 +52,6 @@ async def store(database_url_for_test, tmp_path):
     await store.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest_asyncio.fixture(loop_scope=LOOP)
 async def dashboard(store, tmp_path):
     tokens = tmp_path / "tokens.json"
@@ -67,18 +60,8 @@ async def dashboard(store, tmp_path):
         {"name": "victor", "token": VIEWER_TOKEN, "role": "viewer"},
     ]}))
     settings = DashboardSettings(auth_mode="token", tokens_file=tokens, live_interval_seconds=0.5)
-    app = create_app(store.options, store=store, settings=settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with served(create_app(store.options, store=store, settings=settings)) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope=LOOP)

@@ -12,7 +12,8 @@ import pytest
 from playwright.async_api import expect
 
 from craft_jobs.states import JobState
-from tests.e2e.dashboard.conftest import OPERATOR_TOKEN, VIEWER_TOKEN
+from craft_jobs.store.models import NewJob
+from tests.e2e.dashboard.conftest import OPERATOR_TOKEN, SCREENSHOTS, VIEWER_TOKEN
 from tests.e2e.dashboard.data import SERVER, add, seed
 
 pytestmark = pytest.mark.browser
@@ -132,3 +133,25 @@ async def test_a_viewer_sees_no_action_buttons(page, dashboard, store):
     await page.goto(f"{dashboard}/jobs/jobs")
     await expect(page.locator("button:has-text('Delete selected')")).to_have_count(0)
     await expect(page.locator("input[name=ids]")).to_have_count(0)  # nothing to tick either
+
+
+async def test_api_docs_are_interactive_with_local_assets_only(page, dashboard, store):
+    await store.insert_job(NewJob(job_type="resize", parameters={}, state=JobState.ENQUEUED,
+                                  scheduled_for=store.clock.now(), max_attempts=3, queue="default", tenant_id=""))
+    await login(page, dashboard)
+    requested: list[str] = []
+    refused: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
+    await page.goto(f"{dashboard}/api/docs")
+    operation = page.locator(".opblock-summary-path", has_text=re.compile(r"^/api/jobs$")).first
+    await expect(operation).to_be_visible()
+    assert await page.locator(".opblock").count() >= 20
+    # "Try it out" with the session's cookie: the list comes back in its envelope.
+    await operation.click()
+    await page.get_by_role("button", name="Try it out").first.click()
+    await page.get_by_role("button", name="Execute").first.click()
+    await expect(page.locator(".responses-wrapper .live-responses-table").first).to_contain_text('"items"')
+    await page.screenshot(path=str(SCREENSHOTS / "api-docs-wide-light.png"), full_page=True)
+    assert all(url.startswith(dashboard) for url in requested), [u for u in requested if not u.startswith(dashboard)]
+    assert refused == []

@@ -38,6 +38,13 @@ async def test_delay_and_at(scheduler, store, clock):
     assert past.state is JobState.ENQUEUED
 
 
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
@@ -49,12 +56,32 @@ async def test_delay_and_at(scheduler, store, clock):
         ({"queue": "q" * 101}, "queue"),
         ({"metadata": ["not", "a", "mapping"]}, "metadata"),
         ({"connection": "postgresql://not-a-connection"}, "connection"),
+        ({"timeout_seconds": 2**40}, "timeout_seconds"),
+        ({"delay": timedelta(days=10**6)}, "delay"),
+        ({"metadata": {"blob": "x" * 300_000}}, "metadata"),
+        ({"metadata": {"note": "a\x00b"}}, "metadata.note"),
+        ({"metadata": _nested(900)}, "metadata"),
+        ({"queue": "q\x00"}, "queue"),
+        ({"user_id": "\x00"}, "user_id"),
     ],
 )
 async def test_bad_arguments_name_the_field_and_store_nothing(scheduler, store, kwargs, field):
     with pytest.raises(ValidationError) as raised:
         await scheduler.schedule(Noop, **kwargs)
     assert raised.value.field == field
+    assert await store.list_jobs() == []
+
+
+async def test_parameters_with_nul_bytes_or_deep_nesting_are_refused(scheduler, store):
+    with pytest.raises(ValidationError) as raised:
+        await scheduler.schedule(RecordContext, {"path": "/tmp/\x00"})
+    assert (raised.value.field, raised.value.reason) == ("parameters.path", "contains a NUL byte")
+    await store.upsert_job_types([{"job_type": "free-form", "parameters_schema": {"type": "object"}}])
+    with pytest.raises(ValidationError, match="parameters: nests deeper than 32 levels"):
+        await scheduler.schedule_batch([(RecordContext, {"path": "/tmp/x"}), ("free-form", _nested(900))])
+    with pytest.raises(ValidationError) as raised:
+        await scheduler.schedule("no-such\x00type", {})
+    assert raised.value.field == "job_type"
     assert await store.list_jobs() == []
 
 

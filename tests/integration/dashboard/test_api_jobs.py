@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
 
 from craft_jobs.states import JobState
@@ -29,7 +31,7 @@ async def test_schedule_now_read_back_and_see_it_listed(client, store):
     assert detail["job"]["metadata"] == {"order": "A-1"}
     assert [h["state"] for h in detail["history"]] == ["Enqueued"]
     page = (await client.get("/api/jobs", params={"state": "Enqueued"})).json()
-    assert [j["id"] for j in page["jobs"]] == [job_id]
+    assert [j["id"] for j in page["items"]] == [job_id]
 
 
 async def test_schedule_delayed_and_at_a_time(client, store, clock):
@@ -66,6 +68,53 @@ async def test_bad_input_names_the_field(client, store):
         assert problem["code"] == "invalid" and problem["message"]
     assert (await client.get("/api/jobs", params={"limit": 0})).json()["error"]["field"] == "limit"
     assert (await client.get("/api/jobs", params={"state": "Nope"})).json()["error"]["field"] == "state"
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+async def test_hostile_input_is_a_422_naming_the_field_and_stores_nothing(client, store):
+    await store.upsert_job_types([{"job_type": "free-form", "parameters_schema": {"type": "object"}}])
+    job = {"job_type": "free-form"}
+    bodies = [
+        ({**job, "parameters": {"note": "a\x00b"}}, "parameters.note"),
+        ({**job, "queue": "q\x00"}, "queue"),
+        ({"job_type": "free\x00form"}, "job_type"),
+        ({**job, "tenant_id": "\x00"}, "tenant_id"),
+        ({**job, "metadata": {"k\x00": "v"}}, "metadata"),
+        ({**job, "timeout_seconds": 2**40}, "timeout_seconds"),
+        ({**job, "delay_seconds": 1e300}, "delay_seconds"),
+        ({**job, "parameters": _nested(900)}, "parameters"),
+        ({**job, "metadata": {"blob": "x" * 300_000}}, "metadata"),
+    ]
+    for body, field in bodies:
+        response = await client.post("/api/jobs", json=body)
+        assert response.status_code == 422, (field, response.text[:300])
+        assert response.json()["error"]["field"] == field, response.json()
+    # JSON's Infinity is not standard, but Python's parser reads it.
+    infinite = await client.post("/api/jobs", content='{"job_type": "free-form", "delay_seconds": Infinity}',
+                                 headers={"Content-Type": "application/json"})
+    assert infinite.status_code == 422 and infinite.json()["error"]["field"] == "delay_seconds"
+    assert (await client.put("/api/recurring/r1", json={**job, "cron": "* * * * *", "metadata": {"blob": "x" * 300_000}})
+            ).json()["error"] == {"code": "invalid", "field": "metadata",
+                                  "message": "300011 bytes is over the limit of 16384 bytes"}
+    for params, field in (({"before_id": 2**63}, "before_id"), ({"search": "a\x00"}, "search"),
+                          ({"tenant": "\x00"}, "tenant"), ({"job_type": "x\x00"}, "job_type")):
+        response = await client.get("/api/jobs", params=params)
+        assert response.status_code == 422 and response.json()["error"]["field"] == field, response.text
+    for path, field in (("/api/jobs/9223372036854775808", "job_id"), ("/api/recurring/a%00b", "recurring_id")):
+        response = await client.get(path)
+        assert response.status_code == 422 and response.json()["error"]["field"] == field, response.text
+    for page, field in (("/jobs/jobs?before_id=99999999999999999999", "before_id"), ("/jobs/jobs?search=a%00", "search"),
+                        ("/jobs/jobs/99999999999999999999", "job_id")):
+        response = await client.get(page, headers={"Accept": "text/html"})
+        assert response.status_code == 422 and field in response.text, (page, response.status_code)
+    assert (await client.get("/api/jobs")).json()["items"] == []
+    assert json.loads((await client.get("/api/recurring")).text)["items"] == []
     missing = await client.get("/api/jobs/999999")
     assert missing.status_code == 404 and missing.json()["error"]["field"] == "id"
     assert (await client.get("/api/jobs/abc")).json()["error"]["field"] == "job_id"
@@ -156,11 +205,11 @@ async def test_list_filters_search_and_pages(client, store):
         await enqueue(store, "a" if i % 2 else "b", parameters={"customer": f"c-{i}"})
     first = (await client.get("/api/jobs", params={"limit": 2})).json()
     second = (await client.get("/api/jobs", params={"limit": 2, "before_id": first["next_before_id"]})).json()
-    assert first["jobs"][0]["id"] > first["jobs"][1]["id"] > second["jobs"][0]["id"]
-    only_a = (await client.get("/api/jobs", params={"job_type": "a"})).json()["jobs"]
+    assert first["items"][0]["id"] > first["items"][1]["id"] > second["items"][0]["id"]
+    only_a = (await client.get("/api/jobs", params={"job_type": "a"})).json()["items"]
     assert {j["job_type"] for j in only_a} == {"a"} and len(only_a) == 2
     found = (await client.get("/api/jobs", params={"search": "c-3"})).json()
-    assert [j["parameters_preview"] for j in found["jobs"]] == ['{"customer": "c-3"}']
+    assert [j["parameters_preview"] for j in found["items"]] == ['{"customer": "c-3"}']
     assert found["scanned"] == 5
 
 
@@ -174,7 +223,7 @@ async def test_overview_counts_and_servers(client, store):
     assert sum(p["succeeded"] for p in overview["per_minute"]) == 1
     assert overview["durations"][0]["job_type"] == "resize"
     assert (await client.get("/api/stats/counts")).json()["Enqueued"] == 1
-    servers = (await client.get("/api/servers")).json()
+    servers = (await client.get("/api/servers")).json()["items"]
     assert [s["id"] for s in servers] == ["server-test-1"] and servers[0]["worker_count"] == 20
 
 
@@ -195,6 +244,17 @@ async def test_openapi_covers_every_operation(client):
     assert expected <= operations, expected - operations
     docs = await client.get("/api/docs")
     assert docs.status_code == 200 and "/api/recurring/{recurring_id}/trigger" in docs.text
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', docs.text)
+    assert "/api/docs/assets/swagger-ui-bundle.js" in assets and all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        assert (await client.get(asset)).status_code == 200, asset
+    assert (await client.get("/api/docs/assets/swagger-editor-bundle.js")).json()["error"]["code"] == "not_found"
+    # Every API operation documents the one error shape for each error status.
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for status in ("400", "401", "403", "404", "409", "422", "503"):
+                assert op["responses"][status]["content"]["application/json"]["schema"] == error_ref, (method, path, status)
 
 
 async def test_jobs_from_the_api_run_the_installations_client_filters(make_client, store):

@@ -22,7 +22,7 @@ async def test_recurring_lifecycle(client, store, clock):
     job = await store.get_job(job_id)
     assert job.recurring_id == "nightly" and job.state is JobState.ENQUEUED
 
-    listed = (await client.get("/api/recurring")).json()
+    listed = (await client.get("/api/recurring")).json()["items"]
     assert listed[0]["id"] == "nightly" and listed[0]["last_job_id"] == job_id
     assert listed[0]["last_job_state"] == "Enqueued"
     detail = (await client.get("/api/recurring/nightly")).json()

@@ -70,7 +70,7 @@ async def test_a_tenant_sees_and_touches_only_its_own_jobs(make_client, store, t
     theirs = await enqueue(store, tenant_id="globex", parameters={"who": "globex"})
     ann = make_client(tenant_options, who="acme-operator")
 
-    listed = (await ann.get("/api/jobs")).json()["jobs"]
+    listed = (await ann.get("/api/jobs")).json()["items"]
     assert [j["id"] for j in listed] == [mine]
     assert (await ann.get("/api/stats/counts")).json()["Enqueued"] == 1
     assert (await ann.get("/api/stats/overview")).json()["counts"]["Enqueued"] == 1
@@ -111,14 +111,15 @@ async def test_recurring_jobs_of_another_tenant_are_invisible(make_client, store
     gus = make_client(tenant_options, who="globex-operator")
     assert (await gus.put("/api/recurring/globex-nightly", json={"job_type": "t", "cron": "0 3 * * *"})).status_code == 200
     ann = make_client(tenant_options, who="acme-operator")
-    assert (await ann.get("/api/recurring")).json() == []
+    assert (await ann.get("/api/recurring")).json() == {"items": [], "next_before_id": None}
     assert (await ann.get("/api/recurring/globex-nightly")).status_code == 404
     for action in ("trigger", "pause", "resume"):
         assert (await ann.post(f"/api/recurring/globex-nightly/{action}")).status_code == 404
     assert (await ann.delete("/api/recurring/globex-nightly")).status_code == 404
-    hijack = await ann.put("/api/recurring/globex-nightly", json={"job_type": "t", "cron": "* * * * *"})
-    assert hijack.status_code == 404
-    kept = await store.get_recurring("globex-nightly")
+    # Ids are per tenant: the same id makes acme's own schedule and leaves globex's alone.
+    own = await ann.put("/api/recurring/globex-nightly", json={"job_type": "t", "cron": "* * * * *"})
+    assert own.status_code == 200 and own.json()["tenant_id"] == "acme"
+    kept = await store.get_recurring("globex-nightly", "globex")
     assert kept.cron == "0 3 * * *" and not kept.paused
 
 

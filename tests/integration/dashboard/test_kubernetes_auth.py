@@ -114,11 +114,11 @@ async def test_the_dashboard_in_kubernetes_mode_scopes_pages_and_api(api_server,
     app = create_app(options, store=job_store, auth=auth, settings=DashboardSettings(auth_mode="kubernetes"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         dev = {"Authorization": "Bearer dev-token"}
-        assert [j["id"] for j in (await http.get("/api/jobs", headers=dev)).json()["jobs"]] == [acme]
+        assert [j["id"] for j in (await http.get("/api/jobs", headers=dev)).json()["items"]] == [acme]
         assert (await http.get(f"/api/jobs/{globex}", headers=dev)).status_code == 404
         assert (await http.post(f"/api/jobs/{acme}/requeue", headers=dev)).status_code == 200
         reader = {"Authorization": "Bearer reader-token"}
-        assert {j["id"] for j in (await http.get("/api/jobs", headers=reader)).json()["jobs"]} == {acme, globex}
+        assert {j["id"] for j in (await http.get("/api/jobs", headers=reader)).json()["items"]} == {acme, globex}
         assert (await http.post(f"/api/jobs/{acme}/requeue", headers=reader)).status_code == 403
         refused = await http.get("/api/jobs", headers={"Authorization": "Bearer stolen"})
         assert refused.status_code == 401 and "backgroundjobs" in refused.json()["error"]["message"]

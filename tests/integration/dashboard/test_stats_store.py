@@ -176,7 +176,7 @@ async def test_throughput_reads_only_the_window_of_the_history(store, stats, clo
     await store.connector.execute(f"ANALYZE {schema}.job_states")
     until = clock.now()
     params = {"unit": "minute", "since": until - timedelta(hours=1), "until": until, "tenants": tenants}
-    (row,) = await store.connector.fetch_all("EXPLAIN (ANALYZE, FORMAT JSON) " + stats.queries["stats_throughput"], params)
+    (row,) = await store.connector.fetch_all("EXPLAIN (ANALYZE, FORMAT JSON) " + stats.queries["stats_throughput_by_minute"], params)
     plan = next(iter(row.values()))
     scans = _scans_of(plan[0]["Plan"], "job_states")
     assert [s.get("Index Name") for s in scans] == ["job_states_outcome_idx"], scans

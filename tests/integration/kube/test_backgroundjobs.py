@@ -185,6 +185,8 @@ INVALID = [
     ("huge-params", {"jobType": "kube-needs-env", "parameters": {"names": ["x" * 1000] * 70}}, "spec.parameters"),
     ("no-parent", {"jobType": "hello", "continueAfter": {"name": "missing"}}, "spec.continueAfter.name"),
     ("bad-run-at", {"jobType": "hello", "runAt": "next tuesday"}, "spec.runAt"),
+    ("huge-metadata", {"jobType": "hello", "metadata": {"blob": "x" * 300_000}}, "spec.metadata"),
+    ("endless-timeout", {"jobType": "hello", "timeoutSeconds": 2**40}, "spec.timeoutSeconds"),
 ]
 
 

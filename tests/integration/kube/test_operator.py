@@ -8,8 +8,13 @@ from collections import Counter
 
 import aiohttp
 import kopf
+import pytest
 
+from craft_jobs.audit import TargetKind
 from craft_jobs.kube.api import KubeApiError
+from craft_jobs.kube.names import ANNOTATION_CHANGED_BY as CHANGED_BY
+from craft_jobs.kube.names import ANNOTATION_CREATED_BY as CREATED_BY
+from craft_jobs.store.audit_store import AuditFilter, AuditStore
 from tests.support.kube.client import CrClient
 from craft_jobs.kube.executor import job_finished
 from tests.support.kube.emulator import JOBS, NAMESPACES
@@ -93,20 +98,67 @@ async def test_health_and_readiness(start_operator):
     await operator.shutdown()
 
 
-async def test_webhooks_record_the_user_and_refuse_bad_specs(start_operator, cluster, kube_api):
+async def test_webhooks_record_the_user_and_refuse_bad_specs(start_operator, cluster, kube_api, store):
     port = free_port()
     server = kopf.WebhookServer(addr="127.0.0.1", port=port, insecure=True)
     await start_operator(webhook_enabled=True, admission_server=server)
     cluster.emulator.mutating_webhook = f"http://127.0.0.1:{port}/mutate"
     cluster.emulator.validating_webhook = f"http://127.0.0.1:{port}/validate"
-    cluster.emulator.users[""] = {"username": "user-a@example.com", "groups": ["developers"]}
+    requester = cluster.emulator.users["craft-jobs-tests"] = {"username": "user-a@example.com", "groups": ["developers"]}
     crs = CrClient(kube_api)
     await eventually(lambda: _webhook_up(port), message="the webhook server")
 
-    await crs.create("BackgroundJob", "mine", {"jobType": "hello"}, annotations={"jobs.craft.dev/created-by": "mallory"})
+    # Claiming another creator is refused unless the requester may impersonate that user.
+    try:
+        await crs.create("BackgroundJob", "claimed", {"jobType": "hello"}, annotations={CREATED_BY: "mallory"})
+        raise AssertionError("the webhook admitted a claim to be someone else")
+    except KubeApiError as exc:
+        assert exc.status == 403 and CREATED_BY in exc.message and "impersonate" in exc.message
+    assert await crs.get("BackgroundJob", "claimed") is None
+    assert cluster.emulator.access_reviews[-1]["resourceAttributes"] == {
+        "group": "", "resource": "users", "verb": "impersonate", "name": "mallory"}
+    assert cluster.emulator.access_reviews[-1]["user"] == "user-a@example.com"
+
+    await crs.create("BackgroundJob", "mine", {"jobType": "hello"}, annotations={CHANGED_BY: "mallory"})
     body = await crs.wait_phase("BackgroundJob", "mine", "Succeeded")
-    assert body["metadata"]["annotations"]["jobs.craft.dev/created-by"] == "user-a@example.com"
+    annotations = body["metadata"]["annotations"]
+    assert annotations[CREATED_BY] == annotations[CHANGED_BY] == "user-a@example.com"
     assert body["status"]["user"] == "user-a@example.com"
+    job = await store.get_job(int(body["status"]["jobId"]))
+    assert job.user_id == "user-a@example.com"
+    (pod_container,) = cluster.emulator.get(JOBS, "default", f"cj-{job.id}-1")["spec"]["template"]["spec"]["containers"]
+    assert {"name": "CRAFT_USER_ID", "value": "user-a@example.com"} in pod_container["env"]
+    audit = AuditStore(store)
+    (scheduled,) = await audit.list(AuditFilter(job_id=job.id))
+    assert (scheduled.action.value, scheduled.surface.value, scheduled.actor) == ("schedule", "kubectl", "user-a@example.com")
+
+    # UPDATE: the creator stays; whoever changes the spec is recorded; rewriting the creator is a claim.
+    await crs.create("RecurringJob", "nightly", {"schedule": "0 3 * * *", "jobTemplate": {"jobType": "hello"}})
+    requester["username"] = "user-b@example.com"
+    await crs.patch_spec("RecurringJob", "nightly", {"schedule": "0 4 * * *"})
+    changed = (await crs.get("RecurringJob", "nightly"))["metadata"]["annotations"]
+    assert (changed[CREATED_BY], changed[CHANGED_BY]) == ("user-a@example.com", "user-b@example.com")
+
+    async def applies() -> list:
+        rows = await audit.list(AuditFilter(target_kind=TargetKind.RECURRING, target_id="default/nightly"))
+        return [(e.action.value, e.surface.value, e.actor) for e in rows if e.action.value == "apply"]
+
+    await eventually(lambda: _has(applies, ("apply", "kubectl", "user-b@example.com")), message="the update's apply")
+    assert (await applies())[-1] == ("apply", "kubectl", "user-a@example.com")
+    try:
+        await crs.annotate("RecurringJob", "nightly", {CREATED_BY: "user-b@example.com"})
+        raise AssertionError("the webhook let an update rewrite the creator")
+    except KubeApiError as exc:
+        assert exc.status == 403
+    await crs.annotate("RecurringJob", "nightly", {CREATED_BY: None, "team": "x"})  # removing it restores it
+    kept = (await crs.get("RecurringJob", "nightly"))["metadata"]["annotations"]
+    assert (kept[CREATED_BY], kept[CHANGED_BY], kept["team"]) == ("user-a@example.com", "user-b@example.com", "x")
+
+    cluster.emulator.grants.add(("user-b@example.com", "impersonate", "users", "batch-robot"))
+    await crs.create("BackgroundJob", "on-behalf", {"jobType": "hello"}, annotations={CREATED_BY: "batch-robot"})
+    on_behalf = await crs.wait_phase("BackgroundJob", "on-behalf", "Succeeded")
+    assert on_behalf["status"]["user"] == "batch-robot"
+    assert on_behalf["metadata"]["annotations"][CHANGED_BY] == "user-b@example.com"
 
     try:
         await crs.create("BackgroundJob", "refused", {"jobType": "flaky", "parameters": {"failures": 99}})
@@ -114,6 +166,15 @@ async def test_webhooks_record_the_user_and_refuse_bad_specs(start_operator, clu
     except KubeApiError as exc:
         assert exc.status == 422 and "spec.parameters" in exc.message
     assert await crs.get("BackgroundJob", "refused") is None
+    for spec, field in (({"jobType": "hello", "metadata": {"blob": "x" * 300_000}}, "spec.metadata: 300011 bytes"),
+                        ({"jobType": "hello", "parameters": {"name": "a\x00b"}}, "spec.parameters.name: contains a NUL")):
+        with pytest.raises(KubeApiError) as refused:
+            await crs.create("BackgroundJob", "refused", spec)
+        assert refused.value.status == 422 and field in refused.value.message, refused.value.message
+
+
+async def _has(rows, wanted) -> bool:
+    return wanted in await rows()
 
 
 async def _webhook_up(port: int) -> bool:

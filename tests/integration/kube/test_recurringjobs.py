@@ -149,5 +149,5 @@ async def test_two_replicas_seeing_one_trigger_fire_it_once(start_operator, crs,
         and ((b.get("status") or {}).get("lastJob") or {}).get("phase") == "Succeeded",
         what="the trigger consumed and its run done")
     kube_store = KubeStore(store)
-    assert await kube_store.unfinished_jobs_of_recurring("default/shared") == []
+    assert await kube_store.unfinished_jobs_of_recurring("default/shared", "", "default") == []
     assert len(cluster.controller.started_jobs) == 1, "two replicas, one trigger, one run"

@@ -20,6 +20,10 @@ CATALOG = {
                       WHERE n.nspname = %(s)s AND c.conrelid::regclass::text NOT LIKE '%%schema_migrations'""",
     "enums": """SELECT t.typname, e.enumlabel, e.enumsortorder FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
                 JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = %(s)s""",
+    "triggers": """SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                   JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(s)s AND NOT t.tgisinternal""",
+    "functions": """SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                    WHERE n.nspname = %(s)s""",
 }
 
 
@@ -42,7 +46,7 @@ def test_migrations_and_schema_sql_give_the_same_database(empty_database_url):
     migrated, authoritative = catalog(empty_database_url, "by_migrations"), catalog(empty_database_url, "by_schema")
     for part in CATALOG:
         assert migrated[part] == authoritative[part], part
-    assert migrated["columns"], "the comparison must see the tables"
+    assert migrated["columns"] and migrated["triggers"], "the comparison must see the tables and triggers"
 
 
 def test_migrate_is_idempotent_and_versioned(empty_database_url):

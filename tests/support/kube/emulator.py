@@ -13,6 +13,11 @@ adds exactly that, plus:
   CRs, as the API server would (AdmissionReview v1 with userInfo);
 - request accounting per client (by User-Agent), so a benchmark can count the
   requests and writes the operator sends;
+- a cost that follows the objects alive, not every object ever made: kmock
+  keeps a tombstone and every past version of each object, and logs every
+  request; here a deleted object leaves the store, an object keeps only its
+  current version, a request served here leaves the log, and lists and the
+  garbage collector read indexes of live objects per resource and per owner;
 - in-process helpers (`create`, `patch`, `delete`, `get`) for the Job-controller
   simulator, which plays the parts of kube-controller-manager and kubelet.
 """
@@ -52,6 +57,8 @@ RECURRING_JOBS = kmock.resource("jobs.craft.dev", "v1alpha1", "recurringjobs")
 CRDS = {BACKGROUND_JOBS: "backgroundjobs.jobs.craft.dev.yaml", RECURRING_JOBS: "recurringjobs.jobs.craft.dev.yaml"}
 
 Listener = Callable[[str, Any, dict[str, Any]], None]
+ResourceKey = tuple[str | None, str | None, str | None]
+Place = tuple[str | None, str]  # (namespace, name)
 
 
 def now_rfc3339() -> str:
@@ -143,10 +150,16 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     validating_webhook: str | None = None
     # userInfo sent in admission reviews, per User-Agent prefix (default: the first entry).
     users: dict[str, dict[str, Any]] = attrs.field(factory=lambda: {"": {"username": "kubernetes-admin", "groups": ["system:masters"]}})
+    # SubjectAccessReviews are answered from these grants: (user, verb, resource, name); "*" matches any name.
+    grants: set[tuple[str, str, str, str]] = attrs.field(factory=set)
+    access_reviews: list[dict[str, Any]] = attrs.field(factory=list)
     listeners: list[Listener] = attrs.field(factory=list)
     counts: collections.Counter = attrs.field(factory=collections.Counter)
     _versions: Any = attrs.field(factory=lambda: itertools.count(1000))
     _session: aiohttp.ClientSession | None = None
+    # Live objects per resource, in creation order, and the objects each owner uid owns.
+    _live: dict[ResourceKey, dict[Place, Any]] = attrs.field(factory=lambda: collections.defaultdict(dict))
+    _owned: dict[str, dict[tuple[Any, str | None, str], None]] = attrs.field(factory=lambda: collections.defaultdict(dict))
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -197,6 +210,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             if raw is None:
                 return await self._render_error(KubernetesError(404, "NotFound", f'namespaces "{request.namespace}" not found'))
             return aiohttp.web.json_response(raw)
+        if request.resource.plural == "subjectaccessreviews" and request.method == kmock.method.POST:
+            return aiohttp.web.json_response(self._review_access(request.data), status=201)
         verb = request.action.value.lower()
         if request.params.get("watch") in ("true", "1"):
             verb = "watch"
@@ -206,7 +221,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             if request.action == action.CREATE:
                 request = await self._before_create(request)
             elif request.action == action.UPDATE:
-                request = self._before_update(request)
+                request = self._before_update(await self._admit_update(request))
             if request is not original:
                 self._replace_request(original, request)
             elif request.method == kmock.method.PUT:
@@ -216,16 +231,19 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         if verb != "watch" and request.method != kmock.method.PUT and request.resource.plural:
             # Served here: kmock's own path matches every request against the whole
             # request log (quadratic), too slow for benchmarks with thousands of objects.
+            # Nothing reads the log of these requests, so they leave it.
             try:
                 return await self._serve_directly(request)
             except KubernetesError as exc:
                 return await self._render_error(exc)
+            finally:
+                self._forget_request(request)
         return await super()._handle(request)
 
     async def _serve_directly(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         resource, namespace, name = request.resource, request.namespace, request.name
         if request.action == action.LIST:
-            if self._info(resource) is None and not any(res == resource for res, _, _ in list(self.objects)):
+            if self._info(resource) is None and not self._live.get(_resource_key(resource)):
                 raise KubernetesError(404, "NotFound", f"the server could not find the requested resource {resource}")
             return aiohttp.web.json_response(await self._serve_list(request))
         if request.action == action.FETCH:
@@ -251,6 +269,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         for index in range(len(self._requests) - 1, -1, -1):
             if self._requests[index] is old:
                 self._requests[index] = new
+                return
+
+    def _forget_request(self, request: rendering.Request) -> None:
+        # A request is near the log's end: only the ones that came in while it was served follow it.
+        for index in range(len(self._requests) - 1, -1, -1):
+            if self._requests[index] is request:
+                del self._requests[index]
                 return
 
     def _raw_or_none(self, resource, namespace, name) -> dict[str, Any] | None:
@@ -325,7 +350,36 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         for listener in list(self.listeners):
             listener(kind, resource, raw)
 
-    # -- admission ----------------------------------------------------------------------
+    # -- authorization and admission ------------------------------------------------------
+
+    def _review_access(self, review: dict[str, Any]) -> dict[str, Any]:
+        spec = review.get("spec") or {}
+        attributes = spec.get("resourceAttributes") or {}
+        self.access_reviews.append(spec)
+        allowed = any(
+            (user, verb, resource) == (spec.get("user"), attributes.get("verb"), attributes.get("resource"))
+            and name in ("*", attributes.get("name"))
+            for user, verb, resource, name in self.grants
+        )
+        return {**review, "status": {"allowed": allowed}}
+
+    async def _admit_update(self, request: rendering.Request) -> rendering.Request:
+        """Admission of an UPDATE (not of status): the webhooks see the object as it would become."""
+        key = (request.resource, request.namespace, request.name)
+        if request.resource not in CRDS or request.subresource == "status" or key not in self.objects \
+                or self.objects[key].deleted or not (self.mutating_webhook or self.validating_webhook):
+            return request
+        current = self.objects[key].raw
+        if isinstance(request.data, list):
+            import jsonpatch
+
+            proposed = jsonpatch.apply_patch(copy.deepcopy(current), request.data)
+        elif isinstance(request.data, dict):
+            proposed = _merge(copy.deepcopy(current), request.data)
+        else:
+            return request
+        await self._admit(request, "UPDATE", proposed, copy.deepcopy(current))
+        return attrs.evolve(request, data=_merge_diff(current, proposed))
 
     async def _admit(self, request: rendering.Request, operation: str, data: dict, old: dict | None) -> None:
         if not (self.mutating_webhook or self.validating_webhook):
@@ -380,11 +434,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return raw
 
     async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
-        result = await super()._serve_list(request)
-        selector = parse_selector(request.params.get("labelSelector"))
         fields = request.params.get("fieldSelector")
-        items = [i for i in result["items"] if labels_match(selector, i.get("metadata", {}).get("labels"))
-                 and fields_match(fields, i)]
+        items = [i for i in self.list(request.resource, request.namespace, request.params.get("labelSelector"))
+                 if fields_match(fields, i)]
         info = self._info(request.resource)
         kind = (info.kind if info and info.kind else "") + "List"
         return {"apiVersion": _api_version(request.resource), "kind": kind,
@@ -404,12 +456,15 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     def get(self, resource, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self._raw_or_none(resource, namespace, name)
 
+    def live_counts(self) -> dict[str, int]:
+        """Objects alive per resource plural, for a benchmark to say what the emulator holds."""
+        return {plural: len(places) for (_, _, plural), places in self._live.items() if places}
+
     def list(self, resource, namespace: str | None = None, selector: str | None = None) -> list[dict[str, Any]]:
         parsed = parse_selector(selector)
         return [
-            obj.raw for (res, ns, _), obj in list(self.objects.items())
-            if res == resource and not obj.deleted and (namespace is None or ns == namespace)
-            and labels_match(parsed, obj.raw.get("metadata", {}).get("labels"))
+            obj.raw for (ns, _), obj in list(self._live.get(_resource_key(resource), {}).items())
+            if (namespace is None or ns == namespace) and labels_match(parsed, obj.raw.get("metadata", {}).get("labels"))
         ]
 
     async def create(self, resource, obj: dict[str, Any]) -> dict[str, Any]:
@@ -427,7 +482,10 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 self.objects[key].create(obj)
             else:
                 self.objects[key] = obj
-            raw = self.objects[key].raw
+            stored = self.objects[key]
+            raw = stored.raw
+            self._live[_resource_key(resource)][namespace, name] = stored
+            self._index_owners(key, set(), raw)
             await self._buses[resource].put({"type": "ADDED", "object": raw})
         self._notify("ADDED", resource, raw)
         return raw
@@ -439,8 +497,12 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 return None
             if bump:
                 patch = {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": self._next_version()}}
-            self.objects[key].patch(patch)
-            raw = self.objects[key].raw
+            stored = self.objects[key]
+            before = stored.raw
+            stored.patch(patch)
+            del stored.history[:-1]  # kmock keeps every version; the current one is all we serve
+            raw = stored.raw
+            self._index_owners(key, _owner_uids(before), raw)
             await self._buses[resource].put({"type": "MODIFIED", "object": raw})
         self._notify("MODIFIED", resource, raw)
         return raw
@@ -451,7 +513,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             if key not in self.objects or self.objects[key].deleted:
                 return False
             raw = self.objects[key].raw
-            self.objects[key].delete()
+            del self.objects[key]  # no tombstone: a name taken again starts afresh
+            self._live[_resource_key(resource)].pop((namespace, name), None)
+            self._index_owners(key, _owner_uids(raw), None)
             await self._buses[resource].put({"type": "DELETED", "object": raw})
         self._notify("DELETED", resource, raw)
         await self.collect_garbage(raw["metadata"].get("uid"))
@@ -461,12 +525,27 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         """Background cascading deletion: dependents of a deleted owner go too."""
         if not owner_uid:
             return
-        dependents = [
-            (res, ns, name) for (res, ns, name), obj in list(self.objects.items())
-            if not obj.deleted and any(ref.get("uid") == owner_uid for ref in obj.raw.get("metadata", {}).get("ownerReferences") or ())
-        ]
-        for res, ns, name in dependents:
+        for res, ns, name in list(self._owned.get(owner_uid, ())):
             await self.delete(res, ns, name)
+
+    def _index_owners(self, key: tuple[Any, str | None, str], before: set[str], raw: dict[str, Any] | None) -> None:
+        after = _owner_uids(raw) if raw is not None else set()
+        for uid in before - after:
+            owned = self._owned.get(uid)
+            if owned is not None:
+                owned.pop(key, None)
+                if not owned:
+                    del self._owned[uid]
+        for uid in after - before:
+            self._owned[uid][key] = None
+
+
+def _resource_key(resource) -> ResourceKey:
+    return resource.group, resource.version, resource.plural
+
+
+def _owner_uids(raw: dict[str, Any]) -> set[str]:
+    return {ref["uid"] for ref in raw.get("metadata", {}).get("ownerReferences") or () if ref.get("uid")}
 
 
 def _api_version(resource) -> str:

@@ -76,6 +76,9 @@ def test_clusterwide_rbac_is_exactly_the_documented_grants() -> None:
     assert grants_by_subject(manifests) == {
         ("cj-craft-jobs-operator", None): OPERATOR_NAMESPACED_GRANTS | NAMESPACE_GRANTS,
     }
+    # With webhooks: may a requester naming another creator impersonate that user?
+    assert grants_by_subject(render("webhooks.yaml"))[("cj-craft-jobs-operator", None)] == \
+        OPERATOR_NAMESPACED_GRANTS | NAMESPACE_GRANTS | {("authorization.k8s.io", "subjectaccessreviews", "create")}
     operator = one(manifests, "Deployment", "-operator")["spec"]["template"]["spec"]
     assert operator["serviceAccountName"] == "cj-craft-jobs-operator"
     assert "CRAFT_JOBS_NAMESPACES" not in {e["name"] for e in operator["containers"][0]["env"]}

@@ -27,7 +27,7 @@ def test_parse_delay(text, expected):
     assert parse_delay(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "10", "m", "1m1h", "1.5h", "-1m", None, "9999999d"])
+@pytest.mark.parametrize("text", ["", "10", "m", "1m1h", "1.5h", "-1m", None, "9999999d", "9" * 30 + "d"])
 def test_parse_delay_refuses(text):
     with pytest.raises(ValidationError) as error:
         parse_delay(text)
@@ -62,6 +62,9 @@ def test_delay_counts_from_creation_and_past_times_run_at_once():
     ({"jobType": "x", "retry": {"nonRetryableExitCodes": [0]}}, "spec.retry.nonRetryableExitCodes"),
     ({"jobType": "x", "retry": {"onAttemptsExceeded": "Requeue"}}, "spec.retry.onAttemptsExceeded"),
     ({"jobType": "x", "metadata": {KUBE_METADATA_KEY: "x"}}, "spec.metadata"),
+    ({"jobType": "x", "metadata": {"blob": "x" * 300_000}}, "spec.metadata"),
+    ({"jobType": "x", "metadata": {"note": "\x00"}}, "spec.metadata.note"),
+    ({"jobType": "x", "timeoutSeconds": 2**40}, "spec.timeoutSeconds"),
 ])
 def test_bad_specs_name_the_field(spec, field):
     with pytest.raises(ValidationError) as error:

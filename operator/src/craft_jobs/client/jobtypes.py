@@ -21,6 +21,7 @@ from craft_jobs_runner import Job
 
 from craft_jobs.backoff import DEFAULT_RETRY, AttemptsExceeded, RetryPolicy
 from craft_jobs.errors import InvalidParametersError, UnknownJobTypeError, ValidationError
+from craft_jobs.limits import check_json_text, check_text
 from craft_jobs.options import JobOptions, Mode
 from craft_jobs.store.store import JobStore
 
@@ -119,13 +120,13 @@ class JobKind:
     def parameters_json(self, params: Any) -> str:
         text = self.parameters.as_json(params)
         self._check_size(len(text.encode()))
-        return text
+        return check_json_text(text, "parameters")
 
 
 def checked_job_type(name: object) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= JOB_TYPE_MAX_LENGTH:
         raise ValidationError("job_type", f"must be 1 to {JOB_TYPE_MAX_LENGTH} characters")
-    return name
+    return check_text(name, "job_type")
 
 
 @functools.lru_cache(maxsize=1024)

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from craft_jobs_runner import Job
 
+from craft_jobs.audit import AuditAction, AuditOutcome, Caller, TargetKind, current_caller
 from craft_jobs.backoff import RetryPolicy, checked_max_attempts
 from craft_jobs.client.context import current_context
 from craft_jobs.client.filters import ClientFilter, installation_filters
@@ -24,6 +25,7 @@ from craft_jobs.clock import Clock
 from craft_jobs.engine.engine import connect_store
 from craft_jobs.engine.recurring import job_for_fire
 from craft_jobs.errors import JobNotFoundError, RecurringJobNotFoundError, ValidationError
+from craft_jobs.limits import check_delay, check_metadata, check_text, check_timeout
 from craft_jobs.options import JobOptions
 from craft_jobs.resource_ref import ResourceRef
 from craft_jobs.schedules import parse_schedule
@@ -31,10 +33,13 @@ from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition, JobState
 from craft_jobs.store.connector import Session
 from craft_jobs.store.models import Job as StoredJob
 from craft_jobs.store.models import BatchItem, NewJob, RecurringJob
+from craft_jobs.store.audit_store import AuditStore
 from craft_jobs.store.store import JobStore
 
 JobRef = type[Job] | str
 QUEUE_MAX_LENGTH = 100
+# What a caller may give a job besides its type and parameters (None: the default).
+_JOB_OPTIONS = ("queue", "tenant_id", "user_id", "metadata", "max_attempts", "retry", "timeout_seconds", "image")
 ID_MAX_LENGTH = 253
 
 
@@ -43,6 +48,7 @@ class JobScheduler:
         self.store = store
         self.options = options
         self.filters = [*installation_filters(options.client_filters), *filters]
+        self.audit = AuditStore(store)
 
     @classmethod
     async def connect(
@@ -62,11 +68,11 @@ class JobScheduler:
         if metadata is not None and not isinstance(metadata, dict):
             raise ValidationError("metadata", f"must be a mapping, got {type(metadata).__name__}")
         context = current_context()
-        tenant = tenant_id if tenant_id is not None else context.tenant_id
-        user = user_id if user_id is not None else context.user_id
+        tenant = check_text(tenant_id if tenant_id is not None else context.tenant_id, "tenant_id")
+        user = check_text(user_id if user_id is not None else context.user_id, "user_id")
         if self.options.enable_multi_tenancy and not tenant:
             raise ValidationError("tenant_id", "is required when multi-tenancy is enabled")
-        return tenant or "", user, {**context.metadata, **(metadata or {})}
+        return tenant or "", user, check_metadata({**context.metadata, **(metadata or {})})
 
     async def _new_job(
         self,
@@ -105,8 +111,9 @@ class JobScheduler:
             metadata=merged,
             retry_policy=policy.record(),
             timeout_seconds=timeout,
-            image=image,
+            image=check_text(image, "image"),
             reason=reason,
+            audit=current_caller(),
             **extra,
         )
 
@@ -126,7 +133,7 @@ class JobScheduler:
 
     @staticmethod
     def _timeout(kind: JobKind, timeout_seconds: int | None) -> int | None:
-        return _checked_timeout(_first_set(timeout_seconds, kind.timeout_seconds))
+        return check_timeout(_first_set(timeout_seconds, kind.timeout_seconds))
 
     async def _store(self, new_job: NewJob, connection: Any) -> int:
         for client_filter in self.filters:
@@ -152,7 +159,7 @@ class JobScheduler:
         if delay is not None:
             if not isinstance(delay, timedelta) or delay < timedelta(0):
                 raise ValidationError("delay", f"must be a timedelta of zero or more, got {delay!r}")
-            at = now + delay
+            at = now + check_delay(delay)
         if at is not None:
             if not isinstance(at, datetime) or at.tzinfo is None:
                 raise ValidationError("at", "must be a timezone-aware datetime")
@@ -179,21 +186,35 @@ class JobScheduler:
         image: str | None = None,
         connection: Any = None,
         resource: ResourceRef | None = None,
+        scheduled_by_job_id: int | None = None,
     ) -> int:
         """Fire-and-forget, or delayed by `delay`, or at `at`; returns the job id.
 
         `connection`: a psycopg connection whose open transaction the job joins.
-        `resource`: the BackgroundJob it comes from.
+        `resource`: the BackgroundJob it comes from. `scheduled_by_job_id`: the
+        running job that asks (the REST API sets it for a run's credential).
         """
-        state, scheduled_for, run_at = self._timing(delay, at)
-        new_job = await self._new_job(
-            job, params, state=state, scheduled_for=scheduled_for, run_at=run_at, queue=queue,
-            tenant_id=tenant_id, user_id=user_id, metadata=metadata, max_attempts=max_attempts,
-            retry=retry, timeout_seconds=timeout_seconds, image=image,
-            reason="created" if state is JobState.ENQUEUED else f"delayed until {scheduled_for.isoformat()}",
-            **ResourceRef.columns(resource),
+        new_job = await self._timed_job(
+            job, params, delay=delay, at=at, queue=queue, tenant_id=tenant_id, user_id=user_id, metadata=metadata,
+            max_attempts=max_attempts, retry=retry, timeout_seconds=timeout_seconds, image=image,
+            scheduled_by_job_id=scheduled_by_job_id, **ResourceRef.columns(resource),
         )
         return await self._store(new_job, connection)
+
+    async def check_job(self, job: JobRef, params: Any = None, *, delay: timedelta | None = None,
+                        at: datetime | None = None, **options: Any) -> None:
+        """Makes every check `schedule` makes (same keywords) and stores nothing:
+        `craft-jobs apply` checks a whole file before it applies any of it."""
+        await self._timed_job(job, params, delay=delay, at=at, **options)
+
+    async def _timed_job(self, job: JobRef, params: Any, *, delay: timedelta | None, at: datetime | None,
+                         **fields: Any) -> NewJob:
+        fields = {name: fields.get(name) for name in _JOB_OPTIONS} | fields
+        state, scheduled_for, run_at = self._timing(delay, at)
+        return await self._new_job(
+            job, params, state=state, scheduled_for=scheduled_for, run_at=run_at,
+            reason="created" if state is JobState.ENQUEUED else f"delayed until {scheduled_for.isoformat()}", **fields,
+        )
 
     async def schedule_batch(
         self,
@@ -205,6 +226,7 @@ class JobScheduler:
         metadata: dict[str, Any] | None = None,
         max_attempts: int | None = None,
         connection: Any = None,
+        scheduled_by_job_id: int | None = None,
     ) -> list[int]:
         """Many fire-and-forget jobs at once, atomically: all are stored or none.
 
@@ -223,7 +245,7 @@ class JobScheduler:
         shared = NewJob(
             job_type="", parameters={}, state=JobState.ENQUEUED, scheduled_for=self.store.clock.now(),
             max_attempts=0, queue=_queue(queue), tenant_id=tenant, user_id=user, metadata=merged,
-            reason="created in a batch",
+            scheduled_by_job_id=scheduled_by_job_id, reason="created in a batch", audit=current_caller(),
         )
         new_jobs = self._filter_batch(shared, batch)
         batch_id = uuid.uuid4()
@@ -278,6 +300,7 @@ class JobScheduler:
         image: str | None = None,
         connection: Any = None,
         resource: ResourceRef | None = None,
+        scheduled_by_job_id: int | None = None,
     ) -> int:
         """A job that waits (Awaiting) until `parent_id` meets `on`.
 
@@ -295,7 +318,8 @@ class JobScheduler:
             metadata={**parent.metadata, **(metadata or {})}, max_attempts=max_attempts,
             retry=retry, timeout_seconds=timeout_seconds, image=image,
             reason=f"waits for job {parent_id} to be {on.value}",
-            parent_id=parent_id, continuation_on=on, **ResourceRef.columns(resource),
+            parent_id=parent_id, continuation_on=on, scheduled_by_job_id=scheduled_by_job_id,
+            **ResourceRef.columns(resource),
         )
         return await self._store(new_job, connection)
 
@@ -307,21 +331,43 @@ class JobScheduler:
 
     async def delete(self, job_id: int, *, tenant_id: str | None = None, actor: str | None = None, reason: str | None = None) -> bool:
         """Deletes from any state (a running job is stopped); False when no such job."""
+        caller = self._acting(actor)
         previous = await self.store.change_state(
-            job_id, JobState.DELETED, reason=reason or "deleted", actor=actor or current_context().user_id,
-            tenant_id=self._scope(tenant_id),
+            job_id, JobState.DELETED, reason=reason or "deleted", actor=caller.actor, tenant_id=self._scope(tenant_id),
         )
+        await self._audit_job(caller, AuditAction.DELETE, job_id, previous is not None, detail=reason)
         return previous is not None
 
     async def requeue(self, job_id: int, *, tenant_id: str | None = None, actor: str | None = None,
                       session: Session | None = None) -> bool:
         """Enqueues again from any state, with a fresh set of retries; False when no such job.
         `session`: inside that transaction (the operator's, which records why it acted)."""
+        caller = self._acting(actor)
         previous = await self.store.change_state(
-            job_id, JobState.ENQUEUED, reason="requeued", actor=actor or current_context().user_id,
+            job_id, JobState.ENQUEUED, reason="requeued", actor=caller.actor,
             tenant_id=self._scope(tenant_id), reset_attempts=True, session=session,
         )
+        await self._audit_job(caller, AuditAction.REQUEUE, job_id, previous is not None, session=session)
         return previous is not None
+
+    def _acting(self, actor: str | None, fallback: str | None = None) -> Caller:
+        """The caller of this action: its surface, and the first actor named (an
+        explicit `actor`, the surface's caller, `fallback`, the job context's user)."""
+        caller = current_caller()
+        return Caller(caller.surface, actor or caller.actor or fallback or current_context().user_id)
+
+    async def _audit_job(self, caller: Caller, action: AuditAction, job_id: int, found: bool, *,
+                         detail: str | None = None, session: Session | None = None) -> None:
+        await self.audit.record(caller, action, TargetKind.JOB, job_id, detail=detail, session=session,
+                                outcome=AuditOutcome.OK if found else AuditOutcome.NOT_FOUND)
+
+    async def _audit_recurring(self, action: AuditAction, recurring_id: str, recurring: RecurringJob | None, *,
+                               actor: str | None = None, fallback: str | None = None,
+                               session: Session | None = None) -> None:
+        await self.audit.record(
+            self._acting(actor, fallback), action, TargetKind.RECURRING, recurring_id, session=session,
+            tenant_id=recurring.tenant_id if recurring else self._scope(None),
+            outcome=AuditOutcome.OK if recurring else AuditOutcome.NOT_FOUND)
 
     async def get_job(self, job_id: int, *, tenant_id: str | None = None) -> StoredJob:
         job = await self.store.get_job(job_id, self._scope(tenant_id))
@@ -356,6 +402,9 @@ class JobScheduler:
         """Creates or updates a recurring job (cron or every N minutes)."""
         if not isinstance(recurring_id, str) or not 1 <= len(recurring_id) <= ID_MAX_LENGTH:
             raise ValidationError("recurring_id", f"must be 1 to {ID_MAX_LENGTH} characters")
+        check_text(recurring_id, "recurring_id")
+        check_text(cron, "cron")
+        check_text(time_zone, "time_zone")
         if job is None:
             raise ValidationError("job", "is required")
         try:
@@ -381,28 +430,36 @@ class JobScheduler:
             "paused": paused, **ResourceRef.columns(resource),
         }
         recurring = await self.store.upsert_recurring(values, schedule.next_after(now))
-        if recurring is None:
-            raise ValidationError("recurring_id", f"{recurring_id!r} is already used by another tenant")
+        await self._audit_recurring(AuditAction.APPLY, recurring_id, recurring, fallback=template.user_id)
         await self.store.notify("recurring")
         return recurring
 
+    async def _find_recurring(self, recurring_id: str, tenant_id: str | None) -> RecurringJob | None:
+        """Ids are per tenant: the caller's tenant, else the one tenant that has the id."""
+        return await self.store.get_recurring(recurring_id, self._scope(tenant_id))
+
     async def pause_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
-        return await self.store.set_recurring_paused(recurring_id, True, None, self._scope(tenant_id))
+        recurring = await self._find_recurring(recurring_id, tenant_id)
+        await self._audit_recurring(AuditAction.PAUSE, recurring_id, recurring)
+        return recurring is not None and await self.store.set_recurring_paused(recurring_id, True, None, recurring.tenant_id)
 
     async def resume_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
         """Resumes from now on: slots missed while paused are not run."""
-        recurring = await self.store.get_recurring(recurring_id, self._scope(tenant_id))
+        recurring = await self._find_recurring(recurring_id, tenant_id)
+        await self._audit_recurring(AuditAction.RESUME, recurring_id, recurring)
         if recurring is None:
             return False
         now = self.store.clock.now()
         schedule = parse_schedule(recurring.cron, recurring.interval_minutes, recurring.time_zone, recurring.anchor_at)
-        resumed = await self.store.set_recurring_paused(recurring_id, False, schedule.next_after(now), self._scope(tenant_id))
+        resumed = await self.store.set_recurring_paused(recurring_id, False, schedule.next_after(now), recurring.tenant_id)
         await self.store.notify("recurring")
         return resumed
 
     async def remove_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> bool:
         """Removes the schedule; jobs it already fired keep their history."""
-        return await self.store.delete_recurring(recurring_id, self._scope(tenant_id))
+        recurring = await self._find_recurring(recurring_id, tenant_id)
+        await self._audit_recurring(AuditAction.DELETE, recurring_id, recurring)
+        return recurring is not None and await self.store.delete_recurring(recurring_id, recurring.tenant_id)
 
     async def trigger_recurring(self, recurring_id: str, *, tenant_id: str | None = None, actor: str | None = None,
                                 session: Session | None = None) -> int:
@@ -411,20 +468,24 @@ class JobScheduler:
         if session is None:
             async with self.store.connector.transaction() as session:
                 return await self.trigger_recurring(recurring_id, tenant_id=tenant_id, actor=actor, session=session)
-        recurring = await self.store.lock_recurring(session, recurring_id, self._scope(tenant_id))
+        found = await self._find_recurring(recurring_id, tenant_id)
+        recurring = found and await self.store.lock_recurring(session, recurring_id, found.tenant_id)
         if recurring is None:
+            await self._audit_recurring(AuditAction.TRIGGER, recurring_id, None, actor=actor)
             raise RecurringJobNotFoundError(recurring_id)
         now = self.store.clock.now()
-        who = actor or current_context().user_id
+        who = self._acting(actor).actor
         reason = f"recurring job {recurring_id} triggered" + (f" by {who}" if who else "")
         job_id = await self.store.insert_job(job_for_fire(recurring, now, reason), session)
+        await self.audit.record(self._acting(actor), AuditAction.TRIGGER, TargetKind.RECURRING, recurring_id,
+                                tenant_id=recurring.tenant_id, job_id=job_id, detail=f"job {job_id}", session=session)
         await self.store.record_recurring_fire(
-            session, recurring_id, next_run_at=recurring.next_run_at, last_run_at=now, last_job_id=job_id
+            session, recurring, next_run_at=recurring.next_run_at, last_run_at=now, last_job_id=job_id
         )
         return job_id
 
     async def get_recurring(self, recurring_id: str, *, tenant_id: str | None = None) -> RecurringJob:
-        recurring = await self.store.get_recurring(recurring_id, self._scope(tenant_id))
+        recurring = await self._find_recurring(recurring_id, tenant_id)
         if recurring is None:
             raise RecurringJobNotFoundError(recurring_id)
         return recurring
@@ -441,11 +502,6 @@ async def _on_connection(connection: Any, run_async, run_sync):
     raise ValidationError("connection", "must be a psycopg Connection or AsyncConnection")
 
 
-def _checked_timeout(timeout: Any) -> int | None:
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
-        raise ValidationError("timeout_seconds", f"must be a whole number of seconds >= 1, got {timeout!r}")
-    return timeout
-
 
 def _check_filtered(job: NewJob) -> None:
     """A client filter may change a job: what it leaves must pass the checks
@@ -455,11 +511,12 @@ def _check_filtered(job: NewJob) -> None:
         raise ValidationError("queue", "must be a non-empty string")
     _queue(job.queue)
     checked_max_attempts(job.max_attempts)
-    _checked_timeout(job.timeout_seconds)
+    check_timeout(job.timeout_seconds)
+    check_metadata(job.metadata)
 
 
 def _queue(queue: str | None) -> str:
-    queue = queue or "default"
+    queue = check_text(queue or "default", "queue")
     if len(queue) > QUEUE_MAX_LENGTH:
         raise ValidationError("queue", f"must be at most {QUEUE_MAX_LENGTH} characters")
     return queue

@@ -12,35 +12,36 @@ Pages live under `options.dashboard_path` (default /jobs), the REST API under
 from __future__ import annotations
 
 import asyncio
-
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from craft_jobs.client.scheduler import JobScheduler
 from craft_jobs.clock import Clock, SystemClock
 from craft_jobs.dashboard import errors
+from craft_jobs.dashboard.api import audit as api_audit
 from craft_jobs.dashboard.api import docs as api_docs
 from craft_jobs.dashboard.api import jobs as api_jobs
 from craft_jobs.dashboard.api import metrics as api_metrics
 from craft_jobs.dashboard.api import recurring as api_recurring
 from craft_jobs.dashboard.api import servers as api_servers
 from craft_jobs.dashboard.api import stats as api_stats
-from craft_jobs.dashboard.cache import TtlCache
+from craft_jobs.dashboard.deps import header_bearer_token, reject_nul_bytes
 from craft_jobs.dashboard.auth import Authenticator, KubernetesAuth, NoAuth, TokenAuth, default_kubernetes_client
 from craft_jobs.dashboard.metrics import StoreMetrics
+from craft_jobs.dashboard.pages import audit as page_audit
 from craft_jobs.dashboard.pages import jobs as page_jobs
 from craft_jobs.dashboard.pages import overview as page_overview
 from craft_jobs.dashboard.pages import recurring as page_recurring
 from craft_jobs.dashboard.pages import servers as page_servers
 from craft_jobs.dashboard.pages import session as page_session
 from craft_jobs.dashboard.pages.render import make_templates
-from craft_jobs.dashboard.settings import AuthMode, DashboardSettings, check_bind
+from craft_jobs.dashboard.settings import AuthMode, DashboardSettings, allowed_host_names, check_bind, host_name
 from craft_jobs.dashboard.state import CSRF_COOKIE, DashboardState
 from craft_jobs.errors import OptionsError
 from craft_jobs.options import JobOptions
@@ -72,6 +73,19 @@ def default_auth(settings: DashboardSettings, state: DashboardState) -> Authenti
     )
 
 
+PROBES = frozenset({"/healthz", "/readyz"})
+
+
+def host_allowed(request: Request, hosts: frozenset[str] | None, auth_mode: AuthMode) -> bool:
+    """Probes pass, and so do callers with a bearer token where one is checked: a
+    rebinding page knows none (in `none` auth any would do, so none passes)."""
+    if hosts is None or request.url.path in PROBES:
+        return True
+    if auth_mode is not AuthMode.NONE and header_bearer_token(request):
+        return True
+    return host_name(request.headers.get("host", "")) in hosts
+
+
 def _attach_store(state: DashboardState, store: JobStore) -> None:
     state.store = store
     state.stats = StatsStore(store.connector, state.options, store.clock)
@@ -88,10 +102,14 @@ def create_app(
     auth: Authenticator | None = None,
     settings: DashboardSettings | None = None,
     clock: Clock | None = None,
+    bind_host: str | None = None,
 ) -> FastAPI:
+    """`bind_host`: the address served on, accepted as a Host name by default."""
     settings = settings or DashboardSettings()
+    hosts = allowed_host_names(settings, bind_host)
+    api_metrics.read_metrics_token(settings.metrics_token_file)  # a missing file fails at start, not at scrape
     state = DashboardState(options=options, settings=settings, auth=NoAuth(), templates=make_templates(),
-                           scheduler=scheduler, cache=TtlCache(settings.stats_cache_seconds))
+                           scheduler=scheduler)
     state.auth = auth or default_auth(settings, state)
     if store is None and scheduler is not None:
         store = scheduler.store
@@ -115,13 +133,18 @@ def create_app(
     app = FastAPI(
         title="Craft Jobs", version="0.1.0", lifespan=lifespan,
         description="Background jobs on Kubernetes: schedule, inspect and manage jobs and recurring jobs.",
-        docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
+        docs_url=None, redoc_url=None, openapi_url="/api/openapi.json", dependencies=[Depends(reject_nul_bytes)],
     )
     app.state.dashboard = state
     errors.install(app)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next) -> Response:
+        if not host_allowed(request, hosts, settings.auth_mode):
+            # DNS rebinding: a foreign page whose name now points here is no client of ours.
+            return JSONResponse({"error": {"code": "bad_host", "field": "Host", "message":
+                                 "this host name is not one the dashboard answers to (allowed_hosts)"}},
+                                status_code=400)
         response = await call_next(request)
         new_token = getattr(request.state, "new_csrf_token", None)
         if new_token:
@@ -132,10 +155,10 @@ def create_app(
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-    for module in (api_jobs, api_recurring, api_servers, api_stats, api_metrics, api_docs):
-        app.include_router(module.router)
+    for module in (api_jobs, api_recurring, api_servers, api_stats, api_audit, api_metrics, api_docs):
+        app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     base = state.base
-    for module in (page_session, page_overview, page_jobs, page_recurring, page_servers):
+    for module in (page_session, page_overview, page_jobs, page_recurring, page_servers, page_audit):
         app.include_router(module.router(base))
     app.mount(f"{base}/static", StaticFiles(directory=STATIC), name="static")
     if base:
@@ -161,7 +184,7 @@ async def serve(options: JobOptions, host: str | None = None, port: int | None =
     host = host or settings.host
     port = port or settings.port
     check_bind(settings, host)
-    app = create_app(options, settings=settings, store=store)
+    app = create_app(options, settings=settings, store=store, bind_host=host)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", access_log=False)
     log.info("dashboard on http://%s:%s%s/ (auth: %s)", host, port, options.dashboard_path.rstrip("/"),
              settings.auth_mode.value)

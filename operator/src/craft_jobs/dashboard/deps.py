@@ -1,9 +1,12 @@
 """Request dependencies (Annotated): the shared state, who is calling, their tenant scope.
 
 `Viewer` reads; `Operator` acts, and for an unsafe method also passes the
-CSRF check: a bearer `Authorization` header or an `X-Requested-By` header
-(neither can be sent cross-site without a CORS preflight, which this app never
-grants), or the double-submit token (cookie + form field or X-CSRF-Token).
+CSRF check: the double-submit token (cookie + form field or X-CSRF-Token),
+unless the caller was authenticated by an `Authorization: Bearer` token, which
+a browser never sends on its own (the session cookie it does send still needs
+the token, whatever other header comes with it). In `none` auth there is no
+credential at all: there an `X-Requested-By` header also passes (no cross-site
+page can send one without a CORS preflight, which this app never grants).
 """
 
 from __future__ import annotations
@@ -16,15 +19,26 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from craft_jobs import job_tokens
+from craft_jobs.audit import Surface, set_caller
 from craft_jobs.client.scheduler import JobScheduler
 from craft_jobs.dashboard.auth import Principal, Role
 from craft_jobs.dashboard.errors import ApiError, LoginRequired, forbidden, not_found
+from craft_jobs.dashboard.run_auth import run_principal
 from craft_jobs.dashboard.settings import AuthMode
 from craft_jobs.dashboard.state import CSRF_COOKIE, SESSION_COOKIE, DashboardState
 from craft_jobs.store.stats import StatsStore
 from craft_jobs.store.store import JobStore
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def reject_nul_bytes(request: Request) -> None:
+    """PostgreSQL cannot store or compare text with NUL: a query or path
+    parameter holding one is refused by name (app-wide dependency)."""
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if isinstance(value, str) and "\x00" in value:
+            raise ApiError(422, "invalid", "contains a NUL byte", name)
 
 
 def get_state(request: Request) -> DashboardState:
@@ -51,12 +65,14 @@ Stats = Annotated[StatsStore, Depends(get_stats)]
 Scheduler = Annotated[JobScheduler, Depends(get_scheduler)]
 
 
+def header_bearer_token(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.cookies.get(SESSION_COOKIE)
+    """The credential: an `Authorization: Bearer` header wins over the session cookie."""
+    return header_bearer_token(request) or request.cookies.get(SESSION_COOKIE)
 
 
 def ensure_csrf_token(request: Request) -> str:
@@ -70,7 +86,11 @@ def ensure_csrf_token(request: Request) -> str:
 
 
 async def current_principal(request: Request, state: State) -> Principal:
-    principal = await state.auth.authenticate(bearer_token(request))
+    token = bearer_token(request)
+    if job_tokens.looks_like_run_token(token):
+        principal = await run_principal(request, state, token)
+    else:
+        principal = await state.auth.authenticate(token)
     if principal is None:
         if not request.url.path.startswith("/api") and request.method in SAFE_METHODS:
             raise LoginRequired()
@@ -78,6 +98,8 @@ async def current_principal(request: Request, state: State) -> Principal:
             raise ApiError(401, "unauthenticated", "the token is not valid or grants no access to backgroundjobs")
         raise ApiError(401, "unauthenticated", "a valid bearer token is required")
     request.state.principal = principal
+    # What the CSRF check needs to know: did a bearer header (never ambient) authenticate?
+    request.state.by_bearer_header = header_bearer_token(request) is not None
     return principal
 
 
@@ -94,7 +116,14 @@ class Scope:
 
     @property
     def user(self) -> str:
-        return self.principal.name
+        """Who the jobs it makes belong to: a running job acts for its own user."""
+        run = self.principal.run
+        return run.user_id or self.principal.name if run is not None else self.principal.name
+
+    @property
+    def scheduling_job(self) -> int | None:
+        """The running job making this request, if one is."""
+        return self.principal.run.job_id if self.principal.run is not None else None
 
     def can_see(self, tenant: str) -> bool:
         return not self.multi_tenancy or self.principal.role_in(tenant) is not None
@@ -133,7 +162,10 @@ Viewer = Annotated[Scope, Depends(viewer_scope)]
 async def check_csrf(request: Request) -> None:
     if request.method in SAFE_METHODS:
         return
-    if request.headers.get("authorization") or request.headers.get("x-requested-by"):
+    if getattr(request.state, "by_bearer_header", False):
+        return
+    state: DashboardState = request.app.state.dashboard
+    if state.settings.auth_mode is AuthMode.NONE and request.headers.get("x-requested-by"):
         return
     expected = request.cookies.get(CSRF_COOKIE)
     given = request.headers.get("x-csrf-token")
@@ -143,7 +175,13 @@ async def check_csrf(request: Request) -> None:
         raise ApiError(403, "csrf", "missing or wrong CSRF token: reload the page and try again", "csrf_token")
 
 
+def surface_of(request: Request) -> Surface:
+    return Surface.API if request.url.path.startswith("/api") else Surface.DASHBOARD
+
+
 async def operator_scope(request: Request, scope: Viewer) -> Scope:
+    # What this request does is recorded as done by this principal from this surface.
+    set_caller(surface_of(request), scope.user)
     await check_csrf(request)
     if scope.principal.role < Role.OPERATOR:
         raise forbidden("this action needs the operator role; yours is viewer")

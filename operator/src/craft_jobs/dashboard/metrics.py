@@ -5,11 +5,16 @@ read the state history after the last row seen (a job_states id), so they
 count from this process's start like any Prometheus counter; rows younger
 than `settle` are left for the next scrape so that a transaction committing
 late is not skipped. Labels: state and job_type only, never user or tenant.
+
+With multi-tenancy, `craft_jobs_tenant_jobs{tenant,state}` counts each
+tenant's jobs; a caller granted some tenants only gets those series, and none
+of the installation-wide ones (they add up every tenant's work).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -74,6 +79,20 @@ class StoreMetrics:
             if len(events) < self.batch:
                 return
 
-    async def render(self) -> bytes:
+    async def render(self, tenants: Sequence[str] | None = None, *, per_tenant: bool = False) -> bytes:
+        """Everything (`tenants` None), else only the series of those tenants.
+        `per_tenant`: with multi-tenancy, add each tenant's counts."""
+        if tenants is not None:
+            return await self._tenant_series(tenants)
         await self.refresh()
-        return generate_latest(self.registry)
+        text = generate_latest(self.registry)
+        return text + await self._tenant_series(await self.stats.tenants()) if per_tenant else text
+
+    async def _tenant_series(self, tenants: Sequence[str]) -> bytes:
+        registry = CollectorRegistry(auto_describe=True)
+        gauge = Gauge("craft_jobs_tenant_jobs", "Jobs in the store by tenant and state, counted at scrape",
+                      ["tenant", "state"], registry=registry)
+        for tenant in tenants:
+            for state, count in (await self.stats.state_counts([tenant])).items():
+                gauge.labels(tenant, state.value).set(count)
+        return generate_latest(registry)

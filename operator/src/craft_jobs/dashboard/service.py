@@ -6,18 +6,22 @@ call, scoped to the job's tenant after the caller's rights are checked.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from craft_jobs.audit import AuditAction, AuditOutcome, TargetKind, current_caller
 from craft_jobs.dashboard.auth import Role
 from craft_jobs.dashboard.deps import Scope
 from craft_jobs.dashboard.errors import ApiError, not_found
 from craft_jobs.dashboard.state import DashboardState
 from craft_jobs.states import JobState
-from craft_jobs.store.models import Job, JobStateEntry, RecurringJob
-from craft_jobs.store.stats import DurationStats, JobSummary, ThroughputPoint
+from craft_jobs.store.models import AuditEntry, Job, JobStateEntry, RecurringJob
+from craft_jobs.store.audit_store import AuditFilter, AuditStore
+from craft_jobs.store.stats import DurationStats, JobSummary, PlaceInLine, ThroughputPoint
 
 BULK_LIMIT = 500
 
@@ -34,6 +38,10 @@ class JobDetail(BaseModel):
     history: list[JobStateEntry]
     continuations: list[JobSummary]
     parent: JobSummary | None = None
+    audit: list[AuditEntry] = []  # who acted on it, newest first
+    scheduled: list[JobSummary] = []  # the jobs it scheduled while it ran
+    # Enqueued jobs only: why it waits, and behind how many.
+    place_in_line: PlaceInLine | None = None
 
 
 class BulkResult(BaseModel):
@@ -47,10 +55,10 @@ class BulkResult(BaseModel):
 async def overview(state: DashboardState, scope: Scope) -> Overview:
     stats, tenants = state.stats, scope.tenants
     return Overview(
-        counts=await state.state_counts(tenants),
-        per_minute=await state.cached("minute", tenants, lambda: stats.throughput("minute", timedelta(hours=1), tenants)),
-        per_hour=await state.cached("hour", tenants, lambda: stats.throughput("hour", timedelta(days=1), tenants)),
-        durations=await state.cached("durations", tenants, lambda: stats.durations(timedelta(hours=24), tenants)),
+        counts=await stats.state_counts(tenants),
+        per_minute=await stats.throughput("minute", timedelta(hours=1), tenants),
+        per_hour=await stats.throughput("hour", timedelta(days=1), tenants),
+        durations=await stats.durations(timedelta(hours=24), tenants),
     )
 
 
@@ -74,12 +82,20 @@ async def job_detail(state: DashboardState, scope: Scope, job_id: int) -> JobDet
                 "error_message": (found.last_error or {}).get("message"),
             })
     continuations = [c for c in await state.stats.continuations(job_id) if scope.can_see(c.tenant_id)]
-    return JobDetail(job=job, history=await state.store.job_history(job_id), continuations=continuations, parent=parent)
+    scheduled = [c for c in await state.stats.scheduled_by(job_id) if scope.can_see(c.tenant_id)]
+    place = None
+    if job.state is JobState.ENQUEUED:
+        place = await state.stats.place_in_line(job.id, job.tenant_id, job.queue)
+    batch = str(job.batch_id) if job.batch_id else None
+    audit = await AuditStore(state.store).list(AuditFilter(tenants=scope.tenants, job_id=job_id, batch_id=batch), limit=100)
+    return JobDetail(job=job, history=await state.store.job_history(job_id), continuations=continuations,
+                     parent=parent, scheduled=scheduled, place_in_line=place, audit=audit)
 
 
 async def act_on_job(state: DashboardState, scope: Scope, job_id: int, action: Literal["requeue", "delete"]) -> None:
-    job = await visible_job(state, scope, job_id)
-    scope.check_operable(job.tenant_id, f"job {job_id}")
+    async with refusals_audited(state, AuditAction(action), TargetKind.JOB, job_id):
+        job = await visible_job(state, scope, job_id)
+        scope.check_operable(job.tenant_id, f"job {job_id}")
     if action == "delete" and job.state is JobState.DELETED:
         # The store would change nothing either; say so rather than claim a deletion.
         raise ApiError(409, "conflict", f"job {job_id} is already deleted", "id")
@@ -105,8 +121,11 @@ async def bulk(state: DashboardState, scope: Scope, ids: list[int], action: Lite
     return result
 
 
-async def visible_recurring(state: DashboardState, scope: Scope, recurring_id: str) -> RecurringJob:
-    recurring = await state.store.get_recurring(recurring_id)
+async def visible_recurring(state: DashboardState, scope: Scope, recurring_id: str,
+                            tenant: str | None = None) -> RecurringJob:
+    """Ids are per tenant: looked up among the caller's tenants (or in `tenant`), so
+    another tenant's job of the same id neither shows nor makes the id ambiguous."""
+    recurring = await state.store.get_recurring(recurring_id, tenants=scope.narrow(tenant))
     if recurring is None:
         raise not_found(f"recurring job {recurring_id!r}")
     scope.check_visible(recurring.tenant_id, f"recurring job {recurring_id!r}")
@@ -116,10 +135,12 @@ async def visible_recurring(state: DashboardState, scope: Scope, recurring_id: s
 RecurringAction = Literal["trigger", "pause", "resume", "delete"]
 
 
-async def act_on_recurring(state: DashboardState, scope: Scope, recurring_id: str, action: RecurringAction) -> Any:
+async def act_on_recurring(state: DashboardState, scope: Scope, recurring_id: str, action: RecurringAction,
+                           tenant: str | None = None) -> Any:
     """Runs the action; `trigger` returns the new job's id."""
-    recurring = await visible_recurring(state, scope, recurring_id)
-    scope.check_operable(recurring.tenant_id, f"recurring job {recurring_id!r}")
+    async with refusals_audited(state, AuditAction(action), TargetKind.RECURRING, recurring_id, tenant):
+        recurring = await visible_recurring(state, scope, recurring_id, tenant)
+        scope.check_operable(recurring.tenant_id, f"recurring job {recurring_id!r}")
     scheduler, tenant = state.scheduler, recurring.tenant_id
     if action == "trigger":
         return await scheduler.trigger_recurring(recurring_id, tenant_id=tenant, actor=scope.user)
@@ -130,8 +151,36 @@ async def act_on_recurring(state: DashboardState, scope: Scope, recurring_id: st
     return None
 
 
-def schedule_tenant(state: DashboardState, scope: Scope, requested: str | None) -> str | None:
+@contextlib.asynccontextmanager
+async def refusals_audited(state: DashboardState, action: AuditAction, kind: TargetKind, target: Any,
+                           tenant: str | None = None) -> AsyncIterator[None]:
+    """An action refused inside is recorded as refused (403) or not found (404), then raised on.
+    A job target's row goes to the job's own tenant: its owners see who tried."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            outcome = AuditOutcome.REFUSED if exc.status == 403 else AuditOutcome.NOT_FOUND
+            await AuditStore(state.store).record(current_caller(), action, kind, target, tenant_id=tenant,
+                                                 outcome=outcome, detail=exc.message)
+        raise
+
+
+async def schedule_tenant(state: DashboardState, scope: Scope, requested: str | None,
+                          action: AuditAction = AuditAction.SCHEDULE) -> str | None:
     """The tenant a new job goes to: the caller's own, never one they were not granted."""
+    kind = TargetKind.RECURRING if action is AuditAction.APPLY else TargetKind.JOB
+    async with refusals_audited(state, action, kind, None, requested):
+        return _schedule_tenant(state, scope, requested)
+
+
+def _schedule_tenant(state: DashboardState, scope: Scope, requested: str | None) -> str | None:
+    run = scope.principal.run
+    if run is not None:  # a running job schedules in its own tenant, multi-tenancy or not
+        if requested is not None and requested != run.tenant_id:
+            raise ApiError(403, "forbidden", f"a run of tenant {run.tenant_id!r} may not schedule jobs in"
+                           f" tenant {requested!r}", "tenant_id")
+        return run.tenant_id
     if not state.options.enable_multi_tenancy:
         return requested
     if requested:

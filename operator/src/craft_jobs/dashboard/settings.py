@@ -34,13 +34,37 @@ class DashboardSettings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535)
     # Mark cookies Secure (set when served over HTTPS, e.g. behind an ingress).
     secure_cookies: bool = False
-    # /metrics without credentials, for Prometheus inside the cluster.
-    public_metrics: bool = True
-    # Counts, charts and percentiles are shared for this long per tenant scope
-    # (0: always fresh). Job lists and details are never cached.
-    stats_cache_seconds: float = Field(2, ge=0, le=60)
+    # /metrics without credentials (every tenant's counts to anyone who can connect).
+    public_metrics: bool = False
+    # A file (a mounted Secret) holding the bearer token Prometheus scrapes /metrics
+    # with; it opens /metrics only, with every tenant's series.
+    metrics_token_file: Path | None = None
+    # Host names (or addresses) the pages and API answer to, against DNS
+    # rebinding; "*" accepts any. None: 127.0.0.1, localhost, ::1 and the bind
+    # address. Requests with a bearer token (token and kubernetes auth) and the
+    # health probes are exempt: a rebinding page cannot send a token it does not know.
+    allowed_hosts: list[str] | None = None
     # How often the pages fetch themselves to update (a change shows within this plus a render).
     live_interval_seconds: float = Field(1.5, ge=0.5, le=60)
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, without port or IPv6 brackets, lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rpartition(":")[0] if header.count(":") == 1 else header
+
+
+def allowed_host_names(settings: DashboardSettings, bind_host: str | None) -> frozenset[str] | None:
+    """The Host names accepted (None: any)."""
+    if settings.allowed_hosts is not None:
+        names = [host_name(h) for h in settings.allowed_hosts if h.strip()]
+        return None if "*" in names else frozenset(names)
+    return frozenset({*LOOPBACK_NAMES, host_name(bind_host or settings.host)})
 
 
 def is_loopback(host: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,6 @@ from fastapi.templating import Jinja2Templates
 
 from craft_jobs.client.scheduler import JobScheduler
 from craft_jobs.dashboard.auth import Authenticator
-from craft_jobs.dashboard.cache import TtlCache
 from craft_jobs.dashboard.metrics import StoreMetrics
 from craft_jobs.dashboard.settings import DashboardSettings
 from craft_jobs.options import JobOptions
@@ -34,14 +33,8 @@ class DashboardState:
     stats: StatsStore | None = None
     scheduler: JobScheduler | None = None
     metrics: StoreMetrics | None = None
-    cache: TtlCache = field(default_factory=lambda: TtlCache(0))
-
-    async def cached(self, name: str, tenants: Any, compute: Any) -> Any:
-        key = (name, None if tenants is None else tuple(tenants))
-        return await self.cache.get(key, compute)
-
-    async def state_counts(self, tenants: Any) -> Any:
-        return await self.cached("counts", tenants, lambda: self.stats.state_counts(tenants))
+    # The installation's, read once: it checks the credentials of runs (run_auth.py).
+    signing_key: str | None = None
 
     @property
     def base(self) -> str:

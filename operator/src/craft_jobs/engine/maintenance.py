@@ -1,6 +1,7 @@
 """The engine's timed work: promote due jobs, fire recurring ones, release
-continuations, rescue orphans and expire old jobs (the heartbeat itself runs
-on threads of its own, engine/heartbeat.py).
+continuations, rescue orphans, expire old jobs, and keep the dashboard's
+counters small (fold those of ended connections, roll up closed hours) (the heartbeat itself runs on threads of its own,
+engine/heartbeat.py).
 
 Each loop sleeps until its next deadline or until a notification wakes it;
 database outages are logged and retried, never fatal.
@@ -20,6 +21,7 @@ from craft_jobs.engine.recurring import fire_due_recurring
 from craft_jobs.engine.waiting import wait_event
 from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
 from craft_jobs.options import JobOptions
+from craft_jobs.store.audit_store import AuditStore
 from craft_jobs.store.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class Maintenance:
         self.in_flight: Callable[[], int] = lambda: 0
         self._wake = asyncio.Event()
         self.heartbeat: Heartbeat | None = None  # set by the engine; it runs on threads of its own
+        self.audit = AuditStore(store)
 
     def wake(self) -> None:
         self._wake.set()
@@ -120,12 +123,18 @@ class Maintenance:
     # -- expiry ------------------------------------------------------------------
 
     async def expire_once(self) -> int:
-        return await self._in_batches(lambda: self.store.expire_jobs(EXPIRY_BATCH), EXPIRY_BATCH,
+        """Expired jobs, then audit rows past their retention; both in batches."""
+        jobs = await self._in_batches(lambda: self.store.expire_jobs(EXPIRY_BATCH), EXPIRY_BATCH,
                                       "expiry batch: removed %d expired jobs with their history")
+        await self._in_batches(lambda: self.audit.expire(EXPIRY_BATCH), EXPIRY_BATCH,
+                               "expiry batch: removed %d audit rows past their retention")
+        return jobs
 
     async def expiry_loop(self) -> None:
         while True:
             await _guarded("expiry", self.expire_once)
+            await _guarded("job counts", self.store.fold_job_counts)
+            await _guarded("hourly outcomes", self.store.roll_up_outcomes)
             await asyncio.sleep(EXPIRY_INTERVAL_SECONDS)
 
 

@@ -65,7 +65,7 @@ async def _fire_one(store: JobStore, session: Session, recurring: RecurringJob) 
         schedule = schedule_of(recurring)
     except InvalidScheduleError as exc:
         # An unusable schedule is recorded, not retried in a loop.
-        await store.record_recurring_fire(session, recurring.id, next_run_at=None, schedule_error=str(exc))
+        await store.record_recurring_fire(session, recurring, next_run_at=None, schedule_error=str(exc))
         if store.decisions.on:
             store.decisions("recurring job %s not fired: its schedule is unusable: %s", recurring.id, exc)
         return False
@@ -73,17 +73,17 @@ async def _fire_one(store: JobStore, session: Session, recurring: RecurringJob) 
     decision = due_slots(schedule, owed, now, recurring.starting_deadline_seconds)
     if decision.fire_slot is None:
         log.info("recurring job %s skipped slot %s: past its starting deadline", recurring.id, decision.skipped_slot)
-        await store.record_recurring_fire(session, recurring.id, next_run_at=decision.next_slot)
+        await store.record_recurring_fire(session, recurring, next_run_at=decision.next_slot)
         return False
     if not await _concurrency_allows(store, session, recurring):
-        await store.record_recurring_fire(session, recurring.id, next_run_at=decision.next_slot)
+        await store.record_recurring_fire(session, recurring, next_run_at=decision.next_slot)
         return False
     reason = f"recurring job {recurring.id} fired for {decision.fire_slot.isoformat()}"
     if decision.dropped_earlier:
         reason += " (earlier missed slots were dropped)"
     job_id = await store.insert_job(job_for_fire(recurring, decision.fire_slot, reason), session)
     await store.record_recurring_fire(
-        session, recurring.id, next_run_at=decision.next_slot, last_run_at=now, last_job_id=job_id
+        session, recurring, next_run_at=decision.next_slot, last_run_at=now, last_job_id=job_id
     )
     if store.decisions.on:
         store.decisions("recurring job %s fired job %s for slot %s%s; next slot %s", recurring.id, job_id,

@@ -158,6 +158,16 @@ class KubeApi:
     async def get_namespace(self, name: str) -> dict[str, Any] | None:
         return await self._get_or_none(f"/api/v1/namespaces/{name}")
 
+    async def may(self, user: dict[str, Any], verb: str, resource: str, name: str, group: str = "") -> bool:
+        """A SubjectAccessReview: may this user (an admission request's userInfo) do it?"""
+        spec = {"user": user.get("username"), "groups": user.get("groups") or [], "uid": user.get("uid"),
+                "extra": user.get("extra") or {},
+                "resourceAttributes": {"group": group, "resource": resource, "verb": verb, "name": name}}
+        review = await self.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body={
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {k: v for k, v in spec.items() if v is not None}})
+        return bool(((review or {}).get("status") or {}).get("allowed"))
+
     # -- our resources -------------------------------------------------------------------
 
     @staticmethod

@@ -4,6 +4,7 @@ types, and the CR field behind each scheduler/validation field name."""
 from __future__ import annotations
 
 ANNOTATION_CREATED_BY = "jobs.craft.dev/created-by"
+ANNOTATION_CHANGED_BY = "jobs.craft.dev/changed-by"
 ANNOTATION_REQUEUE = "jobs.craft.dev/requeue"
 ANNOTATION_TRIGGER = "jobs.craft.dev/trigger"
 NAMESPACE_TENANT_LABEL = "jobs.craft.dev/tenant"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from craft_jobs.audit import Surface, acting_as
 from craft_jobs.client.scheduler import JobScheduler
 from craft_jobs.clock import Clock, SystemClock
 from craft_jobs.errors import (
@@ -25,7 +26,13 @@ from craft_jobs.errors import (
 )
 from craft_jobs.kube.api import KubeApi, KubeApiError
 from craft_jobs.kube.job_metadata import Owner
-from craft_jobs.kube.names import ANNOTATION_CREATED_BY, ANNOTATION_REQUEUE, ANNOTATION_TRIGGER, NAMESPACE_TENANT_LABEL
+from craft_jobs.kube.names import (
+    ANNOTATION_CHANGED_BY,
+    ANNOTATION_CREATED_BY,
+    ANNOTATION_REQUEUE,
+    ANNOTATION_TRIGGER,
+    NAMESPACE_TENANT_LABEL,
+)
 from craft_jobs.kube.spec import background_request, job_request, recurring_id, recurring_request
 from craft_jobs.kube.submit import submit_job, submit_recurring
 from craft_jobs.kube.oneshot import Transient, take_one_shot
@@ -38,6 +45,8 @@ from craft_jobs.store.kube_store import KubeStore
 log = logging.getLogger(__name__)
 
 BACKGROUND_JOBS = "backgroundjobs"
+# Who acted when no user is known: Kubernetes itself (a deleted resource, a one-shot annotation).
+KUBERNETES_ACTOR = "kubernetes"
 RECURRING_JOBS = "recurringjobs"
 
 
@@ -95,11 +104,16 @@ class Reconciler:
         self._tenants.entries[namespace] = (time.monotonic() + self._tenants.ttl, tenant)
         return tenant
 
-    def user_of(self, meta: dict[str, Any]) -> str | None:
-        """The creator recorded by our mutating webhook; without webhooks nobody vouches for it."""
+    def user_of(self, meta: dict[str, Any], annotation: str = ANNOTATION_CREATED_BY) -> str | None:
+        """The creator (or last changer) recorded by our mutating webhook; without
+        webhooks nobody vouches for it."""
         if not self.settings.webhook_enabled:
             return None
-        return ((meta.get("annotations") or {}).get(ANNOTATION_CREATED_BY)) or None
+        return ((meta.get("annotations") or {}).get(annotation)) or None
+
+    def acting(self, user: str | None):
+        """What follows is audited as done through Kubernetes by `user`."""
+        return acting_as(Surface.KUBECTL, user or KUBERNETES_ACTOR)
 
     # -- BackgroundJob ---------------------------------------------------------------------
 
@@ -117,7 +131,9 @@ class Reconciler:
             parent_id = None
             if request.continue_after:
                 parent_id = await self._parent_job(resource.namespace, request.continue_after, tenant, request.created_at)
-            return await submit_job(self.scheduler, request, resource, parent_id=parent_id, tenant_id=tenant, user_id=user)
+            with self.acting(user):
+                return await submit_job(self.scheduler, request, resource, parent_id=parent_id, tenant_id=tenant,
+                                        user_id=user)
         except ValidationError as exc:
             raise SpecError(exc) from exc
         except (DatabaseUnavailableError, StoreError) as exc:
@@ -158,7 +174,8 @@ class Reconciler:
             return False
 
         async def requeue(session) -> None:
-            await self.scheduler.requeue(job.id, actor=actor or "kubernetes", session=session)
+            with self.acting(actor):
+                await self.scheduler.requeue(job.id, session=session)
         return await self._one_shot(BACKGROUND_JOBS, body, ANNOTATION_REQUEUE, requeue)
 
     async def _one_shot(self, plural: str, body: dict[str, Any], key: str, act) -> bool:
@@ -171,7 +188,8 @@ class Reconciler:
         job = await self.job_of(uid)
         if job is None or job.state.value in ("Deleted", "Succeeded"):
             return False
-        return await self.scheduler.delete(job.id, actor="kubernetes", reason=reason)
+        with self.acting(None):
+            return await self.scheduler.delete(job.id, reason=reason)
 
     # -- RecurringJob ----------------------------------------------------------------------
 
@@ -182,12 +200,13 @@ class Reconciler:
         try:
             request = recurring_request(body.get("spec") or {}, owner=owner, default_image=self.settings.default_image)
             tenant = await self.tenant_of(resource.namespace)
-            recurring = await submit_recurring(
-                self.scheduler, request, recurring_id(resource.namespace, resource.name), resource,
-                tenant_id=tenant, user_id=self.user_of(meta),
-            )
-            if resumed and not request.suspend:
-                await self.scheduler.resume_recurring(recurring.id, tenant_id=tenant)
+            with self.acting(self.user_of(meta, ANNOTATION_CHANGED_BY) or self.user_of(meta)):
+                recurring = await submit_recurring(
+                    self.scheduler, request, recurring_id(resource.namespace, resource.name), resource,
+                    tenant_id=tenant, user_id=self.user_of(meta),
+                )
+                if resumed and not request.suspend:
+                    await self.scheduler.resume_recurring(recurring.id, tenant_id=tenant)
             return recurring
         except ValidationError as exc:
             raise SpecError(exc, recurring=True) from exc
@@ -197,10 +216,12 @@ class Reconciler:
     async def trigger_recurring_job(self, body: dict[str, Any], actor: str | None) -> bool:
         """Acts on the resource's `jobs.craft.dev/trigger` once (see oneshot.py), then removes it."""
         rid = recurring_id(body["metadata"]["namespace"], body["metadata"]["name"])
+        tenant = await self.tenant_of(body["metadata"]["namespace"])
 
         async def fire(session) -> None:
             try:
-                await self.scheduler.trigger_recurring(rid, actor=actor or "kubernetes", session=session)
+                with self.acting(actor):
+                    await self.scheduler.trigger_recurring(rid, tenant_id=tenant, session=session)
             except RecurringJobNotFoundError:  # an invalid spec is never stored: nothing to fire
                 log.warning("RecurringJob %s is not stored: its trigger is dropped", rid)
         return await self._one_shot(RECURRING_JOBS, body, ANNOTATION_TRIGGER, fire)
@@ -208,9 +229,11 @@ class Reconciler:
     async def remove_recurring_job(self, namespace: str, name: str) -> bool:
         """Removes the schedule and stops what it started and has not finished (as a CronJob's Jobs go with it)."""
         rid = recurring_id(namespace, name)
-        removed = await self.scheduler.remove_recurring(rid)
-        for job_id in await self.kube_store.unfinished_jobs_of_recurring(rid):
-            await self.scheduler.delete(job_id, actor="kubernetes", reason=f"its RecurringJob {rid} was deleted")
+        tenant = await self.tenant_of(namespace)
+        with self.acting(None):
+            removed = await self.scheduler.remove_recurring(rid, tenant_id=tenant)
+            for job_id in await self.kube_store.unfinished_jobs_of_recurring(rid, tenant or "", namespace):
+                await self.scheduler.delete(job_id, reason=f"its RecurringJob {rid} was deleted")
         return removed
 
     # -- validation without side effects (the admission webhook) ---------------------------

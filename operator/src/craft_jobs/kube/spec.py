@@ -16,10 +16,10 @@ from craft_jobs.backoff import RetryPolicy
 from craft_jobs.errors import ValidationError
 from craft_jobs.kube.job_metadata import KubeMetadata, Owner
 from craft_jobs.kube.names import RECURRING_OWN_FIELDS, SCHEDULER_TO_CR_FIELDS
+from craft_jobs.limits import check_delay, check_metadata, check_timeout
 from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition
 
 _DELAY = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-MAX_DELAY = timedelta(days=3650)
 
 def cr_field(error_field: str, recurring: bool = False) -> str:
     """`spec.<field>` (or `spec.jobTemplate.<field>`) of a scheduler error field."""
@@ -39,10 +39,11 @@ def parse_delay(text: str) -> timedelta:
     if not match or not any(match.groups()):
         raise ValidationError("delay", f"{text!r} is not a duration such as 90s, 10m, 1h30m or 2d")
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    delay = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    if delay > MAX_DELAY:
-        raise ValidationError("delay", "must be at most 3650 days")
-    return delay
+    try:
+        delay = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        delay = timedelta.max
+    return check_delay(delay)
 
 
 def parse_time(text: Any, name: str) -> datetime:
@@ -134,9 +135,11 @@ def job_request(
     metadata = spec.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise ValidationError("metadata", "must be an object")
-    metadata = KubeMetadata.added_to(metadata, spec.get("pod"), owner)
+    # Named as the CR path: cr_field would read a bare "metadata.<key>" as the object's own metadata.
+    metadata = check_metadata(KubeMetadata.added_to(metadata, spec.get("pod"), owner),
+                              "spec.jobTemplate.metadata" if template else "spec.metadata")
     max_attempts, retry = _retry(spec)
-    timeout = spec.get("timeoutSeconds")
+    timeout = check_timeout(spec.get("timeoutSeconds"))
 
     at: datetime | None = None
     continue_after = None

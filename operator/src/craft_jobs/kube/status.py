@@ -153,7 +153,8 @@ class StatusSync:
         self.forget(job.cr_uid)
         if job.state not in (JobState.SUCCEEDED, JobState.DELETED):
             log.info("BackgroundJob %s/%s is gone: deleting job %s", job.cr_namespace, job.cr_name, job.id)
-            await self.reconciler.scheduler.delete(job.id, actor="kubernetes", reason="its BackgroundJob was deleted")
+            with self.reconciler.acting(None):
+                await self.reconciler.scheduler.delete(job.id, reason="its BackgroundJob was deleted")
         return 0
 
     async def _sync_recurring(self, recurring) -> int:

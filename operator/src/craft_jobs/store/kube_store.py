@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -30,17 +29,15 @@ class KubeStore:
         )
         return [(RecurringJob.model_validate(row), row["changed_at"]) for row in rows]
 
-    async def unfinished_jobs_of_recurring(self, recurring_id: str) -> list[int]:
+    async def unfinished_jobs_of_recurring(self, recurring_id: str, tenant_id: str, namespace: str) -> list[int]:
         rows = await self.store.connector.fetch_all(
-            self.queries["kube_unfinished_jobs_of_recurring"], {"recurring_id": recurring_id}
+            self.queries["kube_unfinished_jobs_of_recurring"],
+            {"recurring_id": recurring_id, "tenant_id": tenant_id, "namespace": namespace},
         )
         return [row["id"] for row in rows]
 
     async def installation(self, now: datetime) -> tuple[str, str]:
-        """(id, signing key) of this installation; the first caller makes them."""
-        row = await self.store.connector.fetch_one(self.queries["kube_installation"], {
-            "id": secrets.token_hex(8), "signing_key": secrets.token_hex(32), "now": now})
-        return row["id"], row["signing_key"]
+        return await self.store.installation(now)
 
     async def recorded_runs(self, runs: list[tuple[int, str]]) -> set[tuple[int, str]]:
         """The (job id, Job ref) pairs whose Kubernetes Job is no longer needed (see kube_recorded_runs)."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from craft_jobs.audit import AuditAction, AuditOutcome, Caller, Surface, TargetKind
 from craft_jobs.states import ConcurrencyPolicy, ContinuationCondition, JobState
 
 
@@ -34,7 +35,10 @@ class NewJob:
     cr_uid: str | None = None
     cr_namespace: str | None = None
     cr_name: str | None = None
+    scheduled_by_job_id: int | None = None  # the running job that scheduled it
     reason: str = "created"
+    # Who scheduled it, for the audit trail; None: not a user's action (a recurring fire).
+    audit: Caller | None = None
 
 
 @dataclass(slots=True)
@@ -71,6 +75,17 @@ class ClaimedJob:
     cr_namespace: str | None
     cr_name: str | None
     cr_uid: str | None
+    # Set by the dispatcher when runs may schedule jobs (job_api_url): the
+    # API's address and this run's credential (job_tokens.py).
+    scheduler_access: SchedulerAccess | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerAccess:
+    """Where a run reaches the REST API to schedule jobs, and its credential."""
+
+    api_url: str
+    token: str
 
 
 @dataclass(slots=True)
@@ -123,6 +138,7 @@ class Job(BaseModel):
     cr_uid: str | None
     cr_namespace: str | None
     cr_name: str | None
+    scheduled_by_job_id: int | None = None
     last_error: dict[str, Any] | None
 
 
@@ -185,3 +201,19 @@ class JobType(BaseModel):
     max_attempts: int | None
     timeout_seconds: int | None
     updated_at: datetime
+
+
+class AuditEntry(BaseModel):
+    """One row of the audit trail: who did what, from where, to what, and how it ended."""
+
+    id: int
+    at: datetime
+    action: AuditAction
+    surface: Surface
+    actor: str | None
+    tenant_id: str
+    target_kind: TargetKind
+    target_id: str | None
+    job_id: int | None
+    outcome: AuditOutcome
+    detail: str | None

@@ -11,7 +11,7 @@ from psycopg import sql
 from craft_jobs.options import SQL_IDENTIFIER
 
 SCHEMA_TOKEN = "__schema__"
-QUERY_FILES = ("jobs.sql", "recurring.sql", "servers.sql", "stats.sql", "kube.sql", "prune.sql")
+QUERY_FILES = ("jobs.sql", "recurring.sql", "servers.sql", "stats.sql", "kube.sql", "prune.sql", "audit.sql")
 _NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 # A block may include another one's text: shared CTE lists, so that one
 # statement can do the work of two without a second copy of either.

@@ -63,6 +63,27 @@ class JobPage(BaseModel):
     scanned_to: int | None = None
 
 
+class PlaceInLine(BaseModel):
+    """Where an Enqueued job waits: its place in its tenant's line (claims take
+    each tenant's oldest in turn), and its tenant's and queue's runs against
+    their concurrency limits."""
+
+    place: int
+    waiting: int
+    running: int
+    concurrency_limit: int | None
+    queue_running: int
+    queue_concurrency_limit: int | None
+
+    @property
+    def held_by_tenant_limit(self) -> bool:
+        return self.concurrency_limit is not None and self.running >= self.concurrency_limit
+
+    @property
+    def held_by_queue_limit(self) -> bool:
+        return self.queue_concurrency_limit is not None and self.queue_running >= self.queue_concurrency_limit
+
+
 class ThroughputPoint(BaseModel):
     bucket: datetime
     succeeded: int
@@ -212,8 +233,21 @@ class StatsStore:
         return JobPage(jobs=jobs, next_before_id=next_before, scanned=scanned, scanned_to=scanned_to)
 
     async def continuations(self, job_id: int, limit: int = 100) -> list[JobSummary]:
-        rows = await self.connector.fetch_all(self.queries["stats_continuations"], {"id": job_id, "limit": limit})
+        return await self._summaries("stats_continuations", job_id, limit)
+
+    async def scheduled_by(self, job_id: int, limit: int = 100) -> list[JobSummary]:
+        """The jobs `job_id` scheduled while it ran."""
+        return await self._summaries("stats_scheduled_by", job_id, limit)
+
+    async def _summaries(self, query: str, job_id: int, limit: int) -> list[JobSummary]:
+        rows = await self.connector.fetch_all(self.queries[query], {"id": job_id, "limit": limit})
         return [JobSummary.model_validate(row) for row in rows]
+
+    async def place_in_line(self, job_id: int, tenant_id: str, queue: str) -> PlaceInLine:
+        row = await self.connector.fetch_one(self.queries["stats_place_in_line"],
+                                             {"id": job_id, "tenant_id": tenant_id, "queue": queue})
+        return PlaceInLine(**row, concurrency_limit=self.options.tenant_limit(tenant_id),
+                           queue_concurrency_limit=self.options.queue_concurrency_limits.get(queue))
 
     async def list_retries(self, where: JobFilter, *, limit: int = 50, offset: int = 0) -> list[JobSummary]:
         """Jobs waiting for a retry (Scheduled after a failed run), the next to run first."""
@@ -226,15 +260,18 @@ class StatsStore:
         row = await self.connector.fetch_one(self.queries["stats_retry_count"], {**_filter_params(where), "cap": cap})
         return Counted(row["count"], row["count"] >= cap)
 
-    async def recurring_runs(self, recurring_id: str, limit: int = 10, offset: int = 0) -> list[JobSummary]:
+    async def recurring_runs(self, recurring_id: str, tenant_id: str, limit: int = 10, offset: int = 0) -> list[JobSummary]:
+        """The runs of one tenant's recurring job (ids are per tenant), newest first."""
         rows = await self.connector.fetch_all(
-            self.queries["stats_recurring_runs"], {"id": recurring_id, "limit": limit, "offset": offset}
+            self.queries["stats_recurring_runs"],
+            {"id": recurring_id, "tenant_id": tenant_id, "limit": limit, "offset": offset}
         )
         return [JobSummary.model_validate(row) for row in rows]
 
-    async def recurring_run_count(self, recurring_id: str, cap: int | None = None) -> Counted:
+    async def recurring_run_count(self, recurring_id: str, tenant_id: str, cap: int | None = None) -> Counted:
         cap = cap or self.COUNT_CAP
-        row = await self.connector.fetch_one(self.queries["stats_recurring_run_count"], {"id": recurring_id, "cap": cap})
+        row = await self.connector.fetch_one(self.queries["stats_recurring_run_count"],
+                                             {"id": recurring_id, "tenant_id": tenant_id, "cap": cap})
         return Counted(row["count"], row["count"] >= cap)
 
     async def queues(self, tenants: Tenants = None) -> list[QueueLoad]:
@@ -246,7 +283,7 @@ class StatsStore:
     ) -> list[ThroughputPoint]:
         until = self.clock.now()
         rows = await self.connector.fetch_all(
-            self.queries["stats_throughput"],
+            self.queries[f"stats_throughput_by_{unit}"],
             {"unit": unit, "since": until - span, "until": until, "tenants": _tenants(tenants)},
         )
         return [ThroughputPoint.model_validate(row) for row in rows]

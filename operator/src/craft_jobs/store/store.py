@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from craft_jobs.clock import Clock, SystemClock
 from craft_jobs.decisions import DecisionLog
+from craft_jobs.errors import ValidationError
 from craft_jobs.options import JobOptions
 from craft_jobs.states import JobState
 from craft_jobs.store.connector import Connector, Session, translated_errors
@@ -35,11 +37,19 @@ from craft_jobs.store.models import (
 from craft_jobs.store.notifier import Notifier
 from craft_jobs.store.queries import load_queries
 
-_CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedJob))
+_CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedJob) if f.name != "scheduler_access")
+# The hourly outcome counters behind the day's chart, kept for a week.
+OUTCOME_HOURS_KEPT = timedelta(days=7)
 
 
 def _jsonb(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value)
+
+
+def _with_default(limits: dict[str, int], default: int | None) -> dict[str, int] | None:
+    """Per-name limits and the default under "*" (no tenant is named so), or None for none at all."""
+    merged = {**limits, "*": default} if default is not None else dict(limits)
+    return merged or None
 
 
 def _json_text(value: Any) -> str | None:
@@ -95,11 +105,23 @@ class JobStore:
             "cr_uid": job.cr_uid,
             "cr_namespace": job.cr_namespace,
             "cr_name": job.cr_name,
+            "scheduled_by_job_id": job.scheduled_by_job_id,
             "reason": job.reason,
             "now": now,
             "channel": self.channel,
             "notify": True,
+            **_audit_params(job),
         }
+
+    async def installation(self, now: datetime) -> tuple[str, str]:
+        """(id, signing key) of this installation; the first caller makes them."""
+        row = await self.connector.fetch_one(self.queries["installation"], {
+            "id": secrets.token_hex(8), "signing_key": secrets.token_hex(32), "now": now})
+        return row["id"], row["signing_key"]
+
+    async def run_in_progress(self, job_id: int, run: int) -> bool:
+        """Whether the job is still Processing in that run (a run's credential lives as long)."""
+        return await self.connector.fetch_value(self.queries["run_in_progress"], {"id": job_id, "run": run}) is not None
 
     # -- creating jobs -------------------------------------------------------
 
@@ -151,10 +173,12 @@ class JobStore:
             "retry_policy": _jsonb(shared.retry_policy),
             "image": shared.image,
             "batch_id": batch_id,
+            "scheduled_by_job_id": shared.scheduled_by_job_id,
             "reason": shared.reason,
             "now": now,
             "channel": self.channel,
             "notify": True,
+            **_audit_params(shared),
         }
 
     async def insert_batch(
@@ -228,19 +252,32 @@ class JobStore:
     # -- the dispatcher's path -------------------------------------------------
 
     def _claim_params(self, server_id: str, limit: int, queues: list[str] | None, durable: bool) -> dict[str, Any]:
+        options = self.options
         return {
             "server_id": server_id, "limit": limit, "queues": queues, "now": self.clock.now(),
             "synchronous_commit": "on" if durable else "off",
+            # {tenant: limit, "*": the default}; NULL without any tenant limit.
+            "tenant_limits": _json_text(_with_default(options.tenant_concurrency_limits, options.tenant_concurrency_limit)),
+            "queue_limits": _json_text(options.queue_concurrency_limits) if options.queue_concurrency_limits else None,
         }
+
+    async def _claiming(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Runs a claiming statement. Under tenant concurrency limits, claims
+        take turns (a transaction-wide advisory lock, then the statement, whose
+        snapshot then holds every earlier claim): two engines counting a
+        tenant's runs at once could otherwise both fill its last slot."""
+        if not self.options.limits_concurrency:
+            return await self.connector.fetch_all(query, params, generic_plan=True)
+        async with self.connector.transaction(generic_plan=True) as session:
+            await session.execute(self.queries["take_claim_turn"])
+            return await session.fetch_all(query, params)
 
     @staticmethod
     def _claimed(rows: list[dict[str, Any]]) -> list[ClaimedJob]:
         return [ClaimedJob(**{name: row[name] for name in _CLAIMED_FIELDS}) for row in rows]
 
     async def claim_jobs(self, server_id: str, limit: int, queues: list[str] | None = None) -> list[ClaimedJob]:
-        rows = await self.connector.fetch_all(
-            self.queries["claim_jobs"], self._claim_params(server_id, limit, queues, durable=False), generic_plan=True
-        )
+        rows = await self._claiming(self.queries["claim_jobs"], self._claim_params(server_id, limit, queues, durable=False))
         return self._claimed(rows)
 
     async def finish_jobs(self, server_id: str, outcomes: Sequence[Outcome]) -> tuple[dict[int, JobState], bool]:
@@ -262,7 +299,7 @@ class JobStore:
         trip and one commit instead of two of each."""
         params = self._finish_params(server_id, outcomes)
         params.update(self._claim_params(server_id, limit, queues, durable=True), now=params["now"])
-        rows = await self.connector.fetch_all(self.queries["finish_and_claim"], params, generic_plan=True)
+        rows = await self._claiming(self.queries["finish_and_claim"], params)
         first = rows[0]  # the outcomes' result rides on every row; there is always one
         changed = {job_id: JobState(state) for job_id, state in
                    zip(first["finished_ids"] or (), first["finished_states"] or ())}
@@ -330,6 +367,19 @@ class JobStore:
         row = await self.connector.fetch_one(self.queries["expire_jobs"], {"now": self.clock.now(), "limit": limit})
         return row["expired"]
 
+    async def fold_job_counts(self) -> int:
+        """Folds the job counters of ended connections into one row per key; returns the rows folded."""
+        row = await self.connector.fetch_one(self.queries["fold_job_counts"])
+        return row["folded"]
+
+    async def roll_up_outcomes(self) -> int:
+        """Adds the closed hours' outcomes to the hourly counts behind the day's chart
+        and drops those older than OUTCOME_HOURS_KEPT; returns the rows added."""
+        now = self.clock.now()
+        row = await self.connector.fetch_one(
+            self.queries["roll_up_outcomes"], {"now": now, "kept_since": now - OUTCOME_HOURS_KEPT})
+        return row["added"]
+
     async def prune_preview(self, state: JobState, cutoff: datetime, tenant_id: str | None) -> list[dict[str, Any]]:
         """Per job type: how many jobs (and history rows) `prune_jobs` would remove."""
         return await self.connector.fetch_all(
@@ -375,22 +425,28 @@ class JobStore:
 
     # -- recurring jobs ----------------------------------------------------------
 
-    async def upsert_recurring(self, values: dict[str, Any], next_run_at: datetime | None) -> RecurringJob | None:
-        """Creates or updates a recurring job; None when the id belongs to another tenant."""
+    async def upsert_recurring(self, values: dict[str, Any], next_run_at: datetime | None) -> RecurringJob:
+        """Creates or updates the tenant's recurring job of that id."""
         params = dict(values)
         for key in ("parameters", "metadata", "retry_policy"):
             params[key] = _jsonb(params.get(key))
         params.update(now=self.clock.now(), next_run_at=next_run_at)
-        row = await self.connector.fetch_one(self.queries["upsert_recurring"], params)
-        return None if row is None else RecurringJob.model_validate(row)
+        return RecurringJob.model_validate(await self.connector.fetch_one(self.queries["upsert_recurring"], params))
 
-    async def get_recurring(self, recurring_id: str, tenant_id: str | None = None) -> RecurringJob | None:
-        row = await self.connector.fetch_one(
-            self.queries["get_recurring"], {"id": recurring_id, "tenant_id": tenant_id}
+    async def get_recurring(self, recurring_id: str, tenant_id: str | None = None, *,
+                            tenants: Sequence[str] | None = None) -> RecurringJob | None:
+        """The recurring job of that id in `tenant_id` (or among `tenants`); else the
+        one tenant that has it (ValidationError naming tenant_id when several have)."""
+        if tenant_id is not None:
+            tenants = [tenant_id]
+        rows = await self.connector.fetch_all(
+            self.queries["get_recurring"], {"id": recurring_id, "tenants": None if tenants is None else list(tenants)}
         )
-        return None if row is None else RecurringJob.model_validate(row)
+        if len(rows) > 1:
+            raise ValidationError("tenant_id", f"recurring job {recurring_id!r} exists in several tenants: say which one")
+        return RecurringJob.model_validate(rows[0]) if rows else None
 
-    async def lock_recurring(self, session: Session, recurring_id: str, tenant_id: str | None = None) -> RecurringJob | None:
+    async def lock_recurring(self, session: Session, recurring_id: str, tenant_id: str) -> RecurringJob | None:
         row = await session.fetch_one(self.queries["lock_recurring"], {"id": recurring_id, "tenant_id": tenant_id})
         return None if row is None else RecurringJob.model_validate(row)
 
@@ -407,7 +463,7 @@ class JobStore:
     async def record_recurring_fire(
         self,
         session: Session,
-        recurring_id: str,
+        recurring: RecurringJob,
         *,
         next_run_at: datetime | None,
         last_run_at: datetime | None = None,
@@ -417,7 +473,8 @@ class JobStore:
         await session.execute(
             self.queries["record_recurring_fire"],
             {
-                "id": recurring_id,
+                "id": recurring.id,
+                "tenant_id": recurring.tenant_id,
                 "next_run_at": next_run_at,
                 "last_run_at": last_run_at,
                 "last_job_id": last_job_id,
@@ -426,16 +483,14 @@ class JobStore:
             },
         )
 
-    async def set_recurring_paused(
-        self, recurring_id: str, paused: bool, next_run_at: datetime | None, tenant_id: str | None = None
-    ) -> bool:
+    async def set_recurring_paused(self, recurring_id: str, paused: bool, next_run_at: datetime | None, tenant_id: str) -> bool:
         row = await self.connector.fetch_one(
             self.queries["set_recurring_paused"],
             {"id": recurring_id, "paused": paused, "next_run_at": next_run_at, "tenant_id": tenant_id, "now": self.clock.now()},
         )
         return row is not None
 
-    async def delete_recurring(self, recurring_id: str, tenant_id: str | None = None) -> bool:
+    async def delete_recurring(self, recurring_id: str, tenant_id: str) -> bool:
         row = await self.connector.fetch_one(
             self.queries["delete_recurring"], {"id": recurring_id, "tenant_id": tenant_id}
         )
@@ -498,3 +553,9 @@ class JobStore:
                     yield notify.payload
         finally:
             await conn.close()
+
+
+def _audit_params(job: NewJob) -> dict[str, Any]:
+    audit = job.audit
+    return {"audit_surface": audit.surface.value if audit else None,
+            "audit_actor": (audit.actor or job.user_id) if audit else None}

@@ -19,4 +19,4 @@ async def overview(state: State, scope: Viewer) -> service.Overview:
 
 @router.get("/stats/counts", response_model=dict[JobState, int], summary="Jobs per state")
 async def counts(state: State, scope: Viewer) -> dict[JobState, int]:
-    return await state.state_counts(scope.tenants)
+    return await state.stats.state_counts(scope.tenants)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from craft_jobs.dashboard import service
+from craft_jobs.dashboard import limits_api, service
 from craft_jobs.dashboard.deps import Operator, Scope, State, Viewer
 from craft_jobs.dashboard.errors import ApiError
 from craft_jobs.dashboard.pages.paging import PAGE_SIZES, PageNumber, PageSize, make_pager
@@ -33,7 +33,7 @@ async def tab_counts(state: DashboardState, scope: Scope, where: JobFilter,
 
     Tenants alone are counted exactly (their indexes cover them); a job type or
     queue filter is counted in a bounded sample (StatsStore.filtered_counts)."""
-    totals = unfiltered if where.tenants == scope.tenants else await state.state_counts(where.tenants)
+    totals = unfiltered if where.tenants == scope.tenants else await state.stats.state_counts(where.tenants)
     if where.job_type is None and where.queue is None:
         return {s: Counted(n, False) for s, n in totals.items()}
     return await state.stats.filtered_counts(where, totals)
@@ -70,12 +70,12 @@ def router(base: str) -> APIRouter:
         job_type: str | None = None,
         queue: str | None = None,
         search: SearchText = None,
-        before_id: Annotated[int | None, Query(ge=1)] = None,
+        before_id: Annotated[int | None, Query(ge=1, le=limits_api.BIGINT_MAX)] = None,
         page: PageNumber = 1,
         limit: PageSize = 50,
     ) -> Response:
         where = job_filter(scope, job_state, tenant, job_type, queue, search)
-        chips = await state.state_counts(scope.tenants)
+        chips = await state.stats.state_counts(scope.tenants)
         counts = await tab_counts(state, scope, where, chips)
         total = counts[job_state] if job_state else Counted(sum(c.count for c in counts.values()),
                                                             any(c.capped for c in counts.values()))
@@ -91,11 +91,11 @@ def router(base: str) -> APIRouter:
         filters = {"state": job_state.value if job_state else None, "tenant": tenant, "job_type": job_type,
                    "queue": queue, "search": search, "limit": limit if limit != 50 else None}
         tenants = scope.tenants if scope.tenants is not None else (
-            await state.cached("tenants", None, state.stats.tenants) if state.options.enable_multi_tenancy else [])
+            await state.stats.tenants() if state.options.enable_multi_tenancy else [])
         return render(
             request, state, "jobs.html", listing=listing, pager=pager, current_state=job_state, tab_counts=counts,
             counts=chips, tenants=tenants, before_id=before_id,
-            job_types=await state.cached("job_types", None, state.stats.job_types), **list_context(filters, limit),
+            job_types=await state.stats.job_types(), **list_context(filters, limit),
         )
 
     @pages.get("/retries")
@@ -108,13 +108,13 @@ def router(base: str) -> APIRouter:
         jobs = await state.stats.list_retries(where, limit=limit, offset=pager.offset)
         filters = {"tenant": tenant, "job_type": job_type, "queue": queue, "limit": limit if limit != 50 else None}
         return render(request, state, "retries.html", jobs=jobs, pager=pager,
-                      counts=await state.state_counts(scope.tenants), **list_context(filters, limit))
+                      counts=await state.stats.state_counts(scope.tenants), **list_context(filters, limit))
 
     @pages.get("/jobs/{job_id}")
-    async def job_page(request: Request, state: State, scope: Viewer, job_id: int) -> Response:
+    async def job_page(request: Request, state: State, scope: Viewer, job_id: limits_api.JobId) -> Response:
         detail = await service.job_detail(state, scope, job_id)
         return render(request, state, "job.html", detail=detail, job=detail.job,
-                      counts=await state.state_counts(scope.tenants),
+                      counts=await state.stats.state_counts(scope.tenants),
                       can_operate=scope.can_operate(detail.job.tenant_id))
 
     @pages.post("/jobs/bulk")
@@ -157,7 +157,7 @@ def router(base: str) -> APIRouter:
         return back(state, return_to, notice)
 
     @pages.post("/jobs/{job_id}/{action}")
-    async def job_action(state: State, scope: Operator, job_id: int, action: Literal["requeue", "delete"]) -> Response:
+    async def job_action(state: State, scope: Operator, job_id: limits_api.JobId, action: Literal["requeue", "delete"]) -> Response:
         try:
             await service.act_on_job(state, scope, job_id, action)
         except ApiError as exc:

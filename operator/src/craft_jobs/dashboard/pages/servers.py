@@ -36,7 +36,7 @@ def router(base: str) -> APIRouter:
         ages = {s.id: (now - s.heartbeat_at).total_seconds() for s in servers}
         return render(request, state, "servers.html", servers=servers, ages=ages,
                       timeout=state.options.server_timeout_seconds,
-                      counts=await state.state_counts(scope.tenants))
+                      counts=await state.stats.state_counts(scope.tenants))
 
     @pages.get("/queues")
     async def queues_page(request: Request, state: State, scope: Viewer) -> Response:
@@ -46,6 +46,6 @@ def router(base: str) -> APIRouter:
         listeners = {q.queue: [s.id for s in servers if s.queues is None or q.queue in s.queues]
                      for q in loads}
         return render(request, state, "queues.html", queues=per_queue(loads), loads=loads, listeners=listeners,
-                      counts=await state.state_counts(scope.tenants))
+                      counts=await state.stats.state_counts(scope.tenants))
 
     return pages

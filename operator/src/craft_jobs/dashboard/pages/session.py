@@ -7,9 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from craft_jobs.audit import AuditAction, AuditOutcome, Caller, Surface, TargetKind
+from craft_jobs.dashboard.auth import Principal, Role
 from craft_jobs.dashboard.deps import State, check_csrf, ensure_csrf_token
 from craft_jobs.dashboard.pages.render import render
 from craft_jobs.dashboard.state import SESSION_COOKIE
+from craft_jobs.store.audit_store import AuditStore
 
 
 def _safe_next(state, target: str | None) -> str:
@@ -17,6 +20,16 @@ def _safe_next(state, target: str | None) -> str:
     if target and target.startswith(state.base + "/") and not target.startswith("//"):
         return target
     return f"{state.base}/"
+
+
+async def _audit_login(state, principal: Principal | None) -> None:
+    """A login, or a refused one; under the principal's tenant when it has exactly one."""
+    tenants = principal.tenants_with(Role.VIEWER) if principal else None
+    await AuditStore(state.store).record(
+        Caller(Surface.DASHBOARD, principal.name if principal else "(unknown token)"), AuditAction.LOGIN,
+        TargetKind.SESSION, None, tenant_id=tenants[0] if tenants and len(tenants) == 1 else "",
+        outcome=AuditOutcome.OK if principal else AuditOutcome.REFUSED,
+        detail=None if principal else "the token is not valid")
 
 
 def router(base: str) -> APIRouter:
@@ -34,6 +47,7 @@ def router(base: str) -> APIRouter:
         ensure_csrf_token(request)
         await check_csrf(request)
         principal = await state.auth.authenticate(token.strip())
+        await _audit_login(state, principal)
         if principal is None:
             response = render(request, state, "login.html", next=_safe_next(state, next), failed=True)
             response.status_code = 401

@@ -25,25 +25,16 @@ ORDER BY r.id
 LIMIT %(limit)s;
 
 -- name: kube_unfinished_jobs_of_recurring
+-- Only the runs of the resource's own schedule: its namespace is part of the id,
+-- and an API-made recurring job of the same id in another tenant is not touched.
 SELECT id FROM __schema__.jobs
-WHERE recurring_id = %(recurring_id)s AND state NOT IN ('Succeeded', 'Failed', 'Deleted')
+WHERE tenant_id = %(tenant_id)s AND recurring_id = %(recurring_id)s AND cr_namespace = %(namespace)s
+  AND state NOT IN ('Succeeded', 'Failed', 'Deleted')
 ORDER BY id;
 
 -- name: kube_try_sync_lock
 -- One replica at a time writes statuses; held until the pass's transaction ends.
 SELECT pg_try_advisory_xact_lock(hashtext(%(key)s)) AS locked;
-
--- name: kube_installation
--- The installation's id and signing key, made by the first operator that asks.
-WITH made AS (
-    INSERT INTO __schema__.installation (id, signing_key, created_at)
-    VALUES (%(id)s, %(signing_key)s, %(now)s)
-    ON CONFLICT (singleton) DO NOTHING
-    RETURNING id, signing_key
-)
-SELECT id, signing_key FROM made
-UNION ALL
-SELECT id, signing_key FROM __schema__.installation WHERE NOT EXISTS (SELECT 1 FROM made);
 
 -- name: kube_recorded_runs
 -- Which of these runs (job id, "namespace/name" of its Kubernetes Job) no

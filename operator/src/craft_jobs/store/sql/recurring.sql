@@ -11,7 +11,7 @@ VALUES (
     %(max_attempts)s, %(retry_policy)s, %(timeout_seconds)s, %(image)s, %(cron)s,
     %(interval_minutes)s, %(time_zone)s, %(concurrency_policy)s, %(starting_deadline_seconds)s,
     %(paused)s, %(now)s, %(next_run_at)s, %(now)s, %(now)s, %(cr_uid)s, %(cr_namespace)s, %(cr_name)s)
-ON CONFLICT (id) DO UPDATE SET
+ON CONFLICT (tenant_id, id) DO UPDATE SET
     job_type = excluded.job_type, queue = excluded.queue, parameters = excluded.parameters,
     user_id = excluded.user_id, metadata = excluded.metadata,
     max_attempts = excluded.max_attempts, retry_policy = excluded.retry_policy,
@@ -31,16 +31,18 @@ ON CONFLICT (id) DO UPDATE SET
                        THEN recurring_jobs.next_run_at ELSE excluded.next_run_at END,
     schedule_error = NULL, updated_at = excluded.updated_at,
     cr_uid = excluded.cr_uid, cr_namespace = excluded.cr_namespace, cr_name = excluded.cr_name
-WHERE recurring_jobs.tenant_id = excluded.tenant_id
 RETURNING *;
 
 -- name: get_recurring
+-- Ids are per tenant: without a tenant, a second row means the id is ambiguous.
 SELECT * FROM __schema__.recurring_jobs
-WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s);
+WHERE id = %(id)s AND (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
+ORDER BY tenant_id
+LIMIT 2;
 
 -- name: lock_recurring
 SELECT * FROM __schema__.recurring_jobs
-WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s)
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s
 FOR UPDATE;
 
 -- name: list_recurring
@@ -48,7 +50,7 @@ SELECT r.*, j.state::text AS last_job_state
 FROM __schema__.recurring_jobs r
 LEFT JOIN __schema__.jobs j ON j.id = r.last_job_id
 WHERE (%(tenant_id)s::text IS NULL OR r.tenant_id = %(tenant_id)s)
-ORDER BY r.id;
+ORDER BY r.id, r.tenant_id;
 
 -- name: lock_due_recurring
 -- Row locks make one engine fire a slot; the others skip the row.
@@ -64,18 +66,18 @@ SET next_run_at = %(next_run_at)s,
     last_job_id = coalesce(%(last_job_id)s, last_job_id),
     schedule_error = %(schedule_error)s,
     updated_at = %(now)s
-WHERE id = %(id)s;
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
 
 -- name: set_recurring_paused
 UPDATE __schema__.recurring_jobs
 SET paused = %(paused)s, updated_at = %(now)s,
     next_run_at = CASE WHEN %(paused)s THEN next_run_at ELSE %(next_run_at)s END
-WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s)
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s
 RETURNING id;
 
 -- name: delete_recurring
 DELETE FROM __schema__.recurring_jobs
-WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s)
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s
 RETURNING id;
 
 -- name: notify

@@ -40,6 +40,9 @@ CREATE TABLE __schema__.jobs (
     cr_namespace      text,
     cr_name           text,
     last_error        jsonb,
+    -- The running job that scheduled it (context.scheduler; version 12). No
+    -- foreign key: that job may expire first.
+    scheduled_by_job_id bigint,
     -- Only checks that tie columns to the state (migration 0005 says why).
     CONSTRAINT processing_has_server CHECK (state <> 'Processing' OR server_id IS NOT NULL),
     CONSTRAINT scheduled_has_run_at CHECK (state <> 'Scheduled' OR run_at IS NOT NULL),
@@ -52,9 +55,12 @@ CREATE INDEX jobs_scheduled_idx ON __schema__.jobs (run_at) WHERE state = 'Sched
 CREATE INDEX jobs_processing_idx ON __schema__.jobs (server_id) WHERE state = 'Processing';
 CREATE INDEX jobs_awaiting_idx ON __schema__.jobs (parent_id) WHERE state = 'Awaiting';
 CREATE INDEX jobs_expires_idx ON __schema__.jobs (expires_at) WHERE expires_at IS NOT NULL;
-CREATE INDEX jobs_recurring_idx ON __schema__.jobs (recurring_id, id DESC) WHERE recurring_id IS NOT NULL;
+-- Version 10: a recurring job's runs are found within its tenant.
+CREATE INDEX jobs_recurring_idx ON __schema__.jobs (tenant_id, recurring_id, id DESC) WHERE recurring_id IS NOT NULL;
 CREATE INDEX jobs_parent_idx ON __schema__.jobs (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX jobs_cr_name_idx ON __schema__.jobs (cr_namespace, cr_name) WHERE cr_name IS NOT NULL;
+CREATE INDEX jobs_scheduled_by_idx ON __schema__.jobs (scheduled_by_job_id, id)
+    WHERE scheduled_by_job_id IS NOT NULL;
 
 -- Every transition, with who/why/when. No foreign key: the expiry removes a
 -- job's history with it, and the insert path stays cheap.
@@ -78,7 +84,7 @@ CREATE INDEX job_states_outcome_idx ON __schema__.job_states (created_at) INCLUD
     WHERE state IN ('Succeeded', 'Failed');
 
 CREATE TABLE __schema__.recurring_jobs (
-    id                         text PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 253),
+    id                         text NOT NULL CHECK (length(id) BETWEEN 1 AND 253),
     job_type                   text NOT NULL,
     queue                      text NOT NULL DEFAULT 'default',
     parameters                 jsonb NOT NULL,
@@ -106,7 +112,9 @@ CREATE TABLE __schema__.recurring_jobs (
     cr_uid                     text UNIQUE,
     cr_namespace               text,
     cr_name                    text,
-    CONSTRAINT one_schedule CHECK ((cron IS NULL) <> (interval_minutes IS NULL))
+    CONSTRAINT one_schedule CHECK ((cron IS NULL) <> (interval_minutes IS NULL)),
+    -- Version 10: ids are per tenant.
+    CONSTRAINT recurring_jobs_pkey PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX recurring_due_idx ON __schema__.recurring_jobs (next_run_at) WHERE NOT paused;
 
@@ -167,3 +175,105 @@ CREATE TABLE __schema__.kube_one_shots (
     taken_at      timestamptz NOT NULL,
     PRIMARY KEY (resource_uid, annotation, value)
 );
+
+
+-- Version 9: jobs per state, tenant, queue and job type, kept in the
+-- transaction of every change (by the insert statements, and by triggers on
+-- update, delete and truncate; a connection adds to rows of its own,
+-- shard = its backend pid; readers sum the shards; the expiry loop folds the
+-- rows of ended connections into shard 0), and the history's outcomes per
+-- closed hour, rolled up by the expiry loop (migration 0009 says why).
+CREATE TABLE __schema__.job_counts (
+    state      __schema__.job_state NOT NULL,
+    tenant_id  text NOT NULL,
+    queue      text NOT NULL,
+    job_type   text NOT NULL,
+    shard      integer NOT NULL,
+    jobs       bigint NOT NULL,
+    PRIMARY KEY (state, tenant_id, queue, job_type, shard)
+);
+
+CREATE TABLE __schema__.job_outcomes (
+    hour       timestamptz NOT NULL,
+    tenant_id  text NOT NULL,
+    state      __schema__.job_state NOT NULL,
+    jobs       bigint NOT NULL,
+    PRIMARY KEY (hour, tenant_id, state)
+);
+
+CREATE TABLE __schema__.job_outcomes_mark (
+    singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    -- Hours before this one are in job_outcomes.
+    rolled_up_to  timestamptz NOT NULL
+);
+
+-- Statement-level with transition tables: a batch of a thousand claims costs
+-- one grouped upsert, not a thousand; an update is counted as its old rows
+-- out and its new rows in (no join: rows whose key did not change cancel
+-- out). Rows are upserted in key order.
+CREATE FUNCTION __schema__.count_deleted_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
+    SELECT state, tenant_id, queue, job_type, pg_backend_pid(), -count(*) FROM removed_jobs
+    GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
+    ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION __schema__.count_updated_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
+    SELECT state, tenant_id, queue, job_type, pg_backend_pid(), sum(delta) FROM (
+        SELECT state, tenant_id, queue, job_type, -1 AS delta FROM old_jobs
+        UNION ALL
+        SELECT state, tenant_id, queue, job_type, 1 FROM new_jobs
+    ) AS moved
+    GROUP BY state, tenant_id, queue, job_type HAVING sum(delta) <> 0 ORDER BY state, tenant_id, queue, job_type
+    ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION __schema__.count_truncated_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM __schema__.job_counts;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER jobs_counted_on_update AFTER UPDATE ON __schema__.jobs
+    REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs FOR EACH STATEMENT
+    EXECUTE FUNCTION __schema__.count_updated_jobs();
+CREATE TRIGGER jobs_counted_on_delete AFTER DELETE ON __schema__.jobs
+    REFERENCING OLD TABLE AS removed_jobs FOR EACH STATEMENT EXECUTE FUNCTION __schema__.count_deleted_jobs();
+CREATE TRIGGER jobs_counted_on_truncate AFTER TRUNCATE ON __schema__.jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION __schema__.count_truncated_jobs();
+
+-- Version 11: the audit trail (migrations/0011_audit_log.sql says why so few indexes).
+CREATE TABLE __schema__.audit_log (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at           timestamptz NOT NULL,
+    action       text NOT NULL CHECK (action IN ('schedule', 'trigger', 'requeue', 'delete', 'pause', 'resume', 'apply', 'login')),
+    surface      text NOT NULL CHECK (surface IN ('kubectl', 'sdk', 'api', 'dashboard', 'cli')),
+    actor        text,
+    tenant_id    text NOT NULL DEFAULT '',
+    target_kind  text NOT NULL CHECK (target_kind IN ('job', 'batch', 'recurring', 'session')),
+    target_id    text,
+    job_id       bigint,
+    outcome      text NOT NULL CHECK (outcome IN ('ok', 'refused', 'not_found')),
+    detail       text
+);
+CREATE INDEX audit_log_tenant_idx ON __schema__.audit_log (tenant_id, id DESC);
+CREATE INDEX audit_log_job_idx ON __schema__.audit_log (job_id) WHERE job_id IS NOT NULL;
+CREATE INDEX audit_log_batch_idx ON __schema__.audit_log (target_id) WHERE target_kind = 'batch';
+
+-- Version 13: the room a tenant or queue with a concurrency limit has left,
+-- for the claim statement (migrations/0013_concurrency_room.sql says why).
+CREATE FUNCTION __schema__.tenant_room(limits jsonb, tenant text) RETURNS bigint
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT coalesce(limits ->> tenant, limits ->> '*')::bigint - count(*)
+    FROM __schema__.jobs WHERE state = 'Processing' AND tenant_id = tenant
+$$;
+CREATE FUNCTION __schema__.queue_room(limits jsonb, queue_name text) RETURNS bigint
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT (limits ->> queue_name)::bigint - count(*)
+    FROM __schema__.jobs WHERE state = 'Processing' AND queue = queue_name AND limits ? queue_name
+$$;
