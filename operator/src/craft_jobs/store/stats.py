@@ -193,7 +193,9 @@ class StatsStore:
         (`totals`: state_counts of the same tenants)."""
         scan = scan or self.COUNT_SAMPLE
         totals = totals if totals is not None else await self.state_counts(where.tenants)
-        rows = await self.connector.fetch_all(self.queries["stats_filtered_counts"], {**_filter_params(where), "scan": scan})
+        async with self.connector.transaction() as session:
+            await session.execute(self.queries["custom_plans_only"])
+            rows = await session.fetch_all(self.queries["stats_filtered_counts"], {**_filter_params(where), "scan": scan})
         counts = {}
         for row in rows:
             state, scanned, matched = JobState(row["state"]), row["scanned"], row["matched"]
