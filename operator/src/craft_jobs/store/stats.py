@@ -161,7 +161,7 @@ class StatsStore:
     # Counts of a recurring job's runs or of retries stop here.
     COUNT_CAP = 10_000
     # Filtered tab counts read at most this many jobs of each state (a few ms each at any volume).
-    COUNT_SAMPLE = 2_000
+    COUNT_SAMPLE = 1_000
 
     def __init__(self, connector: Connector, options: JobOptions, clock: Clock | None = None):
         self.connector = connector
