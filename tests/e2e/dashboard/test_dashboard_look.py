@@ -29,6 +29,7 @@ def pages(base: str, ids: dict[str, int]) -> dict[str, str]:
         "overview": f"{base}/", "jobs-failed": f"{base}/jobs?state=Failed", "jobs-scheduled": f"{base}/jobs?state=Scheduled",
         "job": f"{base}/jobs/{ids['failed']}", "retries": f"{base}/retries", "recurring": f"{base}/recurring",
         "recurring-job": f"{base}/recurring/ops/nightly-cleanup", "queues": f"{base}/queues", "servers": f"{base}/servers",
+        "audit": f"{base}/audit",
     }
 
 

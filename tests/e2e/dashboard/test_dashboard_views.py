@@ -42,10 +42,11 @@ async def test_page_numbers_filtered_counts_and_bulk_across_pages(sized_page, da
     await expect(page.locator("table.jobs tbody tr")).to_have_count(20)
     await page.click(".pager a[aria-label='page 3']")
     await expect(page.locator("#total")).to_have_text("41–45 of 45")
-    await page.select_option("select[name=limit]", "50")
+    await page.click(".page-size a[aria-label='50 per page']")
     await expect(page.locator("#total")).to_have_text("1–45 of 45")
     await expect(page).to_have_url(re.compile(r"limit=50"))
-    await page.select_option("select[name=limit]", "20")
+    await expect(page.locator(".page-size .current")).to_have_text("50")
+    await page.click(".page-size a[aria-label='20 per page']")
     await expect(page.locator("#total")).to_have_text("1–20 of 45")
 
     # Select the page, then all 45 matching; a dismissed confirmation deletes nothing.

@@ -108,3 +108,5 @@ async def test_an_estimated_tab_never_claims_fewer_jobs_than_the_page_shows(clie
     shown = text.split('id="total">')[1].split("</span>")[0]
     assert shown.startswith("1–5 of <span title=\"estimated"), shown
     assert int(shown.split("≈")[1].split("<")[0].replace(",", "")) >= 5
+    every_state = " ".join((await client.get("/jobs/jobs?job_type=resize", headers=HTML)).text.split())
+    assert 'id="total">1–5 of <span title="estimated' in every_state, "the All tab's total is an estimate too"

@@ -163,7 +163,7 @@ class StatsStore:
     # Counts of a recurring job's runs or of retries stop here.
     COUNT_CAP = 10_000
     # Filtered tab counts read at most this many jobs of each state (a few ms each at any volume).
-    COUNT_SAMPLE = 2_000
+    COUNT_SAMPLE = 1_000
 
     def __init__(self, connector: Connector, options: JobOptions, clock: Clock | None = None):
         self.connector = connector
@@ -195,7 +195,9 @@ class StatsStore:
         (`totals`: state_counts of the same tenants)."""
         scan = scan or self.COUNT_SAMPLE
         totals = totals if totals is not None else await self.state_counts(where.tenants)
-        rows = await self.connector.fetch_all(self.queries["stats_filtered_counts"], {**_filter_params(where), "scan": scan})
+        async with self.connector.transaction() as session:
+            await session.execute(self.queries["custom_plans_only"])
+            rows = await session.fetch_all(self.queries["stats_filtered_counts"], {**_filter_params(where), "scan": scan})
         counts = {}
         for row in rows:
             state, scanned, matched = JobState(row["state"]), row["scanned"], row["matched"]

@@ -77,17 +77,20 @@ def router(base: str) -> APIRouter:
         where = job_filter(scope, job_state, tenant, job_type, queue, search)
         chips = await state.stats.state_counts(scope.tenants)
         counts = await tab_counts(state, scope, where, chips)
-        total = counts[job_state] if job_state else Counted(sum(c.count for c in counts.values()),
-                                                            any(c.capped for c in counts.values()))
+        total = counts[job_state] if job_state else Counted(
+            sum(c.count for c in counts.values()), any(c.capped for c in counts.values()),
+            estimated=any(c.estimated for c in counts.values()))
         pager = make_pager(page, limit, total)
         # A text search pages by keyset ("Older"): it reads a bounded window, not a count.
         listing = await state.stats.list_jobs(where, before_id=before_id, limit=limit,
                                               offset=0 if search else pager.offset)
-        if total.estimated and job_state:
+        if total.estimated:
             # An estimate never claims fewer jobs than the page shows.
             seen = pager.offset + len(listing.jobs) + (1 if listing.next_before_id else 0)
-            total = counts[job_state] = Counted(max(total.count, seen), False, estimated=True)
+            total = Counted(max(total.count, seen), False, estimated=True)
             pager = make_pager(page, limit, total)
+            if job_state:
+                counts[job_state] = total
         filters = {"state": job_state.value if job_state else None, "tenant": tenant, "job_type": job_type,
                    "queue": queue, "search": search, "limit": limit if limit != 50 else None}
         tenants = scope.tenants if scope.tenants is not None else (

@@ -189,8 +189,6 @@
       } else if (t.name === "ids") {
         if (!t.checked && allMatching()) setAllMatching(false, false);
         selectionChanged();
-      } else if (t.matches && t.matches("select[data-autosubmit]")) {
-        t.form.submit();
       }
     });
     const button = byId("select-matching-button");

@@ -116,6 +116,12 @@ SELECT count(*) AS count FROM (
     SELECT 1 FROM __schema__.jobs WHERE tenant_id = %(tenant_id)s AND recurring_id = %(id)s LIMIT %(cap)s
 ) fired;
 
+-- name: custom_plans_only
+-- For a statement whose `%(tenants)s IS NULL OR ...` must be planned with the
+-- value known: a generic plan (psycopg prepares a statement run five times)
+-- cannot use a tenant index for it and reads the whole state instead.
+SET LOCAL plan_cache_mode = force_custom_plan;
+
 -- name: in_type_and_queue
 (%(job_type)s::text IS NULL OR job_type = %(job_type)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
 
