@@ -88,10 +88,14 @@ async def schedule_samples(scheduler: JobScheduler) -> dict[str, int | str]:
     failing = await scheduler.schedule("always-fails", {})
     slow = await scheduler.schedule("slow", {"seconds": 300})
     recurring = await scheduler.schedule_recurring(SAMPLE_RECURRING_ID, CronExpressions.EVERY_MINUTE, "cleanup", {"older_than_days": 30})
-    return {
+    scheduled = {
         "fire-and-forget": hello, "delayed": delayed, "continuation": continuation, "flaky": flaky,
         "always-fails": failing, "slow (delete it to cancel)": slow, "recurring": recurring.id,
     }
+    if scheduler.options.job_api_url:  # it schedules through the dashboard's API: give it time to listen
+        scheduled["fan-out (schedules jobs itself)"] = await scheduler.schedule(
+            "fan-out", {"names": ["Ada", "Grace"]}, delay=timedelta(seconds=5))
+    return scheduled
 
 
 def dev_dashboard_settings():
