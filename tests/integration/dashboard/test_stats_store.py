@@ -249,6 +249,7 @@ async def test_queue_load_per_queue_and_tenant(store, stats):
 async def test_recurring_runs_page_and_count(store, stats):
     ids = [await enqueue(store, recurring_id="ops/nightly") for _ in range(3)]
     await enqueue(store, recurring_id="other")
-    assert [j.id for j in await stats.recurring_runs("ops/nightly", limit=2, offset=1)] == [ids[1], ids[0]]
-    assert await stats.recurring_run_count("ops/nightly") == Counted(3, False)
-    assert await stats.recurring_run_count("ops/nightly", cap=2) == Counted(2, True)
+    await enqueue(store, recurring_id="ops/nightly", tenant_id="globex")  # ids are per tenant
+    assert [j.id for j in await stats.recurring_runs("ops/nightly", "", limit=2, offset=1)] == [ids[1], ids[0]]
+    assert await stats.recurring_run_count("ops/nightly", "") == Counted(3, False)
+    assert await stats.recurring_run_count("ops/nightly", "", cap=2) == Counted(2, True)

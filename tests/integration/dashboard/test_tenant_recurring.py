@@ -44,7 +44,7 @@ async def test_two_tenants_own_the_same_id_side_by_side(make_client, store, tena
     assert [r["id"] for r in acme["recent_runs"]] == [acme_run]
     globex = (await gus.get("/api/recurring/team/nightly")).json()
     assert globex["recurring"]["paused"] and globex["recent_runs"] == []
-    assert [r["tenant_id"] for r in (await gus.get("/api/recurring")).json()] == ["globex"]
+    assert [r["tenant_id"] for r in (await gus.get("/api/recurring")).json()["items"]] == ["globex"]
     # A tenant cannot name the other tenant to reach its job.
     across = await gus.get("/api/recurring/team/nightly", params={"tenant": "acme"})
     assert across.status_code == 403 and across.json()["error"]["field"] == "tenant"
