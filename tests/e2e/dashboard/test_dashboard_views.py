@@ -120,7 +120,7 @@ async def test_live_regions_update_without_reload_and_pause(page, dashboard, sto
     # Recurring: paused elsewhere shows here.
     await same_document(page)
     await open_live(page, f"{dashboard}/jobs/recurring")
-    await store.set_recurring_paused("ops/nightly-cleanup", True, None)
+    await store.set_recurring_paused("ops/nightly-cleanup", True, None, "")
     await expect(page.locator("tr[id='r-ops/nightly-cleanup'] .badge.paused")).to_have_text("Paused", timeout=LIVE_MS)
 
     # Queues: depth, oldest waiting, running.
