@@ -47,13 +47,14 @@ images: ## Build the operator, runner and samples images with podman (localhost/
 test-unit: venv ## Run the unit tests only
 	$(VENV)/bin/pytest -q tests/unit
 
-bench: venv ## Benchmarks: engine vs procrastinate and pgqueuer, operator on the API emulator and on the local control plane, dashboard with 1M jobs
+bench: venv ## Benchmarks: engine vs procrastinate and pgqueuer, operator on the API emulator and on the local control plane, dashboard with 1M jobs, a quiet tenant beside a flood
 	$(PY) -m pip install --quiet -e 'operator[bench]'
 	$(PY) bench/kube_operator.py
 	$(MAKE) --no-print-directory cluster-build
 	$(PY) bench/kube_cluster.py
 	$(PY) bench/dashboard.py
 	$(PY) bench/concurrent_enqueue.py
+	$(PY) bench/tenant_fairness.py
 	$(PY) bench/engine.py
 
 bench-quick: venv ## The engine benchmark with fewer jobs (under two minutes)

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -85,6 +86,13 @@ CROSS JOIN LATERAL (VALUES ('Enqueued', j.enqueued_at), ('Processing', j.started
 WHERE h.at IS NOT NULL
 """
 
+# What the enqueue statements add to the job counters for the jobs FILL wrote
+# (insert_job and insert_jobs_batch count their own rows, migration 0009).
+FILL_COUNTS = """
+INSERT INTO craft_jobs.job_counts (state, tenant_id, queue, job_type, shard, jobs)
+SELECT state, tenant_id, queue, job_type, 0, count(*) FROM craft_jobs.jobs GROUP BY 1, 2, 3, 4
+"""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -100,13 +108,19 @@ def percentile(values: list[float], q: float) -> float:
 async def prepare(url: str, jobs: int) -> dict[str, int]:
     sys.path.insert(0, str(ROOT / "operator" / "src"))
     from craft_jobs.store.migrations import migrate
+    from craft_jobs.store.queries import load_queries
+    from craft_jobs.store.store import OUTCOME_HOURS_KEPT
 
     await migrate(url, SCHEMA)
     with psycopg.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
         conn.execute("INSERT INTO craft_jobs.servers VALUES ('bench-server', 'engine', 'bench', 1, 20, NULL, 3, now(), now())")
-        conn.execute(FILL, {"jobs": jobs, "now": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        now = datetime.now(timezone.utc)
+        conn.execute(FILL, {"jobs": jobs, "now": now})
         conn.execute(FILL_HISTORY)
+        conn.execute(FILL_COUNTS)
+        # As the engine's expiry loop does: the closed hours' outcomes, for the day's chart.
+        conn.execute(load_queries(SCHEMA)["roll_up_outcomes"], {"now": now, "kept_since": now - OUTCOME_HOURS_KEPT})
         filled = time.perf_counter() - started
         conn.execute("VACUUM ANALYZE craft_jobs.jobs")
         conn.execute("VACUUM ANALYZE craft_jobs.job_states")

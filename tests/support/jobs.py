@@ -173,3 +173,36 @@ class LogAtLevels(Job):
             context.logger.log(logging.getLevelNamesMapping()[name], "%s at %s", params.marker, name)
         if params.fail:
             raise RuntimeError(f"{params.marker} failed")
+
+
+class FanOut(Job):
+    """Schedules `children` no-op jobs and a continuation of itself through
+    `context.scheduler`, tries what its credential must not allow, and writes
+    all it saw (and, as a leak would, its credential) to `path`."""
+
+    job_type = "test-fan-out"
+
+    class Parameters(BaseModel):
+        path: str
+        children: int = 2
+
+    async def run(self, params: Parameters, context: JobContext) -> None:
+        from craft_jobs_runner import SchedulerError
+
+        scheduler = context.scheduler
+        seen: dict = {"children": [await scheduler.schedule(Noop) for _ in range(params.children)]}
+        seen["delayed"] = await scheduler.schedule("test-noop", delay=3600)
+        seen["continuation"] = await scheduler.continue_with(context.job_id, Noop)
+        refused = {}
+        for name, path, body in (
+            ("other_tenant", "/api/jobs", {"job_type": "test-noop", "tenant_id": "globex"}),
+            ("delete", f"/api/jobs/{seen['children'][0]}/delete", {}),
+        ):
+            try:
+                await scheduler._post(path, body)
+                refused[name] = None
+            except SchedulerError as exc:
+                refused[name] = [exc.status, str(exc)]
+        seen["refused"] = refused
+        seen["token"] = Path(os.environ["CRAFT_JOB_SCHEDULER_TOKEN_FILE"]).read_text()
+        Path(params.path).write_text(json.dumps(seen))

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from craft_jobs.errors import OptionsError
@@ -148,3 +150,57 @@ def test_a_client_filter_that_cannot_be_used_is_named(monkeypatch, path, fragmen
 def test_client_filters_are_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("CRAFT_JOBS_CLIENT_FILTERS", "tests.support.filters:StampFilter")
     assert load_options().client_filters == ["tests.support.filters:StampFilter"]
+
+
+def test_tenant_concurrency_limits_are_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CRAFT_JOBS_TENANT_CONCURRENCY_LIMIT", "3")
+    monkeypatch.setenv("CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS", "acme=10, globex=0")
+    options = load_options()
+    assert (options.tenant_limit("acme"), options.tenant_limit("globex"), options.tenant_limit("other")) == (10, 0, 3)
+    assert options.limits_concurrency
+
+
+def test_no_tenant_limit_by_default():
+    options = load_options()
+    assert not options.limits_concurrency and options.tenant_limit("acme") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("acme", "CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS (tenant_concurrency_limits): 'acme': 'acme' is not tenant=limit"),
+        ("acme=five", "'acme=five' is not tenant=limit"),
+        ("acme=-1", "'acme=-1' is not tenant=limit"),
+        ("acme=100001", "the limit of tenant 'acme', 100001, is out of range 0-100000"),
+        ("=3", "'=3' is not tenant=limit"),
+        ("*=3", "'*' is not a tenant name; tenant_concurrency_limit sets the default"),
+    ],
+)
+def test_a_wrong_tenant_limit_is_named(monkeypatch, value, expected):
+    monkeypatch.setenv("CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS", value)
+    with pytest.raises(OptionsError, match=re.escape(expected)):
+        load_options()
+
+
+def test_queue_concurrency_limits_are_read_and_checked(monkeypatch):
+    monkeypatch.setenv("CRAFT_JOBS_QUEUE_CONCURRENCY_LIMITS", "emails=5")
+    options = load_options()
+    assert options.queue_concurrency_limits == {"emails": 5} and options.limits_concurrency
+    monkeypatch.setenv("CRAFT_JOBS_QUEUE_CONCURRENCY_LIMITS", "emails")
+    with pytest.raises(OptionsError, match=re.escape("'emails' is not queue=limit (for example emails=5)")):
+        load_options()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("ftp://api", "must be an http:// or https:// URL"), ("http://api.jobs.svc/api", "give the base URL, without /api"),
+     ("api.jobs.svc", "must be an http:// or https:// URL")],
+)
+def test_a_wrong_job_api_url_is_named(value, expected):
+    with pytest.raises(OptionsError, match=re.escape(f"CRAFT_JOBS_JOB_API_URL (job_api_url): {value!r}: {expected}")):
+        load_options(job_api_url=value)
+
+
+def test_the_job_api_url_loses_its_trailing_slash():
+    assert load_options(job_api_url="http://127.0.0.1:8080/").job_api_url == "http://127.0.0.1:8080"
+    assert load_options().job_api_url is None

@@ -176,6 +176,38 @@ The connection string only ever comes from a Secret.
 - name: CRAFT_JOBS_CLIENT_FILTERS
   value: {{ join "," . | quote }}
 {{- end }}
+{{- if not (kindIs "invalid" .Values.options.tenantConcurrencyLimit) }}
+- name: CRAFT_JOBS_TENANT_CONCURRENCY_LIMIT
+  value: {{ .Values.options.tenantConcurrencyLimit | quote }}
+{{- end }}
+{{- with .Values.options.tenantConcurrencyLimits }}
+- name: CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS
+  value: {{ include "craft-jobs.limits" . | quote }}
+{{- end }}
+{{- with .Values.options.queueConcurrencyLimits }}
+- name: CRAFT_JOBS_QUEUE_CONCURRENCY_LIMITS
+  value: {{ include "craft-jobs.limits" . | quote }}
+{{- end }}
 - name: CRAFT_JOBS_DEFAULT_IMAGE
   value: {{ include "craft-jobs.defaultJobImage" . | quote }}
+{{- end }}
+
+{{/* A map of name: limit as the options' "name=limit,..." form, in key order. */}}
+{{- define "craft-jobs.limits" -}}
+{{- $pairs := list }}
+{{- range $name, $limit := . }}
+{{- $pairs = append $pairs (printf "%s=%v" $name (int64 $limit)) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
+{{/* Where job pods reach the REST API (context.scheduler); empty: runs may not schedule. */}}
+{{- define "craft-jobs.jobApiUrl" -}}
+{{- if .Values.jobs.scheduler.enabled }}
+{{- if .Values.jobs.scheduler.apiUrl }}
+{{- .Values.jobs.scheduler.apiUrl }}
+{{- else if .Values.dashboard.enabled }}
+{{- printf "http://%s.%s.svc:%v" (include "craft-jobs.componentName" (list . "dashboard")) .Release.Namespace .Values.dashboard.service.port }}
+{{- end }}
+{{- end }}
 {{- end }}

@@ -26,6 +26,7 @@ from .filters import JobFilter, add_global_filter, remove_global_filter
 from .job import Job, job_descriptor
 from .logs import configure_logging
 from .registry import get_job_class, import_job_modules, registered_job_types
+from .scheduler import RunScheduler, SchedulerError, SchedulerUnavailableError
 from .services import service
 from .termination import termination_message, write_termination_message
 
@@ -48,7 +49,10 @@ __all__ = [
     "JobTimeoutError",
     "NonRetryableError",
     "RunResult",
+    "RunScheduler",
     "RunnerError",
+    "SchedulerError",
+    "SchedulerUnavailableError",
     "ServiceError",
     "UnknownJobTypeError",
     "add_global_filter",

@@ -13,6 +13,7 @@ from typing import Any
 from . import contract
 from .errors import ContextError, JobCancelledError
 from .logs import JobLoggerAdapter
+from .scheduler import RunScheduler
 from .services import ServiceScope
 
 
@@ -22,7 +23,9 @@ class JobContext:
 
     `attempt` is the 0-based retry attempt. Datetimes are timezone-aware.
     `logger` adds the job fields to its records; `services` builds the run's
-    services (`await context.services.get("db")`). A context serves one run.
+    services (`await context.services.get("db")`); `scheduler` schedules jobs
+    in the run's own tenant (`await context.scheduler.schedule(SendMail, params)`)
+    when the engine allows it. A context serves one run.
     """
 
     job_id: str
@@ -36,6 +39,7 @@ class JobContext:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     # Set by whoever may cancel the run; None means the run cannot be cancelled.
     cancel_event: asyncio.Event | None = field(default=None, repr=False)
+    scheduler: RunScheduler = field(default_factory=RunScheduler, repr=False)
     logger: JobLoggerAdapter = field(init=False, repr=False)
     services: ServiceScope = field(init=False, repr=False)
 
@@ -103,6 +107,7 @@ class JobContext:
             scheduled_for=_timestamp(env, contract.ENV_JOB_SCHEDULED_FOR),
             metadata=_metadata(env),
             cancel_event=cancel_event,
+            scheduler=RunScheduler.from_environment(env),
         )
 
 

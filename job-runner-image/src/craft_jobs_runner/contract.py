@@ -27,6 +27,10 @@ ENV_TERMINATION_MESSAGE_PATH = "CRAFT_TERMINATION_MESSAGE_PATH"
 ENV_CANCEL_GRACE_SECONDS = "CRAFT_JOB_CANCEL_GRACE_SECONDS"
 ENV_LOG_FORMAT = "CRAFT_LOG_FORMAT"  # "json" (default) or "text"
 ENV_LOG_LEVEL = "CRAFT_LOG_LEVEL"  # a logging level name, default INFO
+# Runs that may schedule jobs (context.scheduler): the REST API's base URL and
+# a file holding the run's credential (a Secret in a cluster, like the parameters).
+ENV_API_URL = "CRAFT_JOB_API_URL"
+ENV_SCHEDULER_TOKEN_FILE = "CRAFT_JOB_SCHEDULER_TOKEN_FILE"
 # Local executor only: a pipe whose end-of-file means "the engine is gone, stop now".
 ENV_LIFELINE_FD = "CRAFT_JOB_LIFELINE_FD"
 

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from . import registry
+from .scheduler import RunScheduler
 from .cancel import CancelSignal
 from .context import JobContext
 from .contract import (
@@ -97,6 +98,7 @@ async def execute(
     metadata: Mapping[str, Any] | None = None,
     cancel_event: asyncio.Event | None = None,
     cancel_grace_seconds: float = DEFAULT_CANCEL_GRACE_SECONDS,
+    scheduler: RunScheduler | None = None,
 ) -> RunResult:
     """Run the job `job_type` once with `raw_parameters` (a mapping or JSON text).
 
@@ -117,6 +119,7 @@ async def execute(
             scheduled_for=scheduled_for,
             metadata={} if metadata is None else metadata,
             cancel_event=cancel_event,
+            scheduler=scheduler or RunScheduler(),
         )
     except ContextError as exc:
         return RunResult(EXIT_NON_RETRYABLE, ErrorInfo.from_exception(exc, with_stack=False))

@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev = command("dev", cmd_dev, "run locally: embedded PostgreSQL, engine, local executor, dashboard")
     dev.add_argument("--samples", action="store_true", help="schedule the sample jobs")
     dev.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
-    dev.add_argument("--port", type=int, default=8080, help="dashboard port (default 8080)")
+    dev.add_argument("--port", type=int, default=8080, help="dashboard port (default 8080; `make dev PORT=N` passes it)")
     dev.add_argument("--job-modules", type=lambda s: [m for m in s.split(",") if m], default=None,
                      help="comma-separated modules holding your job classes")
 

@@ -43,7 +43,7 @@ def cmd_recurring_add(args: argparse.Namespace) -> int:
         raise ValidationError("--concurrency", f"must be Allow, Forbid or Replace, got {args.concurrency!r}")
 
     async def action(scheduler):
-        existed = await scheduler.store.get_recurring(args.recurring_id) is not None
+        existed = await scheduler.store.get_recurring(args.recurring_id, args.tenant) is not None
         recurring = await scheduler.schedule_recurring(
             args.recurring_id, args.cron, args.job_type, params, interval_minutes=interval, time_zone=args.time_zone,
             concurrency_policy=policy, paused=args.paused, queue=args.queue, tenant_id=args.tenant, user_id=args.user,

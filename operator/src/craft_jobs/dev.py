@@ -112,6 +112,8 @@ async def run_dev(options: JobOptions, *, samples: bool, host: str, port: int) -
         options = options.model_copy(update={"connection_string": embedded.start()})
     if samples and SAMPLE_MODULE not in options.job_modules:
         options = options.model_copy(update={"job_modules": [*options.job_modules, SAMPLE_MODULE]})
+    if options.enable_dashboard and not options.job_api_url:  # runs schedule jobs through this dashboard
+        options = options.model_copy(update={"job_api_url": f"http://{host}:{port}"})
     state_file = dev_state_path(options.data_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

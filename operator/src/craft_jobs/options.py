@@ -27,6 +27,7 @@ ENV_PREFIX = "CRAFT_JOBS_"
 # An engine that misses heartbeats stops its local runs two intervals before
 # the others may rescue them (engine/heartbeat.py): that needs three.
 HEARTBEATS_PER_TIMEOUT = 3
+_EXAMPLE_NAMES = {"tenant": "acme", "queue": "emails"}
 
 
 class Mode(str, Enum):
@@ -65,6 +66,15 @@ class JobOptions(BaseSettings):
     database_connect_timeout_seconds: float = Field(5, ge=1, le=60)
     database_statement_timeout_seconds: float = Field(30, ge=1, le=3600)
     data_dir: Path = Path(".craft-jobs")
+    # The REST API's base URL as job runs reach it (http://host:port, without
+    # /api): with it, a run may schedule jobs in its own tenant (context.scheduler).
+    job_api_url: str | None = None
+    # Runs in flight per tenant across all engines (None: no limit; 0 holds a
+    # tenant's jobs); `tenant_concurrency_limits` overrides it per tenant.
+    tenant_concurrency_limit: int | None = Field(None, ge=0, le=100000)
+    tenant_concurrency_limits: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    # Runs in flight per queue across all engines (a queue's quota), e.g. emails=5.
+    queue_concurrency_limits: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
 
     @field_validator("connection_string")
     @classmethod
@@ -76,6 +86,18 @@ class JobOptions(BaseSettings):
     def _schema_is_identifier(cls, value: str) -> str:
         if not SQL_IDENTIFIER.match(value):
             raise ValueError("must be a lower-case SQL identifier: letters, digits and _, at most 63")
+        return value
+
+    @field_validator("job_api_url")
+    @classmethod
+    def _api_url_is_http(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError("must be an http:// or https:// URL, for example http://craft-jobs-dashboard.jobs.svc")
+        if value.endswith("/api"):
+            raise ValueError("give the base URL, without /api")
         return value
 
     @field_validator("dashboard_path")
@@ -92,6 +114,32 @@ class JobOptions(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("tenant_concurrency_limits", "queue_concurrency_limits", mode="before")
+    @classmethod
+    def _parse_limits(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        """`acme=5,globex=0` (the environment's form) or a mapping (a file's)."""
+        if not isinstance(value, str):
+            return value
+        what = info.field_name.split("_")[0]
+        limits = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            name, equals, number = part.rpartition("=")
+            if not equals or not name.strip() or not number.strip().isdigit():
+                raise ValueError(f"{part!r} is not {what}=limit (for example {_EXAMPLE_NAMES[what]}=5)")
+            limits[name.strip()] = int(number)
+        return limits
+
+    @field_validator("tenant_concurrency_limits", "queue_concurrency_limits")
+    @classmethod
+    def _limits_in_range(cls, value: dict[str, int], info: pydantic.ValidationInfo) -> dict[str, int]:
+        what = info.field_name.split("_")[0]
+        for name, limit in value.items():
+            if name == "*":  # the store's key for the default (tenant_concurrency_limit)
+                raise ValueError(f"'*' is not a {what} name; tenant_concurrency_limit sets the default")
+            if not 0 <= limit <= 100000:
+                raise ValueError(f"the limit of {what} {name!r}, {limit}, is out of range 0-100000")
+        return value
+
     @field_validator("client_filters")
     @classmethod
     def _filters_import(cls, value: list[str]) -> list[str]:
@@ -104,6 +152,15 @@ class JobOptions(BaseSettings):
     @property
     def notify_channel(self) -> str:
         return f"craft_jobs_{self.schema_name}"
+
+    @property
+    def limits_concurrency(self) -> bool:
+        """Whether any tenant or queue has a concurrency limit (claims then take turns)."""
+        return (self.tenant_concurrency_limit is not None or bool(self.tenant_concurrency_limits)
+                or bool(self.queue_concurrency_limits))
+
+    def tenant_limit(self, tenant_id: str) -> int | None:
+        return self.tenant_concurrency_limits.get(tenant_id, self.tenant_concurrency_limit)
 
     @property
     def outage_after_seconds(self) -> float:

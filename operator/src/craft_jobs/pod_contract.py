@@ -27,4 +27,6 @@ def job_environment(job: ClaimedJob) -> dict[str, str]:
         env[contract.ENV_TENANT_ID] = job.tenant_id
     if job.user_id:
         env[contract.ENV_USER_ID] = job.user_id
+    if job.scheduler_access is not None:  # the credential itself goes to a file, as parameters do
+        env[contract.ENV_API_URL] = job.scheduler_access.api_url
     return env

@@ -109,6 +109,10 @@ async def test_hostile_input_is_a_422_naming_the_field_and_stores_nothing(client
     for path, field in (("/api/jobs/9223372036854775808", "job_id"), ("/api/recurring/a%00b", "recurring_id")):
         response = await client.get(path)
         assert response.status_code == 422 and response.json()["error"]["field"] == field, response.text
+    for page, field in (("/jobs/jobs?before_id=99999999999999999999", "before_id"), ("/jobs/jobs?search=a%00", "search"),
+                        ("/jobs/jobs/99999999999999999999", "job_id")):
+        response = await client.get(page, headers={"Accept": "text/html"})
+        assert response.status_code == 422 and field in response.text, (page, response.status_code)
     assert (await client.get("/api/jobs")).json()["items"] == []
     assert json.loads((await client.get("/api/recurring")).text)["items"] == []
     missing = await client.get("/api/jobs/999999")

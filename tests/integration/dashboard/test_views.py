@@ -96,3 +96,15 @@ async def test_recurring_actions_from_its_page_come_back_to_it(client, store):
     assert away.headers["location"].startswith("/jobs/recurring?notice=")
     deleted = await client.post("/jobs/recurring/ops/nightly/delete", data={"return_to": "/recurring/ops/nightly"})
     assert deleted.headers["location"].startswith("/jobs/recurring?notice="), "its own page is gone"
+
+
+async def test_an_estimated_tab_never_claims_fewer_jobs_than_the_page_shows(client, store):
+    client._transport.app.state.dashboard.stats.COUNT_SAMPLE = 2  # every state is "large"
+    for _ in range(5):
+        await enqueue(store, "resize")
+    for _ in range(3):
+        await enqueue(store, "mail")
+    text = " ".join((await client.get("/jobs/jobs?state=Enqueued&job_type=resize", headers=HTML)).text.split())
+    shown = text.split('id="total">')[1].split("</span>")[0]
+    assert shown.startswith("1–5 of <span title=\"estimated"), shown
+    assert int(shown.split("≈")[1].split("<")[0].replace(",", "")) >= 5

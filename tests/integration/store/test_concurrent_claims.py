@@ -3,18 +3,14 @@ outcome record of the same engine) each get their own jobs."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import psycopg
 
 from tests.support.jobs import Noop
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
-
 
 async def test_a_claim_is_not_starved_by_another_claim_in_flight(scheduler, store, options):
     await scheduler.schedule_batch([(Noop, None) for _ in range(30)])
-    params = {"server_id": "other", "limit": 10, "queues": None, "now": NOW, "synchronous_commit": "on"}
+    params = store._claim_params("other", 10, None, durable=True)
     with psycopg.connect(options.connection_string) as other_engine:
         # The other engine's claim holds the ten oldest jobs locked, not yet committed.
         held = {row[0] for row in other_engine.execute(store.queries["claim_jobs"], params).fetchall()}

@@ -1,7 +1,7 @@
 """The job counters (migration 0009) equal a COUNT(*) of the jobs after any mix
 of changes: inserts, claims, outcomes, retries, deletes, requeues, expiry,
-prune and plain SQL, concurrent or not; and concurrent writers never wait on
-each other's counter rows."""
+prune, plain SQL updates and deletes, concurrent or not; concurrent writers
+never wait on each other's counter rows; closed hours' outcomes roll up once."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from craft_jobs.states import JobState
 from craft_jobs.store.migrations import available_migrations
 from craft_jobs.store.models import Outcome
 from craft_jobs.store.queries import render
+from craft_jobs.store.stats import StatsStore
+from tests.integration.dashboard.factory import enqueue, error, new_job, run
 from tests.support.jobs import Noop
 
 COUNTED = """SELECT state::text, tenant_id, queue, job_type, sum(jobs)::int FROM craft_jobs.job_counts
@@ -58,8 +60,6 @@ async def test_counts_follow_every_kind_of_change(scheduler, store, options, clo
 
 
 async def test_dashboard_counts_are_the_counters_per_tenant_scope(scheduler, options):
-    from craft_jobs.store.stats import StatsStore
-
     for tenant in ("a", "a", "b", "c"):
         await scheduler.schedule(Noop, tenant_id=tenant)
     await scheduler.schedule(Noop, tenant_id="b", delay=timedelta(minutes=5))
@@ -92,14 +92,12 @@ async def test_counts_stay_exact_under_concurrent_transitions(scheduler, store, 
     await assert_counts_exact(options)
 
 
-def test_writers_do_not_wait_on_each_others_counter_rows(options):
-    insert = ("INSERT INTO craft_jobs.jobs (job_type, state, parameters, max_attempts, scheduled_for, created_at, "
-              "state_changed_at) VALUES ('x', 'Enqueued', '{}', 1, now(), now(), now())")
+def test_writers_do_not_wait_on_each_others_counter_rows(store, options):
     with psycopg.connect(options.connection_string) as first, psycopg.connect(options.connection_string) as second:
-        first.execute(insert)  # its transaction stays open, holding its counter row
+        store.insert_job_sync(new_job(store), first)  # its transaction stays open, holding its counter row
         second.execute("SET lock_timeout = '1s'")
-        second.execute(insert)  # same state, tenant and queue: would wait on one shared row
-        second.execute("UPDATE craft_jobs.jobs SET state = 'Deleted' WHERE id = (SELECT max(id) FROM craft_jobs.jobs)")
+        job_id = store.insert_job_sync(new_job(store), second)  # same key: would wait on one shared row
+        second.execute("UPDATE craft_jobs.jobs SET state = 'Deleted' WHERE id = %s", (job_id,))
         second.commit()
         first.commit()
     with psycopg.connect(options.connection_string) as conn:
@@ -125,10 +123,10 @@ async def test_fold_moves_ended_connections_rows_into_one(scheduler, store, opti
     await assert_counts_exact(options)
 
 
-def test_truncate_empties_the_counters(options):
+def test_truncate_empties_the_counters(store, options):
     with psycopg.connect(options.connection_string) as conn:
-        conn.execute("INSERT INTO craft_jobs.jobs (job_type, state, parameters, max_attempts, scheduled_for, "
-                     "created_at, state_changed_at) VALUES ('x', 'Enqueued', '{}', 1, now(), now(), now())")
+        store.insert_job_sync(new_job(store), conn)
+        assert conn.execute("SELECT sum(jobs) FROM craft_jobs.job_counts").fetchone()[0] == 1
         conn.execute("TRUNCATE craft_jobs.jobs, craft_jobs.job_states")
         assert conn.execute("SELECT count(*) FROM craft_jobs.job_counts").fetchone()[0] == 0
 
@@ -152,9 +150,6 @@ def test_migration_counts_the_jobs_already_stored(empty_database_url):
 
 
 async def test_hourly_outcomes_roll_up_closed_hours_once_and_the_chart_reads_both_sides(store, options, clock):
-    from craft_jobs.store.stats import StatsStore
-    from tests.integration.dashboard.factory import enqueue, error, run
-
     stats = StatsStore(store.connector, options, clock)
     for hours_ago, fail in ((30, False), (3, True), (3, False), (0, False)):
         clock.advance(timedelta(hours=-hours_ago))

@@ -63,9 +63,12 @@ async def stale_statistics(scheduler, options):
     return options
 
 
+@pytest.mark.parametrize("limits", [{}, {"tenant_concurrency_limit": 60}, {"queue_concurrency_limits": {"default": 60}}],
+                         ids=["no limits", "tenant limit", "queue limit"])
 @pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
-async def test_a_claim_skips_no_finished_jobs(stale_statistics, store, generic):
-    params = {"server_id": "me", "limit": 10, "queues": None, "now": NOW, "synchronous_commit": "on"}
+async def test_a_claim_skips_no_finished_jobs(stale_statistics, store, generic, limits):
+    store.options = store.options.model_copy(update=limits)
+    params = store._claim_params("me", 10, None, durable=True)
     with psycopg.connect(stale_statistics.connection_string, autocommit=True) as connection:
         scans = _plan(connection, store.queries["claim_jobs"], params, generic)
     # It reads 4 x limit candidates (room to skip another claim's locks), never the finished jobs.
@@ -88,7 +91,8 @@ async def test_recording_outcomes_reads_only_those_jobs(stale_statistics, store,
             "ids": ids, "states": ["Succeeded"] * 10, "run_ats": [None] * 10, "attempts": [0] * 10,
             "errors": [None] * 10, "reasons": ["succeeded"] * 10, "runs": [0] * 10, "server_id": "me", "now": NOW,
             "expires_at": NOW + timedelta(days=1), "channel": store.channel,
-            "limit": 10, "queues": None, "synchronous_commit": "on",  # the claim's, in finish_and_claim
+            **store._claim_params("me", 10, None, durable=True),  # the claim's, in finish_and_claim
+            "now": NOW,
         }
         scans = _plan(connection, store.queries[query], params, generic)
     _assert_touches_few_rows(scans, most=50)

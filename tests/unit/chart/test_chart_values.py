@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import CHART, NAMESPACE, container, env_of, one, render
+from .conftest import CHART, NAMESPACE, RELEASE, container, env_of, one, render
 
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
@@ -38,6 +38,9 @@ RenderWith = Callable[[dict[str, Any]], CompletedProcess[str]]
         ({"rbac": {"namespaces": ["Team A"]}}, "namespaces"),
         ({"webhooks": {"failurePolicy": "Sometimes"}}, "failurePolicy"),
         ({"database": {"connectionString": "mysql://root@db/x"}}, "connectionString"),
+        ({"options": {"tenantConcurrencyLimit": -1}}, "tenantConcurrencyLimit"),
+        ({"options": {"tenantConcurrencyLimits": {"acme": "lots"}}}, "acme"),
+        ({"options": {"tenantConcurrencyLimits": {"a=b": 3}}}, "a=b"),
         ({"unknownTopLevelKey": True}, "unknownTopLevelKey"),
     ],
     ids=lambda v: json.dumps(v) if isinstance(v, dict) else v,
@@ -201,6 +204,24 @@ def test_client_filters_reach_every_control_plane_pod(monkeypatch: pytest.Monkey
         assert JobOptions().client_filters == ["tests.support.filters:StampFilter"] * 2, component
 
 
+def test_concurrency_limits_reach_every_control_plane_pod(monkeypatch: pytest.MonkeyPatch, render_with) -> None:
+    from craft_jobs.options import JobOptions
+
+    assert "CRAFT_JOBS_TENANT_CONCURRENCY_LIMIT" not in env_of(container(render(), "operator"))  # none by default
+    result = render_with({"options": {"tenantConcurrencyLimit": 0, "tenantConcurrencyLimits": {"globex": 5, "acme": 50},
+                                      "queueConcurrencyLimits": {"emails": 3}}})
+    assert result.returncode == 0, result.stderr
+    manifests = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    for component in ("operator", "dashboard"):  # the dashboard tells why a job waits
+        env = env_of(container(manifests, component))
+        for name in ("CRAFT_JOBS_TENANT_CONCURRENCY_LIMIT", "CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS",
+                     "CRAFT_JOBS_QUEUE_CONCURRENCY_LIMITS"):
+            monkeypatch.setenv(name, env[name])
+        options = JobOptions()
+        assert (options.tenant_concurrency_limit, options.tenant_concurrency_limits) == (0, {"acme": 50, "globex": 5})
+        assert options.queue_concurrency_limits == {"emails": 3}
+
+
 def test_operator_settings_parse_the_operator_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from craft_jobs.kube.settings import KubeSettings
 
@@ -284,3 +305,13 @@ def test_audit_retention_reaches_the_options_only_when_set(monkeypatch: pytest.M
     env = env_of(container(render(None, "options.auditRetentionDays=90"), "operator"))
     monkeypatch.setenv("CRAFT_JOBS_AUDIT_RETENTION_DAYS", env["CRAFT_JOBS_AUDIT_RETENTION_DAYS"])
     assert JobOptions().audit_retention_days == 90
+
+
+def test_runs_reach_the_api_through_the_dashboard_service_unless_told_otherwise() -> None:
+    def api_url(*values: str) -> str | None:
+        return env_of(container(render(None, *values), "operator")).get("CRAFT_JOBS_JOB_API_URL")
+
+    assert api_url() == f"http://{RELEASE}-craft-jobs-dashboard.{NAMESPACE}.svc:80"
+    assert api_url("jobs.scheduler.apiUrl=https://jobs.example.com") == "https://jobs.example.com"
+    assert api_url("jobs.scheduler.enabled=false") is None
+    assert api_url("dashboard.enabled=false") is None, "no dashboard, no API to reach"

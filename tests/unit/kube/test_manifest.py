@@ -231,3 +231,22 @@ def test_job_and_secret_carry_a_proof_only_this_installation_can_make():
     assert not proves_run(renamed, signed, job_id=claimed().id), "and its run"
     unsigned, _ = build_job_manifest(claimed(), ManifestSettings(default_image="img"))
     assert not proves_run(unsigned, ManifestSettings(default_image="img"), job_id=claimed().id), "no key, no proof"
+
+
+def test_a_runs_credential_goes_to_the_secret_and_the_api_address_to_the_env():
+    from craft_jobs.store.models import SchedulerAccess
+
+    job, secret = build_job_manifest(claimed(scheduler_access=SchedulerAccess("http://api.jobs.svc", "cjrun1.x.y")), SETTINGS)
+    env = env_of(job)
+    assert env["CRAFT_JOB_API_URL"] == "http://api.jobs.svc"
+    assert env["CRAFT_JOB_SCHEDULER_TOKEN_FILE"] == "/var/run/craft-jobs/parameters/scheduler-token"
+    assert base64.b64decode(secret["data"]["scheduler-token"]).decode() == "cjrun1.x.y"
+    assert "cjrun1.x.y" not in json.dumps(job), "the credential never appears in the Job"
+    plain_job, plain_secret = build_job_manifest(claimed(), SETTINGS)
+    assert "CRAFT_JOB_API_URL" not in env_of(plain_job) and "scheduler-token" not in plain_secret["data"]
+
+
+def test_a_pod_spec_cannot_set_the_api_address():
+    pod = {"env": [{"name": "CRAFT_JOB_API_URL", "value": "http://evil"}]}
+    job, _ = build_job_manifest(claimed(metadata={KUBE_METADATA_KEY: {"pod": pod}}), SETTINGS)
+    assert "CRAFT_JOB_API_URL" not in env_of(job)

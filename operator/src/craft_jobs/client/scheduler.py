@@ -186,16 +186,18 @@ class JobScheduler:
         image: str | None = None,
         connection: Any = None,
         resource: ResourceRef | None = None,
+        scheduled_by_job_id: int | None = None,
     ) -> int:
         """Fire-and-forget, or delayed by `delay`, or at `at`; returns the job id.
 
         `connection`: a psycopg connection whose open transaction the job joins.
-        `resource`: the BackgroundJob it comes from.
+        `resource`: the BackgroundJob it comes from. `scheduled_by_job_id`: the
+        running job that asks (the REST API sets it for a run's credential).
         """
         new_job = await self._timed_job(
             job, params, delay=delay, at=at, queue=queue, tenant_id=tenant_id, user_id=user_id, metadata=metadata,
             max_attempts=max_attempts, retry=retry, timeout_seconds=timeout_seconds, image=image,
-            **ResourceRef.columns(resource),
+            scheduled_by_job_id=scheduled_by_job_id, **ResourceRef.columns(resource),
         )
         return await self._store(new_job, connection)
 
@@ -224,6 +226,7 @@ class JobScheduler:
         metadata: dict[str, Any] | None = None,
         max_attempts: int | None = None,
         connection: Any = None,
+        scheduled_by_job_id: int | None = None,
     ) -> list[int]:
         """Many fire-and-forget jobs at once, atomically: all are stored or none.
 
@@ -242,7 +245,7 @@ class JobScheduler:
         shared = NewJob(
             job_type="", parameters={}, state=JobState.ENQUEUED, scheduled_for=self.store.clock.now(),
             max_attempts=0, queue=_queue(queue), tenant_id=tenant, user_id=user, metadata=merged,
-            reason="created in a batch", audit=current_caller(),
+            scheduled_by_job_id=scheduled_by_job_id, reason="created in a batch", audit=current_caller(),
         )
         new_jobs = self._filter_batch(shared, batch)
         batch_id = uuid.uuid4()
@@ -297,6 +300,7 @@ class JobScheduler:
         image: str | None = None,
         connection: Any = None,
         resource: ResourceRef | None = None,
+        scheduled_by_job_id: int | None = None,
     ) -> int:
         """A job that waits (Awaiting) until `parent_id` meets `on`.
 
@@ -314,7 +318,8 @@ class JobScheduler:
             metadata={**parent.metadata, **(metadata or {})}, max_attempts=max_attempts,
             retry=retry, timeout_seconds=timeout_seconds, image=image,
             reason=f"waits for job {parent_id} to be {on.value}",
-            parent_id=parent_id, continuation_on=on, **ResourceRef.columns(resource),
+            parent_id=parent_id, continuation_on=on, scheduled_by_job_id=scheduled_by_job_id,
+            **ResourceRef.columns(resource),
         )
         return await self._store(new_job, connection)
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import pydantic
 
 from craft_jobs.errors import OptionsError
+from craft_jobs.job_tokens import RunGrant
 from craft_jobs.optionsfile import read_settings_file
 
 
@@ -33,6 +34,7 @@ class Principal:
     name: str
     role: Role  # the highest role held; with tenants, per-tenant roles may be lower
     tenants: Mapping[str, Role] | None = None  # None: every tenant, with `role`
+    run: RunGrant | None = None  # a running job's credential (dashboard/run_auth.py)
 
     def role_in(self, tenant: str) -> Role | None:
         if self.tenants is None:

@@ -19,10 +19,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from craft_jobs import job_tokens
 from craft_jobs.audit import Surface, set_caller
 from craft_jobs.client.scheduler import JobScheduler
 from craft_jobs.dashboard.auth import Principal, Role
 from craft_jobs.dashboard.errors import ApiError, LoginRequired, forbidden, not_found
+from craft_jobs.dashboard.run_auth import run_principal
 from craft_jobs.dashboard.settings import AuthMode
 from craft_jobs.dashboard.state import CSRF_COOKIE, SESSION_COOKIE, DashboardState
 from craft_jobs.store.stats import StatsStore
@@ -84,7 +86,11 @@ def ensure_csrf_token(request: Request) -> str:
 
 
 async def current_principal(request: Request, state: State) -> Principal:
-    principal = await state.auth.authenticate(bearer_token(request))
+    token = bearer_token(request)
+    if job_tokens.looks_like_run_token(token):
+        principal = await run_principal(request, state, token)
+    else:
+        principal = await state.auth.authenticate(token)
     if principal is None:
         if not request.url.path.startswith("/api") and request.method in SAFE_METHODS:
             raise LoginRequired()
@@ -110,7 +116,14 @@ class Scope:
 
     @property
     def user(self) -> str:
-        return self.principal.name
+        """Who the jobs it makes belong to: a running job acts for its own user."""
+        run = self.principal.run
+        return run.user_id or self.principal.name if run is not None else self.principal.name
+
+    @property
+    def scheduling_job(self) -> int | None:
+        """The running job making this request, if one is."""
+        return self.principal.run.job_id if self.principal.run is not None else None
 
     def can_see(self, tenant: str) -> bool:
         return not self.multi_tenancy or self.principal.role_in(tenant) is not None

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 class ErrorDetail(BaseModel):
     code: str = Field(description="Stable and machine-readable: invalid, unauthenticated, forbidden, csrf, not_found, "
-                                  "conflict, method_not_allowed, bad_request, database_unavailable, not_ready, internal")
+                                  "conflict, method_not_allowed, bad_request, bad_host, database_unavailable, not_ready, "
+                                  "internal")
     message: str = Field(description="What went wrong, for a person")
     field: str | None = Field(None, description="The request field at fault (dotted path into the body), when there is one")
 

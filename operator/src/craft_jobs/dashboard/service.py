@@ -21,7 +21,7 @@ from craft_jobs.dashboard.state import DashboardState
 from craft_jobs.states import JobState
 from craft_jobs.store.models import AuditEntry, Job, JobStateEntry, RecurringJob
 from craft_jobs.store.audit_store import AuditFilter, AuditStore
-from craft_jobs.store.stats import DurationStats, JobSummary, ThroughputPoint
+from craft_jobs.store.stats import DurationStats, JobSummary, PlaceInLine, ThroughputPoint
 
 BULK_LIMIT = 500
 
@@ -39,6 +39,9 @@ class JobDetail(BaseModel):
     continuations: list[JobSummary]
     parent: JobSummary | None = None
     audit: list[AuditEntry] = []  # who acted on it, newest first
+    scheduled: list[JobSummary] = []  # the jobs it scheduled while it ran
+    # Enqueued jobs only: why it waits, and behind how many.
+    place_in_line: PlaceInLine | None = None
 
 
 class BulkResult(BaseModel):
@@ -79,10 +82,14 @@ async def job_detail(state: DashboardState, scope: Scope, job_id: int) -> JobDet
                 "error_message": (found.last_error or {}).get("message"),
             })
     continuations = [c for c in await state.stats.continuations(job_id) if scope.can_see(c.tenant_id)]
+    scheduled = [c for c in await state.stats.scheduled_by(job_id) if scope.can_see(c.tenant_id)]
+    place = None
+    if job.state is JobState.ENQUEUED:
+        place = await state.stats.place_in_line(job.id, job.tenant_id, job.queue)
     batch = str(job.batch_id) if job.batch_id else None
     audit = await AuditStore(state.store).list(AuditFilter(tenants=scope.tenants, job_id=job_id, batch_id=batch), limit=100)
     return JobDetail(job=job, history=await state.store.job_history(job_id), continuations=continuations,
-                     parent=parent, audit=audit)
+                     parent=parent, scheduled=scheduled, place_in_line=place, audit=audit)
 
 
 async def act_on_job(state: DashboardState, scope: Scope, job_id: int, action: Literal["requeue", "delete"]) -> None:
@@ -168,6 +175,12 @@ async def schedule_tenant(state: DashboardState, scope: Scope, requested: str | 
 
 
 def _schedule_tenant(state: DashboardState, scope: Scope, requested: str | None) -> str | None:
+    run = scope.principal.run
+    if run is not None:  # a running job schedules in its own tenant, multi-tenancy or not
+        if requested is not None and requested != run.tenant_id:
+            raise ApiError(403, "forbidden", f"a run of tenant {run.tenant_id!r} may not schedule jobs in"
+                           f" tenant {requested!r}", "tenant_id")
+        return run.tenant_id
     if not state.options.enable_multi_tenancy:
         return requested
     if requested:

@@ -33,6 +33,8 @@ class DashboardState:
     stats: StatsStore | None = None
     scheduler: JobScheduler | None = None
     metrics: StoreMetrics | None = None
+    # The installation's, read once: it checks the credentials of runs (run_auth.py).
+    signing_key: str | None = None
 
     @property
     def base(self) -> str:

@@ -24,7 +24,7 @@ from craft_jobs.engine.outcomes import decide_outcome, shutdown_reason
 from craft_jobs.engine.waiting import wait_event
 from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
 from craft_jobs.options import JobOptions
-from craft_jobs.store.models import ClaimedJob, Outcome
+from craft_jobs.store.models import ClaimedJob, Outcome, SchedulerAccess
 from craft_jobs.store.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ class Dispatcher:
         self.running: dict[tuple[int, int], Running] = {}
         # True while the engine cannot prove it is alive (engine/heartbeat.py): claim nothing.
         self.claims_paused: Callable[[], bool] = lambda: False
+        # With job_api_url: each run's way to schedule jobs (job_tokens.access_for).
+        self.run_access: Callable[[ClaimedJob], SchedulerAccess] | None = None
         self._wake = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._outcomes: list[Outcome] = []
@@ -134,6 +136,8 @@ class Dispatcher:
             self._start(job)
 
     def _start(self, job: ClaimedJob) -> None:
+        if self.run_access is not None:
+            job.scheduler_access = self.run_access(job)
         running = Running(job)
         self.running[job.id, job.runs] = running
         running.task = asyncio.create_task(self._run(running), name=f"craft-job-{job.id}")
@@ -186,6 +190,10 @@ class Dispatcher:
                                 self.server_id, batch, free, self.queues)
                             if claimed and self.store.decisions.on:
                                 self._log_claims(claimed, free)
+                            if len(claimed) < free and self.options.limits_concurrency:
+                                # The statement still counted the runs it ended as in flight, so a
+                                # tenant at its limit got no room for them: claim again after it.
+                                self._wake.set()
                         else:
                             (changed, timed_work), claimed = await self.store.finish_jobs(self.server_id, batch), []
                         self._forget(batch, changed)

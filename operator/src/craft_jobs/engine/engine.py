@@ -17,6 +17,7 @@ import uuid
 
 import craft_jobs_runner
 
+from craft_jobs import job_tokens
 from craft_jobs.clock import Clock, SystemClock
 from craft_jobs.engine.dispatcher import Dispatcher
 from craft_jobs.engine.executor import Executor
@@ -117,6 +118,9 @@ class Engine:
             self.queues, on_finished=self.maintenance.wake,
         )
         self.maintenance.in_flight = lambda: self.dispatcher.in_flight
+        if self.options.job_api_url:
+            _, signing_key = await self.store.installation(self.clock.now())
+            self.dispatcher.run_access = job_tokens.access_for(self.options.job_api_url, signing_key)
         await self._start_heartbeat()
         for name, coroutine in (
             ("listen", self._listen_loop()),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import craft_jobs_runner
-from craft_jobs_runner import EXIT_FAILED
+from craft_jobs_runner import EXIT_FAILED, RunScheduler
 
 from craft_jobs.engine.executor import ExecutionResult
 from craft_jobs.store.models import ClaimedJob
@@ -34,6 +34,8 @@ class InlineExecutor:
             metadata=job.metadata,
             cancel_event=cancel,
             cancel_grace_seconds=self.cancel_grace_seconds,
+            scheduler=RunScheduler(job.scheduler_access.api_url, job.scheduler_access.token)
+            if job.scheduler_access else None,
         )
         if job.timeout_seconds is None:
             result = await run

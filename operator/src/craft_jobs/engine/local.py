@@ -123,6 +123,8 @@ class LocalExecutor:
         env[contract.ENV_TERMINATION_MESSAGE_PATH] = str(run_dir / "termination-log")
         env[contract.ENV_CANCEL_GRACE_SECONDS] = str(self.cancel_grace_seconds)
         env[contract.ENV_LIFELINE_FD] = str(lifeline)
+        if job.scheduler_access is not None:
+            env[contract.ENV_SCHEDULER_TOKEN_FILE] = str(run_dir / "scheduler-token")
         return env
 
     async def run(self, job: ClaimedJob, cancel: asyncio.Event) -> ExecutionResult:
@@ -133,9 +135,9 @@ class LocalExecutor:
         run_dir = self._workdir / f"{job.id}-{job.runs}"
         try:
             run_dir.mkdir(mode=0o700)
-            params_file = run_dir / "parameters.json"
-            params_file.write_text(json.dumps(job.parameters))
-            params_file.chmod(0o600)
+            _write_private(run_dir / "parameters.json", json.dumps(job.parameters))
+            if job.scheduler_access is not None:
+                _write_private(run_dir / "scheduler-token", job.scheduler_access.token)
             process = await self._spawn(job, run_dir, lifeline)
             ref = f"{PROCESS_REF_PREFIX}{process.pid}"
             exit_code, timed_out, stderr = await self._supervise(process, job, cancel)
@@ -230,3 +232,9 @@ class LocalExecutor:
 
     async def close(self) -> None:
         shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Only the run may read it (parameters may hold personal data; a credential is one)."""
+    path.write_text(text)
+    path.chmod(0o600)

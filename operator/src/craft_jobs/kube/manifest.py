@@ -65,6 +65,7 @@ ANNOTATION_PROOF = f"{API_GROUP}/proof"
 
 CONTAINER_NAME = "job"
 PARAMETERS_KEY = "parameters.json"
+SCHEDULER_TOKEN_KEY = "scheduler-token"  # the run's credential, beside its parameters
 PARAMETERS_DIR = "/var/run/craft-jobs/parameters"
 RUN_AS_ID = 10001
 
@@ -72,7 +73,7 @@ RESERVED_ENV = frozenset({
     contract.ENV_JOB_ID, contract.ENV_JOB_TYPE, contract.ENV_JOB_ATTEMPT, contract.ENV_TENANT_ID,
     contract.ENV_USER_ID, contract.ENV_JOB_CREATED_AT, contract.ENV_JOB_SCHEDULED_FOR,
     contract.ENV_JOB_METADATA, contract.ENV_PARAMETERS_FILE, contract.ENV_TERMINATION_MESSAGE_PATH,
-    contract.ENV_CANCEL_GRACE_SECONDS,
+    contract.ENV_CANCEL_GRACE_SECONDS, contract.ENV_API_URL, contract.ENV_SCHEDULER_TOKEN_FILE,
 })
 
 _LABEL_VALUE_MAX = 63
@@ -175,6 +176,8 @@ def _env(job: ClaimedJob, settings: ManifestSettings, pod: dict[str, Any]) -> li
     visible = dataclasses.replace(job, metadata=KubeMetadata.without(job.metadata))
     contract_env = job_environment(visible)
     contract_env[contract.ENV_PARAMETERS_FILE] = f"{PARAMETERS_DIR}/{PARAMETERS_KEY}"
+    if job.scheduler_access is not None:
+        contract_env[contract.ENV_SCHEDULER_TOKEN_FILE] = f"{PARAMETERS_DIR}/{SCHEDULER_TOKEN_KEY}"
     contract_env[contract.ENV_CANCEL_GRACE_SECONDS] = f"{settings.cancel_grace_seconds:g}"
     env = [{"name": name, "value": value} for name, value in contract_env.items()]
     for entry in pod.get("env") or []:
@@ -306,10 +309,15 @@ def build_job_manifest(job: ClaimedJob, settings: ManifestSettings) -> tuple[dic
         "type": "Opaque",
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels), "annotations": dict(proof)},
         "immutable": True,
-        "data": {PARAMETERS_KEY: base64.b64encode(
-            json.dumps(job.parameters, separators=(",", ":")).encode()).decode()},
+        "data": {PARAMETERS_KEY: _b64(json.dumps(job.parameters, separators=(",", ":")))},
     }
+    if job.scheduler_access is not None:
+        secret["data"][SCHEDULER_TOKEN_KEY] = _b64(job.scheduler_access.token)
     return job_manifest, secret
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def secret_owned_by(secret: dict[str, Any], job_object: dict[str, Any]) -> dict[str, Any]:

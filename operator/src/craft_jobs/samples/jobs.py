@@ -86,3 +86,19 @@ class Cleanup(Job):
 
     async def run(self, params: Parameters, context: JobContext) -> None:
         context.logger.info("cleaning up what is older than %d days (slot %s)", params.older_than_days, context.scheduled_for)
+
+
+class FanOut(Job):
+    """Schedules jobs from inside a run, in its own tenant: one greeting per
+    name, then a report once this job has succeeded (context.scheduler)."""
+
+    job_type = "fan-out"
+
+    class Parameters(BaseModel):
+        names: list[str] = Field(default_factory=lambda: ["Ada", "Grace"], min_length=1, max_length=100)
+
+    async def run(self, params: Parameters, context: JobContext) -> None:
+        ids = [await context.scheduler.schedule(Hello, Hello.Parameters(name=name)) for name in params.names]
+        report = await context.scheduler.continue_with(
+            context.job_id, SendReport, SendReport.Parameters(report=f"greeted {len(ids)}"))
+        context.logger.info("scheduled greetings %s and report %s", ids, report)

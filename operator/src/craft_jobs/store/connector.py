@@ -337,9 +337,9 @@ class Connector:
                 yield Session(connection)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Session]:
+    async def transaction(self, generic_plan: bool = False) -> AsyncIterator[Session]:
         with translated_errors():
-            async with self._borrowed() as connection:
+            async with self._borrowed(generic_plan) as connection:
                 async with connection.transaction():
                     yield Session(connection)
 

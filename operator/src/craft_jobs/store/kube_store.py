@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -38,10 +37,7 @@ class KubeStore:
         return [row["id"] for row in rows]
 
     async def installation(self, now: datetime) -> tuple[str, str]:
-        """(id, signing key) of this installation; the first caller makes them."""
-        row = await self.store.connector.fetch_one(self.queries["kube_installation"], {
-            "id": secrets.token_hex(8), "signing_key": secrets.token_hex(32), "now": now})
-        return row["id"], row["signing_key"]
+        return await self.store.installation(now)
 
     async def recorded_runs(self, runs: list[tuple[int, str]]) -> set[tuple[int, str]]:
         """The (job id, Job ref) pairs whose Kubernetes Job is no longer needed (see kube_recorded_runs)."""

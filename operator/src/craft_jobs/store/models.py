@@ -35,6 +35,7 @@ class NewJob:
     cr_uid: str | None = None
     cr_namespace: str | None = None
     cr_name: str | None = None
+    scheduled_by_job_id: int | None = None  # the running job that scheduled it
     reason: str = "created"
     # Who scheduled it, for the audit trail; None: not a user's action (a recurring fire).
     audit: Caller | None = None
@@ -74,6 +75,17 @@ class ClaimedJob:
     cr_namespace: str | None
     cr_name: str | None
     cr_uid: str | None
+    # Set by the dispatcher when runs may schedule jobs (job_api_url): the
+    # API's address and this run's credential (job_tokens.py).
+    scheduler_access: SchedulerAccess | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerAccess:
+    """Where a run reaches the REST API to schedule jobs, and its credential."""
+
+    api_url: str
+    token: str
 
 
 @dataclass(slots=True)
@@ -126,6 +138,7 @@ class Job(BaseModel):
     cr_uid: str | None
     cr_namespace: str | None
     cr_name: str | None
+    scheduled_by_job_id: int | None = None
     last_error: dict[str, Any] | None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,13 +37,19 @@ from craft_jobs.store.models import (
 from craft_jobs.store.notifier import Notifier
 from craft_jobs.store.queries import load_queries
 
-_CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedJob))
+_CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedJob) if f.name != "scheduler_access")
 # The hourly outcome counters behind the day's chart, kept for a week.
 OUTCOME_HOURS_KEPT = timedelta(days=7)
 
 
 def _jsonb(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value)
+
+
+def _with_default(limits: dict[str, int], default: int | None) -> dict[str, int] | None:
+    """Per-name limits and the default under "*" (no tenant is named so), or None for none at all."""
+    merged = {**limits, "*": default} if default is not None else dict(limits)
+    return merged or None
 
 
 def _json_text(value: Any) -> str | None:
@@ -98,12 +105,23 @@ class JobStore:
             "cr_uid": job.cr_uid,
             "cr_namespace": job.cr_namespace,
             "cr_name": job.cr_name,
+            "scheduled_by_job_id": job.scheduled_by_job_id,
             "reason": job.reason,
             "now": now,
             "channel": self.channel,
             "notify": True,
             **_audit_params(job),
         }
+
+    async def installation(self, now: datetime) -> tuple[str, str]:
+        """(id, signing key) of this installation; the first caller makes them."""
+        row = await self.connector.fetch_one(self.queries["installation"], {
+            "id": secrets.token_hex(8), "signing_key": secrets.token_hex(32), "now": now})
+        return row["id"], row["signing_key"]
+
+    async def run_in_progress(self, job_id: int, run: int) -> bool:
+        """Whether the job is still Processing in that run (a run's credential lives as long)."""
+        return await self.connector.fetch_value(self.queries["run_in_progress"], {"id": job_id, "run": run}) is not None
 
     # -- creating jobs -------------------------------------------------------
 
@@ -155,6 +173,7 @@ class JobStore:
             "retry_policy": _jsonb(shared.retry_policy),
             "image": shared.image,
             "batch_id": batch_id,
+            "scheduled_by_job_id": shared.scheduled_by_job_id,
             "reason": shared.reason,
             "now": now,
             "channel": self.channel,
@@ -233,19 +252,32 @@ class JobStore:
     # -- the dispatcher's path -------------------------------------------------
 
     def _claim_params(self, server_id: str, limit: int, queues: list[str] | None, durable: bool) -> dict[str, Any]:
+        options = self.options
         return {
             "server_id": server_id, "limit": limit, "queues": queues, "now": self.clock.now(),
             "synchronous_commit": "on" if durable else "off",
+            # {tenant: limit, "*": the default}; NULL without any tenant limit.
+            "tenant_limits": _json_text(_with_default(options.tenant_concurrency_limits, options.tenant_concurrency_limit)),
+            "queue_limits": _json_text(options.queue_concurrency_limits) if options.queue_concurrency_limits else None,
         }
+
+    async def _claiming(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Runs a claiming statement. Under tenant concurrency limits, claims
+        take turns (a transaction-wide advisory lock, then the statement, whose
+        snapshot then holds every earlier claim): two engines counting a
+        tenant's runs at once could otherwise both fill its last slot."""
+        if not self.options.limits_concurrency:
+            return await self.connector.fetch_all(query, params, generic_plan=True)
+        async with self.connector.transaction(generic_plan=True) as session:
+            await session.execute(self.queries["take_claim_turn"])
+            return await session.fetch_all(query, params)
 
     @staticmethod
     def _claimed(rows: list[dict[str, Any]]) -> list[ClaimedJob]:
         return [ClaimedJob(**{name: row[name] for name in _CLAIMED_FIELDS}) for row in rows]
 
     async def claim_jobs(self, server_id: str, limit: int, queues: list[str] | None = None) -> list[ClaimedJob]:
-        rows = await self.connector.fetch_all(
-            self.queries["claim_jobs"], self._claim_params(server_id, limit, queues, durable=False), generic_plan=True
-        )
+        rows = await self._claiming(self.queries["claim_jobs"], self._claim_params(server_id, limit, queues, durable=False))
         return self._claimed(rows)
 
     async def finish_jobs(self, server_id: str, outcomes: Sequence[Outcome]) -> tuple[dict[int, JobState], bool]:
@@ -267,7 +299,7 @@ class JobStore:
         trip and one commit instead of two of each."""
         params = self._finish_params(server_id, outcomes)
         params.update(self._claim_params(server_id, limit, queues, durable=True), now=params["now"])
-        rows = await self.connector.fetch_all(self.queries["finish_and_claim"], params, generic_plan=True)
+        rows = await self._claiming(self.queries["finish_and_claim"], params)
         first = rows[0]  # the outcomes' result rides on every row; there is always one
         changed = {job_id: JobState(state) for job_id, state in
                    zip(first["finished_ids"] or (), first["finished_states"] or ())}

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from craft_jobs.audit import AuditAction, AuditOutcome, Surface, TargetKind
+from craft_jobs.dashboard import limits_api
 from craft_jobs.dashboard.api.envelope import Page
 from craft_jobs.dashboard.deps import State, Viewer
 from craft_jobs.store.audit_store import AuditFilter, AuditStore
@@ -42,9 +43,9 @@ async def list_audit(
     surface: Surface | None = None,
     outcome: AuditOutcome | None = None,
     actor: Annotated[str | None, Query(max_length=300, description="Kubernetes user or API principal")] = None,
-    job_id: Annotated[int | None, Query(ge=1)] = None,
+    job_id: Annotated[int | None, Query(ge=1, le=limits_api.BIGINT_MAX)] = None,
     recurring_id: Annotated[str | None, Query(max_length=253)] = None,
-    before_id: Annotated[int | None, Query(ge=1, description="next_before_id of the previous page")] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=limits_api.BIGINT_MAX, description="next_before_id of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AuditPage:
     return await audit_page(state, scope, tenant=tenant, action=action, surface=surface, outcome=outcome, actor=actor,

@@ -109,7 +109,7 @@ async def schedule(state: State, scope: Operator, body: ScheduleIn, response: Re
         delay=timedelta(seconds=body.delay_seconds) if body.delay_seconds is not None else None,
         at=body.at, queue=body.queue, tenant_id=await service.schedule_tenant(state, scope, body.tenant_id),
         user_id=scope.user, metadata=body.metadata, max_attempts=body.max_attempts,
-        timeout_seconds=body.timeout_seconds, image=body.image,
+        timeout_seconds=body.timeout_seconds, image=body.image, scheduled_by_job_id=scope.scheduling_job,
     )
     response.headers["Location"] = f"/api/jobs/{job_id}"
     return Created(id=job_id)
@@ -120,6 +120,7 @@ async def schedule_batch(state: State, scope: Operator, body: BatchIn) -> Create
     ids = await state.scheduler.schedule_batch(
         [(item.job_type, item.parameters) for item in body.jobs], queue=body.queue,
         tenant_id=await service.schedule_tenant(state, scope, body.tenant_id), user_id=scope.user, metadata=body.metadata,
+        scheduled_by_job_id=scope.scheduling_job,
     )
     return CreatedMany(ids=ids)
 
@@ -133,6 +134,7 @@ async def continue_with(state: State, scope: Operator, job_id: limits_api.JobId,
         job_id, body.job_type, body.parameters, on=body.on, queue=body.queue,
         tenant_id=await service.schedule_tenant(state, scope, tenant), user_id=scope.user, metadata=body.metadata,
         max_attempts=body.max_attempts, timeout_seconds=body.timeout_seconds, image=body.image,
+        scheduled_by_job_id=scope.scheduling_job,
     )
     return Created(id=child)
 

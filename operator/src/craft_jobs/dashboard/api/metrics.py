@@ -17,6 +17,10 @@ from craft_jobs.errors import CraftJobsError, OptionsError
 router = APIRouter(tags=["metrics"])
 
 
+# Not response_class=PlainTextResponse: that would document the JSON error bodies as text too.
+PROMETHEUS_TEXT = {200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+
+
 async def metrics_scope(request: Request, state: State) -> list[str] | None:
     """The tenants whose series the caller may read (None: all, and the installation-wide ones)."""
     settings = state.settings
@@ -30,10 +34,6 @@ async def metrics_scope(request: Request, state: State) -> list[str] | None:
     if principal is None:
         raise ApiError(401, "unauthenticated", "a valid bearer token (or the metrics token) is required")
     return principal.tenants_with(Role.VIEWER) if state.options.enable_multi_tenancy else None
-
-
-# Not response_class=PlainTextResponse: that would document the JSON error bodies as text too.
-PROMETHEUS_TEXT = {200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}
 
 
 @router.get("/metrics", response_model=None, responses=PROMETHEUS_TEXT, summary="Prometheus metrics (craft_jobs_*)")

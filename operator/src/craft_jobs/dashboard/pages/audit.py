@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from craft_jobs.audit import AuditAction, AuditOutcome, Surface
+from craft_jobs.dashboard import limits_api
 from craft_jobs.dashboard.api.audit import audit_page
 from craft_jobs.dashboard.deps import State, Viewer
 from craft_jobs.dashboard.errors import ApiError
@@ -40,7 +41,7 @@ def router(base: str) -> APIRouter:
         surface: str | None = None,
         outcome: str | None = None,
         actor: Annotated[str | None, Query(max_length=300)] = None,
-        before_id: Annotated[int | None, Query(ge=1)] = None,
+        before_id: Annotated[int | None, Query(ge=1, le=limits_api.BIGINT_MAX)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> Response:
         chosen = {"tenant": _blank_is_none(tenant), "action": _blank_is_none(action), "surface": _blank_is_none(surface),

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from craft_jobs.dashboard import service
+from craft_jobs.dashboard import limits_api, service
 from craft_jobs.dashboard.deps import Operator, Scope, State, Viewer
 from craft_jobs.dashboard.errors import ApiError
 from craft_jobs.dashboard.pages.paging import PAGE_SIZES, PageNumber, PageSize, make_pager
@@ -70,7 +70,7 @@ def router(base: str) -> APIRouter:
         job_type: str | None = None,
         queue: str | None = None,
         search: SearchText = None,
-        before_id: Annotated[int | None, Query(ge=1)] = None,
+        before_id: Annotated[int | None, Query(ge=1, le=limits_api.BIGINT_MAX)] = None,
         page: PageNumber = 1,
         limit: PageSize = 50,
     ) -> Response:
@@ -83,6 +83,11 @@ def router(base: str) -> APIRouter:
         # A text search pages by keyset ("Older"): it reads a bounded window, not a count.
         listing = await state.stats.list_jobs(where, before_id=before_id, limit=limit,
                                               offset=0 if search else pager.offset)
+        if total.estimated and job_state:
+            # An estimate never claims fewer jobs than the page shows.
+            seen = pager.offset + len(listing.jobs) + (1 if listing.next_before_id else 0)
+            total = counts[job_state] = Counted(max(total.count, seen), False, estimated=True)
+            pager = make_pager(page, limit, total)
         filters = {"state": job_state.value if job_state else None, "tenant": tenant, "job_type": job_type,
                    "queue": queue, "search": search, "limit": limit if limit != 50 else None}
         tenants = scope.tenants if scope.tenants is not None else (
@@ -106,7 +111,7 @@ def router(base: str) -> APIRouter:
                       counts=await state.stats.state_counts(scope.tenants), **list_context(filters, limit))
 
     @pages.get("/jobs/{job_id}")
-    async def job_page(request: Request, state: State, scope: Viewer, job_id: int) -> Response:
+    async def job_page(request: Request, state: State, scope: Viewer, job_id: limits_api.JobId) -> Response:
         detail = await service.job_detail(state, scope, job_id)
         return render(request, state, "job.html", detail=detail, job=detail.job,
                       counts=await state.stats.state_counts(scope.tenants),
@@ -152,7 +157,7 @@ def router(base: str) -> APIRouter:
         return back(state, return_to, notice)
 
     @pages.post("/jobs/{job_id}/{action}")
-    async def job_action(state: State, scope: Operator, job_id: int, action: Literal["requeue", "delete"]) -> Response:
+    async def job_action(state: State, scope: Operator, job_id: limits_api.JobId, action: Literal["requeue", "delete"]) -> Response:
         try:
             await service.act_on_job(state, scope, job_id, action)
         except ApiError as exc:

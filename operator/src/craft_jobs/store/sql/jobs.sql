@@ -7,16 +7,16 @@ WITH job AS (
         job_type, queue, state, parameters, tenant_id, user_id, metadata,
         max_attempts, retry_policy, timeout_seconds, image, run_at, scheduled_for,
         created_at, enqueued_at, state_changed_at, recurring_id, parent_id,
-        continuation_on, batch_id, cr_uid, cr_namespace, cr_name)
+        continuation_on, batch_id, cr_uid, cr_namespace, cr_name, scheduled_by_job_id)
     VALUES (
         %(job_type)s, %(queue)s, %(state)s::__schema__.job_state, %(parameters)s, %(tenant_id)s, %(user_id)s,
         %(metadata)s, %(max_attempts)s, %(retry_policy)s, %(timeout_seconds)s, %(image)s,
         %(run_at)s, %(scheduled_for)s, %(now)s,
         CASE WHEN %(state)s::__schema__.job_state = 'Enqueued' THEN %(now)s::timestamptz END, %(now)s,
         %(recurring_id)s, %(parent_id)s, %(continuation_on)s, %(batch_id)s,
-        %(cr_uid)s, %(cr_namespace)s, %(cr_name)s)
+        %(cr_uid)s, %(cr_namespace)s, %(cr_name)s, %(scheduled_by_job_id)s)
     ON CONFLICT (cr_uid) WHERE cr_uid IS NOT NULL DO NOTHING
-    RETURNING id, state, created_at
+    RETURNING id, state, created_at, tenant_id, queue, job_type
 ), history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
     SELECT id, state, %(reason)s, created_at FROM job
@@ -26,6 +26,12 @@ WITH job AS (
     SELECT created_at, 'schedule', %(audit_surface)s, coalesce(%(audit_actor)s, session_user::text), %(tenant_id)s,
            'job', id::text, id, 'ok'
     FROM job WHERE %(audit_surface)s::text IS NOT NULL
+), counted AS (
+    -- The dashboard's job counters (migration 0009), here rather than in a trigger:
+    -- an INSERT trigger cost a single enqueue ~150 µs of database CPU.
+    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
+    SELECT state, tenant_id, queue, job_type, pg_backend_pid(), 1 FROM job
+    ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + 1
 )
 -- notify: false when the NOTIFY goes out just after the commit (store/notifier.py).
 SELECT job.id, job.state::text,
@@ -44,12 +50,12 @@ WITH input AS (
     INSERT INTO __schema__.jobs (
         job_type, queue, state, parameters, tenant_id, user_id, metadata, max_attempts,
         retry_policy, timeout_seconds, image, scheduled_for, created_at, enqueued_at,
-        state_changed_at, batch_id)
+        state_changed_at, batch_id, scheduled_by_job_id)
     SELECT job_type, %(queue)s, 'Enqueued', parameters, %(tenant_id)s, %(user_id)s,
            %(metadata)s, max_attempts, %(retry_policy)s, timeout_seconds, %(image)s,
-           %(now)s, %(now)s, %(now)s, %(now)s, %(batch_id)s
+           %(now)s, %(now)s, %(now)s, %(now)s, %(batch_id)s, %(scheduled_by_job_id)s
     FROM input
-    RETURNING id, state
+    RETURNING id, state, job_type, tenant_id, queue
 ), history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
     SELECT id, state, %(reason)s, %(now)s FROM job
@@ -60,10 +66,32 @@ WITH input AS (
            'batch', %(batch_id)s::text, 'ok', format('%%s jobs, #%%s to #%%s', b.n, b.first_id, b.last_id)
     FROM (SELECT count(*) AS n, min(id) AS first_id, max(id) AS last_id FROM job) AS b
     WHERE %(audit_surface)s::text IS NOT NULL AND b.n > 0
+), counted AS (  -- as in insert_job
+    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
+    SELECT state, tenant_id, queue, job_type, pg_backend_pid(), count(*) FROM job
+    GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
+    ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs
 ), notified AS (
     SELECT pg_notify(%(channel)s, 'Enqueued') FROM (SELECT 1 FROM job LIMIT 1) AS any_job WHERE %(notify)s
 )
 SELECT job.id FROM job, (SELECT count(*) FROM notified) AS n ORDER BY job.id;
+
+-- name: installation
+-- The installation's id and signing key, made by the first
+-- process that asks (operators sign their Kubernetes objects, and every engine
+-- its runs' credentials, with keys derived from it).
+WITH made AS (
+    INSERT INTO __schema__.installation (id, signing_key, created_at)
+    VALUES (%(id)s, %(signing_key)s, %(now)s)
+    ON CONFLICT (singleton) DO NOTHING
+    RETURNING id, signing_key
+)
+SELECT id, signing_key FROM made
+UNION ALL
+SELECT id, signing_key FROM __schema__.installation WHERE NOT EXISTS (SELECT 1 FROM made);
+
+-- name: run_in_progress
+SELECT 1 FROM __schema__.jobs WHERE id = %(id)s AND runs = %(run)s AND state = 'Processing';
 
 -- name: get_job
 SELECT * FROM __schema__.jobs WHERE id = %(id)s AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s);
@@ -97,7 +125,7 @@ tenants AS (
             ORDER BY j.tenant_id LIMIT 1)
     FROM tenants t WHERE t.tenant_id IS NOT NULL
 ), candidates AS (
-    SELECT c.id, row_number() OVER (PARTITION BY t.tenant_id ORDER BY c.id) AS place
+    SELECT c.id, c.queue, row_number() OVER (PARTITION BY t.tenant_id ORDER BY c.id) AS place
     FROM tenants t
     CROSS JOIN LATERAL (
         -- The tenant's range of jobs_enqueued_idx, written as row comparisons
@@ -105,18 +133,27 @@ tenants AS (
         -- may walk the primary key instead and filter, which looks as cheap
         -- while statistics still count the rows claimed since the last
         -- ANALYZE as Enqueued, and then skips more finished rows every claim.
-        SELECT j.id FROM __schema__.jobs j
+        SELECT j.id, j.queue FROM __schema__.jobs j
         WHERE j.state = 'Enqueued'
           AND (j.tenant_id, j.id) > (t.tenant_id, 0::bigint)
           AND (j.tenant_id, j.id) <= (t.tenant_id, 9223372036854775807::bigint)
           AND (%(queues)s::text[] IS NULL OR j.queue = ANY(%(queues)s))
         -- Four times the claim's size: another claim in flight (a second
         -- engine) holds this tenant's oldest jobs locked, and `picked` must
-        -- find unlocked ones behind them rather than come back empty.
-        ORDER BY j.tenant_id, j.id LIMIT 4 * %(limit)s) c
+        -- find unlocked ones behind them rather than come back empty. A
+        -- tenant with a concurrency limit gets no more than its room
+        -- (migration 0013; claims then take turns under the store's
+        -- advisory lock, so its count of runs in flight is current).
+        ORDER BY j.tenant_id, j.id
+        LIMIT greatest(0, least(4 * %(limit)s, __schema__.tenant_room(%(tenant_limits)s, t.tenant_id)))) c
     WHERE t.tenant_id IS NOT NULL
 ), ranked AS MATERIALIZED (
-    SELECT id, place FROM candidates ORDER BY place, id
+    -- A queue with a concurrency limit takes no more candidates, in fair
+    -- order, than its room.
+    SELECT id, place FROM (
+        SELECT *, row_number() OVER (PARTITION BY queue ORDER BY place, id) AS nth FROM candidates) c
+    WHERE nth <= coalesce(__schema__.queue_room(%(queue_limits)s, c.queue), nth)
+    ORDER BY place, id
 ), picked AS (
     -- One index probe and lock per candidate, in fair order: the plan stays
     -- the same however many Enqueued or finished rows the table holds.
@@ -150,6 +187,10 @@ tenants AS (
     -- outcomes, the transaction stays durable ('on').
     SELECT set_config('synchronous_commit', %(synchronous_commit)s, true)
 )
+
+-- name: take_claim_turn
+-- Any constant will do, as long as every engine takes the same one.
+SELECT pg_advisory_xact_lock(4851262017);
 
 -- name: claim_jobs
 WITH RECURSIVE __include:claim_ctes__

@@ -36,18 +36,6 @@ ORDER BY id;
 -- One replica at a time writes statuses; held until the pass's transaction ends.
 SELECT pg_try_advisory_xact_lock(hashtext(%(key)s)) AS locked;
 
--- name: kube_installation
--- The installation's id and signing key, made by the first operator that asks.
-WITH made AS (
-    INSERT INTO __schema__.installation (id, signing_key, created_at)
-    VALUES (%(id)s, %(signing_key)s, %(now)s)
-    ON CONFLICT (singleton) DO NOTHING
-    RETURNING id, signing_key
-)
-SELECT id, signing_key FROM made
-UNION ALL
-SELECT id, signing_key FROM __schema__.installation WHERE NOT EXISTS (SELECT 1 FROM made);
-
 -- name: kube_recorded_runs
 -- Which of these runs (job id, "namespace/name" of its Kubernetes Job) no
 -- longer need their Job: the run's outcome is in the history (a requeue by a

@@ -40,6 +40,9 @@ CREATE TABLE __schema__.jobs (
     cr_namespace      text,
     cr_name           text,
     last_error        jsonb,
+    -- The running job that scheduled it (context.scheduler; version 12). No
+    -- foreign key: that job may expire first.
+    scheduled_by_job_id bigint,
     -- Only checks that tie columns to the state (migration 0005 says why).
     CONSTRAINT processing_has_server CHECK (state <> 'Processing' OR server_id IS NOT NULL),
     CONSTRAINT scheduled_has_run_at CHECK (state <> 'Scheduled' OR run_at IS NOT NULL),
@@ -56,6 +59,8 @@ CREATE INDEX jobs_expires_idx ON __schema__.jobs (expires_at) WHERE expires_at I
 CREATE INDEX jobs_recurring_idx ON __schema__.jobs (tenant_id, recurring_id, id DESC) WHERE recurring_id IS NOT NULL;
 CREATE INDEX jobs_parent_idx ON __schema__.jobs (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX jobs_cr_name_idx ON __schema__.jobs (cr_namespace, cr_name) WHERE cr_name IS NOT NULL;
+CREATE INDEX jobs_scheduled_by_idx ON __schema__.jobs (scheduled_by_job_id, id)
+    WHERE scheduled_by_job_id IS NOT NULL;
 
 -- Every transition, with who/why/when. No foreign key: the expiry removes a
 -- job's history with it, and the insert path stays cheap.
@@ -172,8 +177,9 @@ CREATE TABLE __schema__.kube_one_shots (
 );
 
 
--- Version 9: jobs per state, tenant, queue and job type, kept by triggers in
--- the transaction of every change (a connection adds to rows of its own,
+-- Version 9: jobs per state, tenant, queue and job type, kept in the
+-- transaction of every change (by the insert statements, and by triggers on
+-- update, delete and truncate; a connection adds to rows of its own,
 -- shard = its backend pid; readers sum the shards; the expiry loop folds the
 -- rows of ended connections into shard 0), and the history's outcomes per
 -- closed hour, rolled up by the expiry loop (migration 0009 says why).
@@ -205,15 +211,6 @@ CREATE TABLE __schema__.job_outcomes_mark (
 -- one grouped upsert, not a thousand; an update is counted as its old rows
 -- out and its new rows in (no join: rows whose key did not change cancel
 -- out). Rows are upserted in key order.
-CREATE FUNCTION __schema__.count_inserted_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
-    SELECT state, tenant_id, queue, job_type, pg_backend_pid(), count(*) FROM added_jobs
-    GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
-    ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs;
-    RETURN NULL;
-END $$;
-
 CREATE FUNCTION __schema__.count_deleted_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
@@ -242,8 +239,6 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER jobs_counted_on_insert AFTER INSERT ON __schema__.jobs
-    REFERENCING NEW TABLE AS added_jobs FOR EACH STATEMENT EXECUTE FUNCTION __schema__.count_inserted_jobs();
 CREATE TRIGGER jobs_counted_on_update AFTER UPDATE ON __schema__.jobs
     REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs FOR EACH STATEMENT
     EXECUTE FUNCTION __schema__.count_updated_jobs();
@@ -269,3 +264,16 @@ CREATE TABLE __schema__.audit_log (
 CREATE INDEX audit_log_tenant_idx ON __schema__.audit_log (tenant_id, id DESC);
 CREATE INDEX audit_log_job_idx ON __schema__.audit_log (job_id) WHERE job_id IS NOT NULL;
 CREATE INDEX audit_log_batch_idx ON __schema__.audit_log (target_id) WHERE target_kind = 'batch';
+
+-- Version 13: the room a tenant or queue with a concurrency limit has left,
+-- for the claim statement (migrations/0013_concurrency_room.sql says why).
+CREATE FUNCTION __schema__.tenant_room(limits jsonb, tenant text) RETURNS bigint
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT coalesce(limits ->> tenant, limits ->> '*')::bigint - count(*)
+    FROM __schema__.jobs WHERE state = 'Processing' AND tenant_id = tenant
+$$;
+CREATE FUNCTION __schema__.queue_room(limits jsonb, queue_name text) RETURNS bigint
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT (limits ->> queue_name)::bigint - count(*)
+    FROM __schema__.jobs WHERE state = 'Processing' AND queue = queue_name AND limits ? queue_name
+$$;

@@ -78,6 +78,30 @@ WHERE parent_id = %(id)s
 ORDER BY id
 LIMIT %(limit)s;
 
+-- name: stats_scheduled_by
+-- The jobs a job scheduled while it ran (context.scheduler).
+SELECT id, job_type, queue, state::text AS state, tenant_id, user_id, attempt, runs, max_attempts,
+       created_at, state_changed_at, run_at, finished_at, recurring_id, parent_id,
+       left(parameters::text, 200) AS parameters_preview,
+       last_error->>'type' AS error_type, left(last_error->>'message', 300) AS error_message
+FROM __schema__.jobs
+WHERE scheduled_by_job_id = %(id)s
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: stats_place_in_line
+-- Claims are fair across tenants (claim_ctes): a waiting job's place is in its
+-- tenant's line, over jobs_enqueued_idx; its tenant's and its queue's runs in
+-- flight tell whether a concurrency limit holds it.
+SELECT (SELECT count(*) FROM __schema__.jobs
+        WHERE state = 'Enqueued' AND tenant_id = %(tenant_id)s AND id <= %(id)s) AS place,
+       (SELECT count(*) FROM __schema__.jobs
+        WHERE state = 'Enqueued' AND tenant_id = %(tenant_id)s) AS waiting,
+       (SELECT count(*) FROM __schema__.jobs
+        WHERE state = 'Processing' AND tenant_id = %(tenant_id)s) AS running,
+       (SELECT count(*) FROM __schema__.jobs
+        WHERE state = 'Processing' AND queue = %(queue)s) AS queue_running;
+
 -- name: stats_recurring_runs
 SELECT __include:summary_columns__
 FROM __schema__.jobs
@@ -97,31 +121,31 @@ SELECT count(*) AS count FROM (
 
 -- name: stats_filtered_counts
 -- Jobs per state under a list's job type and queue filters, read from at most
--- `scan` of each state's newest jobs in the tenant scope (which its indexes
--- cover): no index covers type, queue and tenant together, so an exact count
--- could read a million rows. The caller scales a partial sample up by the
--- state's total. Written out per state for the partial indexes, as in
--- stats_state_counts.
+-- `scan` jobs of each state in the tenant scope (which its indexes cover): no
+-- index covers type, queue and tenant together, so an exact count could read a
+-- million rows. No ORDER BY: a sort would read the whole state first. The
+-- caller scales a partial sample up by the state's total. Written out per
+-- state for the partial indexes, as in stats_state_counts.
 SELECT 'Awaiting' AS state, count(*) AS scanned, count(*) FILTER (WHERE __include:in_type_and_queue__) AS matched
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Awaiting' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Awaiting' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample
 UNION ALL
 SELECT 'Scheduled', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Scheduled' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Scheduled' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample
 UNION ALL
 SELECT 'Enqueued', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Enqueued' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample
 UNION ALL
 SELECT 'Processing', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Processing' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample
 UNION ALL
 SELECT 'Succeeded', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Succeeded' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Succeeded' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample
 UNION ALL
 SELECT 'Failed', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Failed' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Failed' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample
 UNION ALL
 SELECT 'Deleted', count(*), count(*) FILTER (WHERE __include:in_type_and_queue__)
-FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Deleted' AND __include:in_tenant_scope__ ORDER BY id DESC LIMIT %(scan)s) sample;
+FROM (SELECT job_type, queue FROM __schema__.jobs WHERE state = 'Deleted' AND __include:in_tenant_scope__ LIMIT %(scan)s) sample;
 
 -- name: stats_list_retries
 -- Jobs waiting for a retry: Scheduled after a failed run (attempt > 0), the

@@ -1,0 +1,131 @@
+"""Benchmark: a quiet tenant's wait while another tenant floods the queue.
+
+    .venv/bin/python bench/tenant_fairness.py            # about a minute
+    .venv/bin/python bench/tenant_fairness.py --quick
+
+One engine (inline executor, 10 slots, jobs that hold their slot 20 ms) on a
+fresh database. The quiet tenant enqueues one job a second, and its
+enqueue-to-start latency is measured: first alone, then while the flood
+tenant has 10,000 jobs waiting (enqueued in one batch just before; they keep
+every slot busy for the whole phase), and last with the flood tenant held to
+9 of the 10 slots by a concurrency limit. A FIFO queue would make the quiet
+job wait behind the whole backlog (10,000 x 20 ms / 10 slots = 20 s); claims
+fair across tenants take it in the claim that refills the next freed slot.
+Target (issue 13): the flood's p50 and p99 within 2x of the quiet baseline.
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+from common import say  # noqa: E402
+
+SLOTS = 10
+WORK_MS = 20.0
+FLOOD = 10_000
+
+
+async def quiet_phase(scheduler, job, seconds: int, flood_left) -> list[float]:
+    """One quiet job a second for `seconds`; returns their latencies (ms)."""
+    import fairness_jobs
+
+    fairness_jobs.QUIET_LATENCIES_MS.clear()
+    start = time.monotonic()
+    for second in range(seconds):
+        await asyncio.sleep(max(0.0, start + second + 1 - time.monotonic()))
+        await scheduler.schedule(job, job.Parameters(work_ms=WORK_MS, enqueued_at=common.now()), tenant_id="quiet")
+    deadline = time.monotonic() + 10
+    while len(fairness_jobs.QUIET_LATENCIES_MS) < seconds and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if flood_left is not None and await flood_left() == 0:
+        say("  warning: the flood drained before the phase ended; its later samples saw no flood")
+    return list(fairness_jobs.QUIET_LATENCIES_MS)
+
+
+def summary(latencies: list[float]) -> dict:
+    return {"samples": len(latencies), "p50_ms": round(common.percentile(latencies, 50), 1),
+            "p99_ms": round(common.percentile(latencies, 99), 1)}
+
+
+async def run(url: str, seconds: int, flood: int) -> dict:
+    from craft_jobs.client import JobScheduler
+    from craft_jobs.engine.engine import Engine
+    from craft_jobs.engine.inline import InlineExecutor
+    from craft_jobs.options import load_options
+    from craft_jobs.store.migrations import migrate
+
+    import fairness_jobs
+
+    options = load_options(connection_string=url, worker_count=SLOTS, job_modules=["fairness_jobs"],
+                           enable_multi_tenancy=True)
+    await migrate(url, options.schema_name)
+    scheduler = await JobScheduler.connect(options)
+    job = fairness_jobs.WorkJob
+
+    async def flood_left() -> int:
+        (left,) = await common.query_one(
+            url, "SELECT count(*) FROM craft_jobs.jobs WHERE tenant_id = 'flood' AND state = 'Enqueued'")
+        return left
+
+    async def phase(title: str, engine_options, with_flood: bool) -> dict:
+        if with_flood:
+            await scheduler.schedule_batch([(job, job.Parameters(work_ms=WORK_MS))] * (flood - await flood_left()),
+                                           tenant_id="flood")
+        say(f"{title}: the quiet tenant enqueues one job a second for {seconds} s")
+        engine = Engine(engine_options, InlineExecutor())
+        await engine.start()
+        try:
+            found = summary(await quiet_phase(scheduler, job, seconds, flood_left if with_flood else None))
+        finally:
+            await engine.stop(grace_seconds=1)
+        say(f"  p50 {found['p50_ms']} ms, p99 {found['p99_ms']} ms")
+        return found
+
+    try:
+        alone = await phase("alone", options, with_flood=False)
+        flooded = await phase(f"{flood:,} flood jobs waiting", options, with_flood=True)
+        # A concurrency limit below the slots keeps one free for everyone else.
+        limited = await phase(f"{flood:,} flood jobs waiting, the flood tenant limited to {SLOTS - 1} of {SLOTS} slots",
+                              options.model_copy(update={"tenant_concurrency_limits": {"flood": SLOTS - 1}}),
+                              with_flood=True)
+    finally:
+        await scheduler.close()
+
+    def over_alone(found: dict) -> dict:
+        return {"p50": round(found["p50_ms"] / alone["p50_ms"], 2), "p99": round(found["p99_ms"] / alone["p99_ms"], 2)}
+
+    return {"alone": alone, "flooded": flooded, "flooded_limited": limited,
+            "flooded_over_alone": over_alone(flooded), "limited_over_alone": over_alone(limited),
+            "flood_jobs": flood, "slots": SLOTS, "work_ms": WORK_MS}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10 s phases instead of 20 s")
+    args = parser.parse_args()
+    seconds = 10 if args.quick else 20
+    server = common.Server()
+    base = server.start()
+    try:
+        async with common.fresh_database(base, "bench_tenant_fairness") as url:
+            result = await run(url, seconds, FLOOD)
+    finally:
+        server.stop()
+    for name in ("flooded", "limited"):
+        ratios = result[f"{name}_over_alone"]
+        verdict = "within" if max(ratios.values()) <= 2 else "NOT within"
+        say(f"{name} / alone: p50 {ratios['p50']}x, p99 {ratios['p99']}x ({verdict} 2x)")
+    say(f"load average {common.load_average()}")
+    common.emit_json(result)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
