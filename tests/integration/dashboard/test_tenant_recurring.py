@@ -74,3 +74,23 @@ async def test_the_page_buttons_name_the_tenant(make_client, store, tenant_optio
     assert paused.status_code == 303, paused.text
     assert (await store.get_recurring("nightly", "acme")).paused
     assert not (await store.get_recurring("nightly", "globex")).paused
+
+
+async def test_a_recurring_jobs_own_page_is_its_tenants(make_client, store, tenant_options):
+    await _register(store)
+    runs = {}
+    for who in ("acme-operator", "globex-operator"):
+        api = make_client(tenant_options, who=who)
+        assert (await api.put("/api/recurring/team/nightly", json={"job_type": "t", "cron": "0 3 * * *"})).status_code == 200
+        runs[who] = (await api.post("/api/recurring/team/nightly/trigger")).json()["job_id"]
+    admin = make_client(tenant_options, who="operator")
+    listing = (await admin.get("/jobs/recurring")).text
+    assert "/jobs/recurring/team/nightly?tenant=globex" in listing
+    page = await admin.get("/jobs/recurring/team/nightly", params={"tenant": "globex"})
+    assert page.status_code == 200
+    assert f"/jobs/jobs/{runs['globex-operator']}" in page.text and f"/jobs/jobs/{runs['acme-operator']}" not in page.text
+    assert "/pause?tenant=globex" in page.text
+    gus = make_client(tenant_options, who="globex-operator")
+    assert (await gus.get("/jobs/recurring/team/nightly", params={"tenant": "acme"})).status_code == 403
+    mine = await gus.get("/jobs/recurring/team/nightly")
+    assert mine.status_code == 200 and f"/jobs/jobs/{runs['acme-operator']}" not in mine.text

@@ -37,7 +37,7 @@ async def api(store, options, tmp_path):
     tokens.write_text(json.dumps({"tokens": [{"name": "ops", "token": "operator-token-0123456789", "role": "operator"}]}))
     run_options = options.model_copy(update={"enable_multi_tenancy": True, "job_api_url": f"http://127.0.0.1:{port}"})
     app = create_app(run_options, store=JobStore(store.connector, run_options),  # the real clock, as the engine
-                     settings=DashboardSettings(auth_mode="token", tokens_file=tokens, stats_cache_seconds=0))
+                     settings=DashboardSettings(auth_mode="token", tokens_file=tokens))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     await eventually(lambda: asyncio.sleep(0, server.started), timeout=10, what="uvicorn started")
