@@ -122,3 +122,10 @@ async def test_rows_past_their_retention_are_expired_in_batches(store, options, 
     assert [e.job_id for e in kept] == [2]
     longer = AuditStore(JobStore(store.connector, options.model_copy(update={"audit_retention_days": 30}), clock))
     assert longer.retention == timedelta(days=30)
+
+
+async def test_the_audit_list_is_in_the_openapi_spec(client):
+    spec = (await client.get("/api/openapi.json")).json()
+    operation = spec["paths"]["/api/audit"]["get"]
+    assert {"tenant", "action", "surface", "outcome", "actor", "job_id", "before_id", "limit"} <= {
+        p["name"] for p in operation["parameters"]}
