@@ -160,6 +160,19 @@ async def test_webhooks_record_the_user_and_refuse_bad_specs(start_operator, clu
     assert on_behalf["status"]["user"] == "batch-robot"
     assert on_behalf["metadata"]["annotations"][CHANGED_BY] == "user-b@example.com"
 
+    # A requeue or trigger by annotation is audited as its requester's.
+    requester["username"] = "user-c@example.com"
+    await crs.annotate("BackgroundJob", "mine", {"jobs.craft.dev/requeue": "1"})
+    await crs.annotate("RecurringJob", "nightly", {"jobs.craft.dev/trigger": "1"})
+
+    async def one_shots() -> list:
+        rows = [*await audit.list(AuditFilter(job_id=job.id)),
+                *await audit.list(AuditFilter(target_kind=TargetKind.RECURRING, target_id="default/nightly"))]
+        return [(e.action.value, e.actor) for e in rows if e.action.value in ("requeue", "trigger")]
+
+    await eventually(lambda: _has(one_shots, ("requeue", "user-c@example.com")), message="the requeue's audit row")
+    await eventually(lambda: _has(one_shots, ("trigger", "user-c@example.com")), message="the trigger's audit row")
+
     try:
         await crs.create("BackgroundJob", "refused", {"jobType": "flaky", "parameters": {"failures": 99}})
         raise AssertionError("the validating webhook admitted a bad spec")

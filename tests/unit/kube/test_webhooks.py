@@ -31,3 +31,21 @@ def test_update_keeps_the_creator_and_records_who_changed_the_spec():
     # Removing the creator restores it; rewriting it is a claim.
     assert identity_after("UPDATE", bob, obj({"schedule": "0 3 * * *"}), old) == Identity("ann", "ann")
     assert identity_after("UPDATE", bob, obj({"schedule": "0 3 * * *"}, **{CREATED_BY: "bob"}), old) == Identity("bob", "bob", "bob")
+
+
+def test_whoever_sets_a_one_shot_annotation_is_recorded_and_nobody_else_can_say_so():
+    from craft_jobs.kube.names import ANNOTATION_REQUESTED_BY as REQUESTED_BY
+    from craft_jobs.kube.names import ANNOTATION_REQUEUE as REQUEUE
+
+    old = obj({"jobType": "a"}, **{CREATED_BY: "ann", CHANGED_BY: "ann"})
+    bob = {"username": "bob"}
+    asked = identity_after("UPDATE", bob, obj({"jobType": "a"}, **{CREATED_BY: "ann", REQUEUE: "1"}), old)
+    assert asked == Identity("ann", "ann", requested_by="bob")
+    # The operator removing the annotation, or anyone writing the record, keeps it as it was.
+    done = obj({"jobType": "a"}, **{CREATED_BY: "ann", REQUESTED_BY: "bob"})
+    assert identity_after("UPDATE", OPERATOR, obj({"jobType": "a"}, **{CREATED_BY: "ann"}), done).requested_by == "bob"
+    forged = obj({"jobType": "a"}, **{CREATED_BY: "ann", REQUESTED_BY: "mallory"})
+    assert identity_after("UPDATE", ANN, forged, done).requested_by == "bob"
+    # The same value set again after its removal is a new request, by its requester.
+    again = identity_after("UPDATE", ANN, obj({"jobType": "a"}, **{CREATED_BY: "ann", REQUEUE: "1"}), done)
+    assert again.requested_by == "ann"

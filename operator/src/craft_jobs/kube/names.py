@@ -5,6 +5,8 @@ from __future__ import annotations
 
 ANNOTATION_CREATED_BY = "jobs.craft.dev/created-by"
 ANNOTATION_CHANGED_BY = "jobs.craft.dev/changed-by"
+# Who last set a one-shot annotation (trigger, requeue): the audit's "who" for it.
+ANNOTATION_REQUESTED_BY = "jobs.craft.dev/requested-by"
 ANNOTATION_REQUEUE = "jobs.craft.dev/requeue"
 ANNOTATION_TRIGGER = "jobs.craft.dev/trigger"
 NAMESPACE_TENANT_LABEL = "jobs.craft.dev/tenant"

@@ -29,6 +29,7 @@ from craft_jobs.kube.job_metadata import Owner
 from craft_jobs.kube.names import (
     ANNOTATION_CHANGED_BY,
     ANNOTATION_CREATED_BY,
+    ANNOTATION_REQUESTED_BY,
     ANNOTATION_REQUEUE,
     ANNOTATION_TRIGGER,
     NAMESPACE_TENANT_LABEL,
@@ -173,6 +174,8 @@ class Reconciler:
         if job is None:
             return False
 
+        actor = actor or self.user_of(body["metadata"], ANNOTATION_REQUESTED_BY)
+
         async def requeue(session) -> None:
             with self.acting(actor):
                 await self.scheduler.requeue(job.id, session=session)
@@ -217,6 +220,7 @@ class Reconciler:
         """Acts on the resource's `jobs.craft.dev/trigger` once (see oneshot.py), then removes it."""
         rid = recurring_id(body["metadata"]["namespace"], body["metadata"]["name"])
         tenant = await self.tenant_of(body["metadata"]["namespace"])
+        actor = actor or self.user_of(body["metadata"], ANNOTATION_REQUESTED_BY)
 
         async def fire(session) -> None:
             try:

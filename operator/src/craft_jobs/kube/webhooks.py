@@ -8,6 +8,9 @@
   to someone else on CREATE, or changed on UPDATE) is refused with 403 unless
   the requester may impersonate that user (a SubjectAccessReview on
   `impersonate users/<name>`, as `kubectl --as` needs).
+  `jobs.craft.dev/requested-by` is the requester of the request that set a
+  one-shot annotation (trigger, requeue), so the audit names who asked;
+  any other request keeps it as it was.
 - /validate refuses what the operator would refuse (unknown job type,
   parameters the job class rejects or over the size limit, a bad schedule or
   time zone, no image and no default image), naming the field and the reason.
@@ -26,7 +29,13 @@ import kopf
 
 from craft_jobs.kube.api import GROUP, VERSION, KubeApiError
 from craft_jobs.kube.kopfthread import Bridge
-from craft_jobs.kube.names import ANNOTATION_CHANGED_BY, ANNOTATION_CREATED_BY
+from craft_jobs.kube.names import (
+    ANNOTATION_CHANGED_BY,
+    ANNOTATION_CREATED_BY,
+    ANNOTATION_REQUESTED_BY,
+    ANNOTATION_REQUEUE,
+    ANNOTATION_TRIGGER,
+)
 from craft_jobs.kube.spec import cr_field
 from craft_jobs.kube.reconciler import BACKGROUND_JOBS, RECURRING_JOBS, Reconciler, SpecError
 from craft_jobs.kube.settings import KubeSettings
@@ -39,6 +48,7 @@ class Identity:
     created_by: str | None
     changed_by: str | None
     claimed: str | None = None  # another user the object names as its creator
+    requested_by: str | None = None  # who set the last one-shot annotation
 
 
 def identity_after(operation: str, userinfo: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None) -> Identity:
@@ -46,14 +56,19 @@ def identity_after(operation: str, userinfo: dict[str, Any], body: dict[str, Any
     annotations = ((body.get("metadata") or {}).get("annotations")) or {}
     old_annotations = (((old or {}).get("metadata") or {}).get("annotations")) or {}
     given = annotations.get(ANNOTATION_CREATED_BY) or None
+    asked = any(annotations.get(key) and annotations.get(key) != old_annotations.get(key) for key in _ONE_SHOTS)
+    requested_by = requester if asked else old_annotations.get(ANNOTATION_REQUESTED_BY) or None
     if operation == "CREATE":
         claimed = given if given and given != requester else None
-        return Identity(given or requester, requester, claimed)
+        return Identity(given or requester, requester, claimed, requested_by)
     recorded = old_annotations.get(ANNOTATION_CREATED_BY) or None
     claimed = given if given and given != recorded else None
     changed = (body.get("spec") != (old or {}).get("spec")) or claimed is not None
     return Identity(given if claimed else recorded,
-                    requester if changed else old_annotations.get(ANNOTATION_CHANGED_BY) or None, claimed)
+                    requester if changed else old_annotations.get(ANNOTATION_CHANGED_BY) or None, claimed, requested_by)
+
+
+_ONE_SHOTS = (ANNOTATION_TRIGGER, ANNOTATION_REQUEUE)
 
 
 def register_webhooks(registry: kopf.OperatorRegistry, reconciler: Reconciler, bridge: Bridge) -> None:
@@ -65,7 +80,8 @@ def register_webhooks(registry: kopf.OperatorRegistry, reconciler: Reconciler, b
                 f"metadata.annotations[{ANNOTATION_CREATED_BY}]: names {identity.claimed!r}, but the request comes from "
                 f"{(userinfo or {}).get('username')!r}, who may not impersonate that user", code=403)
         annotations = dict(body.metadata.annotations)
-        for key, wanted in ((ANNOTATION_CREATED_BY, identity.created_by), (ANNOTATION_CHANGED_BY, identity.changed_by)):
+        for key, wanted in ((ANNOTATION_CREATED_BY, identity.created_by), (ANNOTATION_CHANGED_BY, identity.changed_by),
+                            (ANNOTATION_REQUESTED_BY, identity.requested_by)):
             if annotations.get(key) != wanted:
                 patch.metadata.annotations[key] = wanted
 
