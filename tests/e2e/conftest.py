@@ -70,19 +70,24 @@ def local_cluster(tmp_path_factory, postgres_server, template_database):
     """The local control plane with our CRDs and an operator process on a database of the session's own."""
     from tests.conftest import _scratch_database
     from tests.support.cluster.controlplane import ControlPlane
-    from tests.support.cluster.operatorprocess import OperatorProcess
+    from tests.support.cluster.operatorprocess import DashboardProcess, OperatorProcess
 
     directory = tmp_path_factory.mktemp("cluster")
     plane = ControlPlane(directory).start()
     databases = _scratch_database(postgres_server, "craft_jobs_e2e", template_database)
-    operator = None
+    operator = dashboard = None
     try:
         plane.apply_crds(CRDS)
-        operator = OperatorProcess(plane.kubeconfig, next(databases), directory / "logs" / "operator.log").start()
+        database = next(databases)
+        # Job pods schedule jobs through this dashboard's API (context.scheduler).
+        dashboard = DashboardProcess(plane.kubeconfig, database, directory / "logs" / "dashboard.log").start()
+        operator = OperatorProcess(plane.kubeconfig, database, directory / "logs" / "operator.log",
+                                   env={"CRAFT_JOBS_JOB_API_URL": dashboard.url}).start()
         yield plane, operator
     finally:
-        if operator is not None:
-            operator.stop()
+        for process in (operator, dashboard):
+            if process is not None:
+                process.stop()
         plane.stop()
         databases.close()
 

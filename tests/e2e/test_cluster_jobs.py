@@ -6,14 +6,19 @@ cluster when KUBECONFIG is set (see tests/e2e/conftest.py).
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
 from craft_jobs.kube.api import KubeApiError
+from tests.e2e.conftest import LOCAL_CLUSTER
 from tests.support.kube.client import condition
+from tests.support.polling import eventually
 
 SAMPLES = Path(__file__).resolve().parents[2] / "crds" / "samples"
 
@@ -181,3 +186,28 @@ async def test_a_run_over_its_timeout_ends_failed_with_a_timeout(cluster_under_t
     body = await c.crs.wait_phase("BackgroundJob", name, "Failed", timeout=c.timeout)
     assert body["status"]["lastError"]["type"] == "Timeout"
     assert condition(body, "Failed")["reason"] == "Timeout"
+
+
+@pytest.mark.cluster
+async def test_a_pod_schedules_jobs_through_the_api_with_its_runs_credential(cluster_under_test, request):
+    """The fan-out sample's pod calls the dashboard's REST API (context.scheduler) with the
+    credential from its Secret; its greetings and report run as pods of their own."""
+    if not LOCAL_CLUSTER:
+        pytest.skip("reads the jobs through the local harness's dashboard")
+    _, operator = request.getfixturevalue("local_cluster")
+    api_url = operator.env["CRAFT_JOBS_JOB_API_URL"]
+    c = cluster_under_test
+    name = c.name("fan-out")
+    await c.crs.create("BackgroundJob", name, {"jobType": "fan-out", "parameters": {"names": ["Ada", "Grace"]}})
+    body = await c.crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=c.timeout)
+
+    def detail() -> dict:
+        with urllib.request.urlopen(f"{api_url}/api/jobs/{body['status']['jobId']}", timeout=5) as response:
+            return json.loads(response.read())
+
+    async def children_done():
+        scheduled = (await asyncio.to_thread(detail))["scheduled"]
+        return scheduled if len(scheduled) == 3 and all(j["state"] == "Succeeded" for j in scheduled) else None
+
+    scheduled = await eventually(children_done, timeout=c.timeout, what="the fan-out job's three children succeeded")
+    assert sorted(j["job_type"] for j in scheduled) == ["hello", "hello", "send-report"]

@@ -259,6 +259,13 @@ def test_the_restricted_pod_becomes_these_podman_flags():
     assert argv[-1] == SAMPLES_IMAGE
 
 
+def test_a_pod_given_an_api_to_reach_gets_the_hosts_network():
+    pod, _ = job_pod("hello", {})
+    argv = podman_command(SAMPLES_IMAGE, pod, pod["spec"]["containers"][0],
+                          {"CRAFT_JOB_API_URL": "http://127.0.0.1:8080"}, [], image_user="10001:10001")
+    assert "--network host" in " ".join(argv)
+
+
 def test_command_and_args_replace_the_entry_point_and_cmd():
     pod, _ = job_pod("hello", {})
     container = pod["spec"]["containers"][0]

@@ -122,6 +122,13 @@ def _volume_flags(pod: Mapping[str, Any], container: Mapping[str, Any],
     return flags
 
 
+def _network(env: Mapping[str, str]) -> str:
+    """No network, unless the control plane names an API the pod must reach
+    (context.scheduler): then the host's, where the harness serves that API,
+    as a cluster's pod network would reach the dashboard's Service."""
+    return "host" if env.get("CRAFT_JOB_API_URL") else "none"
+
+
 def podman_command(image: str, pod: Mapping[str, Any], container: Mapping[str, Any], env: Mapping[str, str],
                    mounts: Iterable[tuple[Path | str, str]], *, image_user: str = "") -> list[str]:
     """The `podman run` argv of this container of this pod.
@@ -134,7 +141,7 @@ def podman_command(image: str, pod: Mapping[str, Any], container: Mapping[str, A
     spec = pod["spec"]
     pod_context = spec.get("securityContext") or {}
     argv = [*PODMAN, "run", "--rm", "--pull", "never", "--name", container_name(pod, container),
-            "--hostname", meta["name"][:63], "--network", "none",
+            "--hostname", meta["name"][:63], "--network", _network(env),
             "--label", f"io.kubernetes.pod.name={meta['name']}",
             "--label", f"io.kubernetes.pod.namespace={meta['namespace']}",
             "--label", f"io.kubernetes.pod.uid={meta['uid']}",

@@ -1,4 +1,5 @@
-"""`craft-jobs operator` as its own process against a control plane, as it runs in a cluster."""
+"""`craft-jobs operator` as its own process against a control plane, as it runs in a cluster,
+and `craft-jobs dashboard` beside it (the REST API its job pods schedule jobs through)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,24 @@ class OperatorProcess:
 
     def start(self, timeout: float = 60) -> OperatorProcess:
         self.health_port = free_port()
-        env = {
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "craft_jobs.cli", *self.command()], env=self.environment(),
+                                        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.command()[0]} exited with {self.process.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.command()[0]} was not ready after {timeout} s:\n{self.log_tail()}")
+            time.sleep(0.2)
+        return self
+
+    def command(self) -> list[str]:
+        return ["operator"]
+
+    def environment(self) -> dict[str, str]:
+        return {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "CRAFT_JOBS_CONNECTION_STRING": self.connection_string,
@@ -45,18 +63,6 @@ class OperatorProcess:
             "PYTHONPATH": str(ROOT),
             **self.env,
         }
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "craft_jobs.cli", "operator"], env=env, cwd=ROOT,
-                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while not self.ready():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the operator exited with {self.process.returncode}:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the operator was not ready after {timeout} s:\n{self.log_tail()}")
-            time.sleep(0.2)
-        return self
 
     def ready(self) -> bool:
         with contextlib.suppress(OSError):
@@ -76,3 +82,20 @@ class OperatorProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
+
+
+@dataclass
+class DashboardProcess(OperatorProcess):
+    """The dashboard on 127.0.0.1 (no auth, loopback only): what the operator's
+    `job_api_url` names, so job pods schedule jobs through its REST API."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.health_port}"
+
+    def command(self) -> list[str]:
+        return ["dashboard", "--host", "127.0.0.1", "--port", str(self.health_port)]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "CRAFT_JOBS_CONNECTION_STRING": self.connection_string,
+                "CRAFT_JOBS_DASHBOARD_AUTH_MODE": "none", "PYTHONPATH": str(ROOT), **self.env}
