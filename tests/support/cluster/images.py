@@ -3,7 +3,7 @@
 The node agent runs images named `localhost/...` (built by `make images`,
 scripts/build-images.sh) this way; `podman_command` turns the pod spec into
 the podman flags: user and groups from the security contexts, read-only root,
-capabilities, no new privileges, no network, env, and the volumes the agent
+capabilities, no new privileges, no network (the host's when the pod has an API to reach), env, and the volumes the agent
 prepared (Secret volumes read-only, emptyDir and the termination-log file
 read-write). `podman run` stays in the foreground and forwards the signals it
 gets to the container (--sig-proxy, the default), so the agent's SIGTERM to
