@@ -129,3 +129,28 @@ async def test_the_audit_list_is_in_the_openapi_spec(client):
     operation = spec["paths"]["/api/audit"]["get"]
     assert {"tenant", "action", "surface", "outcome", "actor", "job_id", "before_id", "limit"} <= {
         p["name"] for p in operation["parameters"]}
+
+
+async def test_a_viewers_attempts_are_recorded_as_refused(make_client, store, tenant_options):
+    await _register(store)
+    ann = make_client(tenant_options, who="acme-operator")
+    al = make_client(tenant_options, who="acme-viewer")
+    job_id = (await ann.post("/api/jobs", json={"job_type": "t"})).json()["id"]
+    assert (await ann.put("/api/recurring/nightly", json={"job_type": "t", "cron": "0 3 * * *"})).status_code == 200
+    for attempt in (al.post(f"/api/jobs/{job_id}/requeue"), al.delete(f"/api/jobs/{job_id}"),
+                    al.post(f"/jobs/jobs/{job_id}/delete"), al.post("/api/jobs", json={"job_type": "t"}),
+                    al.post("/api/recurring/nightly/pause?tenant=acme"),
+                    al.put("/api/recurring/nightly", json={"job_type": "t", "cron": "0 4 * * *"})):
+        response = await attempt
+        assert response.status_code in (403, 303), response.text
+    refused = [(e.action.value, e.surface.value, e.target_kind.value, e.target_id, e.tenant_id)
+               for e in await AuditStore(store).list(AuditFilter(tenants=["acme"]), limit=50)
+               if e.outcome.value == "refused"]
+    actor = TOKENS["acme-viewer"]["name"]
+    assert sorted(refused) == sorted([
+        ("requeue", "api", "job", str(job_id), "acme"), ("delete", "api", "job", str(job_id), "acme"),
+        ("delete", "dashboard", "job", str(job_id), "acme"), ("pause", "api", "recurring", "nightly", "acme"),
+        ("schedule", "api", "job", None, "acme"), ("apply", "api", "recurring", "nightly", "acme"),
+    ]), refused
+    assert {e.actor for e in await AuditStore(store).list(AuditFilter(tenants=["acme"]), limit=50)
+            if e.outcome.value == "refused"} == {actor}

@@ -16,6 +16,7 @@ from craft_jobs.dashboard.app import create_app
 from craft_jobs.dashboard.settings import DashboardSettings
 from craft_jobs.engine.local import LocalExecutor
 from craft_jobs.states import JobState
+from craft_jobs.store.audit_store import AuditFilter, AuditStore
 from craft_jobs.store.store import JobStore
 from craft_jobs_runner import SchedulerError
 from craft_jobs_runner.scheduler import RunScheduler
@@ -62,6 +63,8 @@ async def test_a_run_schedules_jobs_continuations_and_delays_in_its_tenant_and_n
     made = [await store.get_job(job_id) for job_id in [*seen["children"], seen["delayed"], seen["continuation"]]]
     for child in made:
         assert (child.tenant_id, child.user_id, child.scheduled_by_job_id) == ("acme", "ann", parent)
+        (audited,) = await AuditStore(store).list(AuditFilter(job_id=child.id))
+        assert (audited.action.value, audited.surface.value, audited.actor) == ("schedule", "api", f"job:{parent}")
     assert made[2].state is JobState.SCHEDULED
     assert made[3].parent_id == parent
 
