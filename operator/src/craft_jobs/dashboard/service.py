@@ -166,6 +166,13 @@ async def refusals_audited(state: DashboardState, action: AuditAction, kind: Tar
         raise
 
 
+async def filter_tenants(state: DashboardState, scope: Scope) -> list[str]:
+    """The tenants a list's filter offers: the caller's, or every tenant for one who sees all."""
+    if scope.tenants is not None:
+        return scope.tenants
+    return await state.stats.tenants() if state.options.enable_multi_tenancy else []
+
+
 async def schedule_tenant(state: DashboardState, scope: Scope, requested: str | None,
                           action: AuditAction = AuditAction.SCHEDULE) -> str | None:
     """The tenant a new job goes to: the caller's own, never one they were not granted."""

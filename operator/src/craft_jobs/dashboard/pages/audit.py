@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from craft_jobs.audit import AuditAction, AuditOutcome, Surface
-from craft_jobs.dashboard import limits_api
+from craft_jobs.dashboard import limits_api, service
 from craft_jobs.dashboard.api.audit import audit_page
 from craft_jobs.dashboard.deps import State, Viewer
 from craft_jobs.dashboard.errors import ApiError
@@ -53,8 +53,7 @@ def router(base: str) -> APIRouter:
             outcome=_choice(AuditOutcome, "outcome", chosen["outcome"]),
         )
         filters = {**chosen, "limit": limit if limit != 50 else None}
-        tenants = scope.tenants if scope.tenants is not None else (
-            await state.stats.tenants() if state.options.enable_multi_tenancy else [])
+        tenants = await service.filter_tenants(state, scope)
         return render(request, state, "audit.html", page=page, filters=filters, before_id=before_id, tenants=tenants,
                       actions=list(AuditAction), surfaces=list(Surface), outcomes=list(AuditOutcome))
 

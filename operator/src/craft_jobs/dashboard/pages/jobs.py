@@ -93,8 +93,7 @@ def router(base: str) -> APIRouter:
                 counts[job_state] = total
         filters = {"state": job_state.value if job_state else None, "tenant": tenant, "job_type": job_type,
                    "queue": queue, "search": search, "limit": limit if limit != 50 else None}
-        tenants = scope.tenants if scope.tenants is not None else (
-            await state.stats.tenants() if state.options.enable_multi_tenancy else [])
+        tenants = await service.filter_tenants(state, scope)
         return render(
             request, state, "jobs.html", listing=listing, pager=pager, current_state=job_state, tab_counts=counts,
             counts=chips, tenants=tenants, before_id=before_id,
