@@ -41,6 +41,10 @@ from craft_jobs.kube.reconciler import BACKGROUND_JOBS, RECURRING_JOBS, Reconcil
 from craft_jobs.kube.settings import KubeSettings
 
 
+# The annotations whose setter `requested-by` records.
+_ONE_SHOTS = (ANNOTATION_TRIGGER, ANNOTATION_REQUEUE)
+
+
 @dataclass(frozen=True)
 class Identity:
     """What the two annotations must say after a request, and a claim that needs checking."""
@@ -67,8 +71,6 @@ def identity_after(operation: str, userinfo: dict[str, Any], body: dict[str, Any
     return Identity(given if claimed else recorded,
                     requester if changed else old_annotations.get(ANNOTATION_CHANGED_BY) or None, claimed, requested_by)
 
-
-_ONE_SHOTS = (ANNOTATION_TRIGGER, ANNOTATION_REQUEUE)
 
 
 def register_webhooks(registry: kopf.OperatorRegistry, reconciler: Reconciler, bridge: Bridge) -> None:
