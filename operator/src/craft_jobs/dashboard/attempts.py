@@ -1,13 +1,21 @@
-"""What an operator-only request tried to do, read from its route, so that a
-refusal of the role (a viewer's click or call) is audited like any other."""
+"""Refused attempts in the audit trail: `refusals_audited` records an action
+refused inside it; `attempted` reads what an operator-only request tried to
+do from its route, so a refusal of the role (a viewer's click or call) is
+recorded like any other."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 
-from craft_jobs.audit import AuditAction, TargetKind
+from craft_jobs.audit import AuditAction, AuditOutcome, TargetKind, current_caller
+from craft_jobs.dashboard.errors import ApiError
+from craft_jobs.dashboard.state import DashboardState
+from craft_jobs.store.audit_store import AuditStore
 
 _ACTIONS = {action.value: action for action in (AuditAction.TRIGGER, AuditAction.REQUEUE, AuditAction.DELETE,
                                                 AuditAction.PAUSE, AuditAction.RESUME)}
@@ -40,3 +48,18 @@ def attempted(request: Request) -> Attempt | None:
         action = AuditAction.DELETE if request.method == "DELETE" else _ACTIONS.get(word)
         return Attempt(action, TargetKind.JOB, str(params["job_id"]), None) if action else None
     return None
+
+
+@contextlib.asynccontextmanager
+async def refusals_audited(state: DashboardState, action: AuditAction, kind: TargetKind, target: Any,
+                           tenant: str | None = None) -> AsyncIterator[None]:
+    """An action refused inside is recorded as refused (403) or not found (404), then raised on.
+    A job target's row goes to the job's own tenant: its owners see who tried."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            outcome = AuditOutcome.REFUSED if exc.status == 403 else AuditOutcome.NOT_FOUND
+            await AuditStore(state.store).record(current_caller(), action, kind, target, tenant_id=tenant,
+                                                 outcome=outcome, detail=exc.message)
+        raise

@@ -20,15 +20,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from craft_jobs import job_tokens
-from craft_jobs.audit import AuditOutcome, Surface, current_caller, set_caller
+from craft_jobs.audit import Surface, set_caller
 from craft_jobs.client.scheduler import JobScheduler
-from craft_jobs.dashboard.attempts import attempted
+from craft_jobs.dashboard.attempts import attempted, refusals_audited
 from craft_jobs.dashboard.auth import Principal, Role
 from craft_jobs.dashboard.errors import ApiError, LoginRequired, forbidden, not_found
 from craft_jobs.dashboard.run_auth import run_principal
 from craft_jobs.dashboard.settings import AuthMode
 from craft_jobs.dashboard.state import CSRF_COOKIE, SESSION_COOKIE, DashboardState
-from craft_jobs.store.audit_store import AuditStore
 from craft_jobs.store.stats import StatsStore
 from craft_jobs.store.store import JobStore
 
@@ -189,13 +188,13 @@ async def operator_scope(request: Request, state: State, scope: Viewer) -> Scope
     if scope.principal.role < Role.OPERATOR:
         refusal = forbidden("this action needs the operator role; yours is viewer")
         attempt = attempted(request)
-        if attempt is not None:
-            # No tenant named: the viewer's own when it has one (as for logins), so it sees its own refusals.
-            granted = scope.principal.tenants_with(Role.VIEWER) or []
-            tenant = attempt.tenant or (granted[0] if len(granted) == 1 else attempt.tenant)
-            await AuditStore(state.store).record(current_caller(), attempt.action, attempt.kind, attempt.target,
-                                                 tenant_id=tenant, outcome=AuditOutcome.REFUSED, detail=refusal.message)
-        raise refusal
+        if attempt is None:
+            raise refusal
+        # No tenant named: the viewer's own when it has one (as for logins), so it sees its own refusals.
+        granted = scope.principal.tenants_with(Role.VIEWER) or []
+        tenant = attempt.tenant or (granted[0] if len(granted) == 1 else attempt.tenant)
+        async with refusals_audited(state, attempt.action, attempt.kind, attempt.target, tenant):
+            raise refusal
     return scope
 
 

@@ -6,14 +6,13 @@ call, scoped to the job's tenant after the caller's rights are checked.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from craft_jobs.audit import AuditAction, AuditOutcome, TargetKind, current_caller
+from craft_jobs.audit import AuditAction, TargetKind
+from craft_jobs.dashboard.attempts import refusals_audited
 from craft_jobs.dashboard.auth import Role
 from craft_jobs.dashboard.deps import Scope
 from craft_jobs.dashboard.errors import ApiError, not_found
@@ -149,21 +148,6 @@ async def act_on_recurring(state: DashboardState, scope: Scope, recurring_id: st
     if not await method(recurring_id, tenant_id=tenant):
         raise not_found(f"recurring job {recurring_id!r}")
     return None
-
-
-@contextlib.asynccontextmanager
-async def refusals_audited(state: DashboardState, action: AuditAction, kind: TargetKind, target: Any,
-                           tenant: str | None = None) -> AsyncIterator[None]:
-    """An action refused inside is recorded as refused (403) or not found (404), then raised on.
-    A job target's row goes to the job's own tenant: its owners see who tried."""
-    try:
-        yield
-    except ApiError as exc:
-        if exc.status in (403, 404):
-            outcome = AuditOutcome.REFUSED if exc.status == 403 else AuditOutcome.NOT_FOUND
-            await AuditStore(state.store).record(current_caller(), action, kind, target, tenant_id=tenant,
-                                                 outcome=outcome, detail=exc.message)
-        raise
 
 
 async def filter_tenants(state: DashboardState, scope: Scope) -> list[str]:
