@@ -3,7 +3,10 @@ without using an attempt, however they end, and their history says why."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -72,3 +75,29 @@ async def test_a_run_that_ends_within_the_grace_of_a_stop_keeps_its_outcome(sche
 async def _exists(path: Path) -> bool:
     return path.exists()
 
+
+
+
+async def test_a_stop_that_is_cancelled_still_ends_the_heartbeat(scheduler, options, tmp_path):
+    """A caller that gives up on a stop (a timeout around it) must not leave the
+    heartbeat's threads behind: they would keep the server alive in the others' eyes."""
+    marker = tmp_path / "started"
+    engine = Engine(options, LocalExecutor(options.job_modules, options.cancel_grace_seconds), startup_timeout=5)
+    await engine.start()
+    await scheduler.schedule(Sleep, {"seconds": 60, "started_marker": str(marker)}, max_attempts=0)
+    await eventually(lambda: _exists(marker), 20, what="the run to start")
+    assert _heartbeat_threads()
+    stopping = asyncio.create_task(engine.stop(grace_seconds=30))
+    await asyncio.sleep(0.3)
+    stopping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await stopping
+
+    async def ended():
+        return not _heartbeat_threads()
+
+    await eventually(ended, 10, what="the heartbeat's threads to end")
+
+
+def _heartbeat_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name in ("craft-heartbeat", "craft-fence")]

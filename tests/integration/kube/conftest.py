@@ -69,7 +69,12 @@ class RunningOperator:
 
     async def shutdown(self) -> None:
         self.stop.set()
-        await asyncio.wait_for(self.task, 60)
+        done, _ = await asyncio.wait({self.task}, timeout=60)
+        if not done:
+            for task in asyncio.all_tasks():  # what it waits for, in the test's output
+                task.print_stack()
+            await asyncio.wait_for(self.task, 5)
+        self.task.result()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ dies (engine/heartbeat.py says when that is safe).
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import socket
@@ -36,6 +37,16 @@ log = logging.getLogger(__name__)
 # The claim loop and the outcome flusher: one connection each, on the pool
 # that plans generically (Connector's generic_plan_pool_size).
 DISPATCH_CONNECTIONS = 2
+
+# How long a stopping engine waits for its cancelled loops (a database call
+# ends within its statement timeout; this bounds the rest).
+LOOP_STOP_SECONDS = 15
+
+
+def _stack_of(task: asyncio.Task) -> str:
+    buffer = io.StringIO()
+    task.print_stack(file=buffer)
+    return buffer.getvalue()
 
 
 def new_server_id(kind: str) -> str:
@@ -146,19 +157,34 @@ class Engine:
 
     async def stop(self, grace_seconds: float = 10) -> None:
         """Stops claiming, lets runs finish for `grace_seconds`, then stops the
-        rest (see Dispatcher.drain); they go back to Enqueued, attempts unused."""
-        if self.dispatcher is not None:
-            await self.dispatcher.drain(grace_seconds)
-            await self._fence_leftovers()
-            # Give the flusher a moment to record the last outcomes.
-            flush = next((t for t in self._tasks if t.get_name() == "craft-engine-flush"), None)
-            if flush is not None:
-                await asyncio.wait({flush}, timeout=5)
+        rest (see Dispatcher.drain); they go back to Enqueued, attempts unused.
+        Bounded: a loop stuck in a call is left behind, and the heartbeat, the
+        store and the executor are released even when the stop is cancelled."""
+        try:
+            if self.dispatcher is not None:
+                await self.dispatcher.drain(grace_seconds)
+                await self._fence_leftovers()
+                # Give the flusher a moment to record the last outcomes.
+                flush = next((t for t in self._tasks if t.get_name() == "craft-engine-flush"), None)
+                if flush is not None:
+                    await asyncio.wait({flush}, timeout=5)
+            await self._cancel_loops()
+        finally:
+            await self._release()
+
+    async def _cancel_loops(self) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=LOOP_STOP_SECONDS)
+            for task in stuck:
+                log.warning("engine loop %s did not stop within %d s; leaving it behind:\n%s",
+                            task.get_name(), LOOP_STOP_SECONDS, _stack_of(task))
         self._tasks.clear()
+
+    async def _release(self) -> None:
         if self.heartbeat is not None:
+            self.heartbeat.stopping()  # at once: the threads end even if what follows is cancelled
             try:
                 # Only now do others see us gone: every local run has ended by this point.
                 await asyncio.to_thread(self.heartbeat.stop, self.server_id)

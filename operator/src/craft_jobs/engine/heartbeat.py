@@ -147,9 +147,13 @@ class Heartbeat:
         log.error("no heartbeat for %.1f s: stopping every local run so that none runs twice", silent)
         self.fenceable.fence(reason)
 
+    def stopping(self) -> None:
+        """Tells the threads to end, without waiting for them."""
+        self._stopping.set()
+
     def stop(self, remove_server_id: str | None = None) -> None:
         """Stops the threads; with `remove_server_id`, deletes the row, then ends the session."""
-        self._stopping.set()
+        self.stopping()
         for thread in self._threads:
             thread.join(timeout=self.timeout)
         self._threads.clear()

@@ -199,14 +199,16 @@ async def run_operator(
     finally:
         handle.ready.clear()
         executor.detach()  # Jobs keep running; the next operator adopts them
-        with contextlib.suppress(Exception):
-            await engine.stop(stop_grace_seconds)
-        await kopf_thread.stop()
-        for task in handle.tasks.values():
-            task.cancel()
-        await asyncio.gather(*handle.tasks.values(), return_exceptions=True)
-        if health is not None:
-            await health.cleanup()
-        api.close()
-        if owns_store:
-            await store.close()
+        try:
+            with contextlib.suppress(Exception):
+                await engine.stop(stop_grace_seconds)
+        finally:  # even when the stop is cancelled: kopf's thread would outlive us
+            await kopf_thread.stop()
+            for task in handle.tasks.values():
+                task.cancel()
+            await asyncio.gather(*handle.tasks.values(), return_exceptions=True)
+            if health is not None:
+                await health.cleanup()
+            api.close()
+            if owns_store:
+                await store.close()
