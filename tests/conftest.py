@@ -8,6 +8,9 @@ gets its own copy (`CREATE DATABASE ... TEMPLATE`).
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import traceback
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,3 +99,25 @@ def database_url_for_test(postgres_server, template_database) -> Iterator[str]:
 def empty_database_url(postgres_server) -> Iterator[str]:
     """A database with nothing in it, for migration tests."""
     yield from _scratch_database(postgres_server, "craft_jobs_empty")
+
+
+
+def pytest_unconfigure(config):
+    """A failed test may leave behind what it started (a thread that is not a
+    daemon, blocked), and the interpreter's exit would wait for it after the
+    summary, for ever: then name those threads with their stacks and end."""
+    status = getattr(config, "_craft_exit_status", 0)
+    left = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if not status or not left:
+        return
+    frames = sys._current_frames()
+    for thread in left:
+        print(f"\nthread {thread.name} was still running at the end:", file=sys.stderr)
+        traceback.print_stack(frames.get(thread.ident), file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(int(status))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._craft_exit_status = exitstatus
