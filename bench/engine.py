@@ -340,7 +340,9 @@ class CraftJobsUncounted(CraftJobs):
 
     async def ready(self) -> None:
         await super().ready()
-        queries = self.scheduler.store.queries
+        # A copy: load_queries' dict is shared by every store in the process,
+        # craft_jobs' included, which must keep its counters.
+        queries = self.scheduler.store.queries = dict(self.scheduler.store.queries)
         for name in ("insert_job", "insert_jobs_batch"):
             queries[name] = uncounted(queries[name])
 

@@ -21,7 +21,7 @@ from craft_jobs_runner import CancelSignal
 from craft_jobs.clock import Clock
 from craft_jobs.engine.executor import STOP_MARGIN_SECONDS, ExecutionResult, Executor
 from craft_jobs.engine.outcomes import decide_outcome, shutdown_reason
-from craft_jobs.engine.waiting import wait_event
+from craft_jobs.engine.waiting import pause, wait_event
 from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
 from craft_jobs.options import JobOptions
 from craft_jobs.store.models import ClaimedJob, Outcome, SchedulerAccess
@@ -105,7 +105,7 @@ class Dispatcher:
             if self._stopping:
                 break
             if self.claims_paused():
-                await asyncio.sleep(self.options.heartbeat_interval_seconds)
+                await pause(self.options.heartbeat_interval_seconds)
                 self._wake.set()  # look for work once claims resume
                 continue
             self._wake.clear()
@@ -121,7 +121,7 @@ class Dispatcher:
                 delay = _RETRY_DELAYS[min(failures, len(_RETRY_DELAYS) - 1)]
                 failures += 1
                 log.warning("cannot claim jobs, retrying in %.1f s: %s", delay, exc)
-                await asyncio.sleep(delay)
+                await pause(delay)
                 self._wake.set()
                 continue
             if claimed and len(claimed) == free:
@@ -205,7 +205,7 @@ class Dispatcher:
                     delay = _RETRY_DELAYS[min(failures, len(_RETRY_DELAYS) - 1)]
                     failures += 1
                     log.warning("cannot record %d outcomes, retrying in %.1f s: %s", len(batch), delay, exc)
-                    await asyncio.sleep(delay)
+                    await pause(delay)
                 except CraftJobsError:
                     log.exception("recording outcomes failed; the jobs will be rescued")
                     self._forget(batch, changed)

@@ -24,6 +24,7 @@ from craft_jobs.engine.dispatcher import Dispatcher
 from craft_jobs.engine.executor import Executor
 from craft_jobs.engine.heartbeat import Heartbeat
 from craft_jobs.engine.maintenance import Maintenance
+from craft_jobs.engine.waiting import pause
 from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
 from craft_jobs.options import JobOptions
 from craft_jobs.store.connector import Connector, with_timeouts
@@ -77,7 +78,7 @@ async def connect_store(
                     "(check CRAFT_JOBS_CONNECTION_STRING and that PostgreSQL is running)"
                 ) from exc
             log.warning("waiting for PostgreSQL: %s", exc)
-            await asyncio.sleep(delay)
+            await pause(delay)
             delay = min(delay * 2, 5)
 
 
@@ -219,7 +220,7 @@ class Engine:
                     delay = 0.5
             except DatabaseUnavailableError as exc:
                 log.warning("notification connection lost, reconnecting in %.1f s: %s", delay, exc)
-                await asyncio.sleep(delay)
+                await pause(delay)
                 delay = min(delay * 2, 5)
 
     def _look_for_work(self) -> None:

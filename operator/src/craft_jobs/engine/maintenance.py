@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from craft_jobs.clock import Clock
 from craft_jobs.engine.heartbeat import Heartbeat
 from craft_jobs.engine.recurring import fire_due_recurring
-from craft_jobs.engine.waiting import wait_event
+from craft_jobs.engine.waiting import pause, wait_event
 from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
 from craft_jobs.options import JobOptions
 from craft_jobs.store.audit_store import AuditStore
@@ -117,7 +117,7 @@ class Maintenance:
 
     async def rescue_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.options.heartbeat_interval_seconds)
+            await pause(self.options.heartbeat_interval_seconds)
             await _guarded("rescue", self.rescue_once)
 
     # -- expiry ------------------------------------------------------------------
@@ -135,6 +135,6 @@ class Maintenance:
             await _guarded("expiry", self.expire_once)
             await _guarded("job counts", self.store.fold_job_counts)
             await _guarded("hourly outcomes", self.store.roll_up_outcomes)
-            await asyncio.sleep(EXPIRY_INTERVAL_SECONDS)
+            await pause(EXPIRY_INTERVAL_SECONDS)
 
 
