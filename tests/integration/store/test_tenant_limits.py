@@ -40,6 +40,14 @@ async def test_a_quiet_tenants_job_is_in_the_next_claim_behind_a_flood_of_ten_th
     assert _tenants(claimed) == {"flood": 1, "quiet": 1}
 
 
+async def test_a_freed_slot_goes_to_the_tenant_with_the_fewest_runs_even_behind_an_older_job(scheduler, store):
+    await scheduler.schedule_batch([(Noop, None)] * 10, tenant_id="flood")
+    assert _tenants(await store.claim_jobs(SERVER, 4)) == {"flood": 4}
+    quiet = await scheduler.schedule(Noop, tenant_id="quiet")
+    # Both lines' first jobs have place one; the flood's is older, but it has four runs in flight.
+    assert [job.id for job in await store.claim_jobs(SERVER, 1)] == [quiet]
+
+
 async def test_each_tenant_gets_at_most_its_limit_and_a_held_tenant_none(scheduler, limited_store):
     for tenant in ("a", "big", "held"):
         await scheduler.schedule_batch([(Noop, None)] * 10, tenant_id=tenant)

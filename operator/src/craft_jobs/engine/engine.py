@@ -140,6 +140,7 @@ class Engine:
             ("flush", self.dispatcher.flush_loop()),
             ("schedule", self.maintenance.schedule_loop()),
             ("rescue", self.maintenance.rescue_loop()),
+            ("statistics", self.maintenance.statistics_loop()),
             ("expiry", self.maintenance.expiry_loop()),
         ):
             self._tasks.append(asyncio.create_task(coroutine, name=f"craft-engine-{name}"))

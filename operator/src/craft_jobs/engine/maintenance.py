@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 EXPIRY_BATCH = 1000
 EXPIRY_INTERVAL_SECONDS = 60
+# How often the table's statistics are compared with it (a catalog read).
+STATISTICS_INTERVAL_SECONDS = 2
 
 
 async def _guarded(name: str, step: Callable[[], Awaitable[object]]) -> bool:
@@ -119,6 +121,11 @@ class Maintenance:
         while True:
             await pause(self.options.heartbeat_interval_seconds)
             await _guarded("rescue", self.rescue_once)
+
+    async def statistics_loop(self) -> None:
+        while True:
+            await pause(STATISTICS_INTERVAL_SECONDS)
+            await _guarded("statistics", self.store.analyze_jobs_if_stale)
 
     # -- expiry ------------------------------------------------------------------
 

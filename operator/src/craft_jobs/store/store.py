@@ -367,6 +367,15 @@ class JobStore:
         row = await self.connector.fetch_one(self.queries["expire_jobs"], {"now": self.clock.now(), "limit": limit})
         return row["expired"]
 
+    async def analyze_jobs_if_stale(self) -> bool:
+        """ANALYZE jobs when its statistics are far behind it (jobs.sql says when); True if it did."""
+        if not await self.connector.fetch_value(self.queries["jobs_statistics_stale"]):
+            return False
+        await self.connector.execute(self.queries["analyze_jobs"])
+        if self.decisions.on:
+            self.decisions("analyzed the jobs table: its statistics were far behind it")
+        return True
+
     async def fold_job_counts(self) -> int:
         """Folds the job counters of ended connections into one row per key; returns the rows folded."""
         row = await self.connector.fetch_one(self.queries["fold_job_counts"])

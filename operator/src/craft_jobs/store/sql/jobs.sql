@@ -115,7 +115,8 @@ LIMIT %(limit)s;
 
 -- name: claim_ctes
 -- Fair across tenants: the oldest jobs of every tenant are ranked by their
--- place in that tenant's line, so one tenant's backlog cannot starve another.
+-- place in that tenant's line, after the runs the tenant has in flight, so
+-- one tenant's backlog or its running jobs cannot starve another.
 -- The tenants are found by a loose index scan over jobs_enqueued_idx.
 -- (The CTEs of a claim: claim_jobs and finish_and_claim include them.)
 tenants AS (
@@ -126,8 +127,11 @@ tenants AS (
             ORDER BY j.tenant_id LIMIT 1)
     FROM tenants t WHERE t.tenant_id IS NOT NULL
 ), candidates AS (
-    SELECT c.id, c.queue, row_number() OVER (PARTITION BY t.tenant_id ORDER BY c.id) AS place
+    -- A job's place: its place in its tenant's line plus the tenant's runs in
+    -- flight, so a freed slot goes to the tenant with the fewest (migration 0014).
+    SELECT c.id, c.queue, row_number() OVER (PARTITION BY t.tenant_id ORDER BY c.id) + r.running AS place
     FROM tenants t
+    CROSS JOIN LATERAL (SELECT __schema__.tenant_running(t.tenant_id) AS running) r
     CROSS JOIN LATERAL (
         -- The tenant's range of jobs_enqueued_idx, written as row comparisons
         -- rather than tenant_id = t.tenant_id: with an equality the planner
@@ -402,6 +406,20 @@ WITH doomed AS (
     DELETE FROM __schema__.jobs WHERE id IN (SELECT id FROM doomed) RETURNING id
 )
 SELECT count(*) AS expired FROM removed;
+
+-- name: jobs_statistics_stale
+-- True when more jobs rows changed since the table's last ANALYZE than it
+-- had then (and at least 1,000): a burst into a new or small table, which
+-- autovacuum, looking once a minute, analyzes late. Until then the planner
+-- takes a tenant's line of 10,000 for a handful of rows and reads all of it
+-- on every claim (bench/tenant_fairness.py: claims of 5-6 ms instead of 2).
+SELECT coalesce(s.n_mod_since_analyze > greatest(1000, c.reltuples), false) AS stale
+FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
+WHERE c.oid = '__schema__.jobs'::regclass;
+
+-- name: analyze_jobs
+-- SKIP_LOCKED: another engine analyzing the table already is enough.
+ANALYZE (SKIP_LOCKED) __schema__.jobs;
 
 -- name: fold_job_counts
 -- Moves the counters of connections that have ended into shard 0, so that

@@ -277,3 +277,11 @@ LANGUAGE sql STABLE STRICT AS $$
     SELECT (limits ->> queue_name)::bigint - count(*)
     FROM __schema__.jobs WHERE state = 'Processing' AND queue = queue_name AND limits ? queue_name
 $$;
+
+-- Version 14: a tenant's runs in flight, which orders the claim (fewest
+-- first; migrations/0014_fewest_running_first.sql says why).
+CREATE FUNCTION __schema__.tenant_running(tenant text) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(jobs), 0)::bigint FROM __schema__.job_counts
+    WHERE state = 'Processing' AND tenant_id = tenant
+$$;
