@@ -117,7 +117,8 @@ async def test_promoting_due_jobs_reads_only_the_due_ones(stale_statistics, stor
 
 @pytest.fixture
 async def analyzed_flood(scheduler, options):
-    """One tenant's ten thousand Enqueued jobs, analyzed so, and a quiet tenant's one."""
+    """One tenant's ten thousand Enqueued jobs, analyzed (as the engine's statistics
+    loop has the table analyzed after such a burst: store.analyze_jobs_if_stale)."""
     for _ in range(10):
         await scheduler.schedule_batch([(Noop, Noop.Parameters()) for _ in range(1000)], tenant_id="flood")
     with psycopg.connect(options.connection_string, autocommit=True) as connection:
@@ -127,10 +128,9 @@ async def analyzed_flood(scheduler, options):
 
 @pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
 async def test_a_claim_reads_only_the_first_jobs_of_a_flooding_tenants_line(analyzed_flood, store, generic):
-    """Not the whole line, then a sort: that made every claim beside a flood of
-    10,000 cost about 3 ms more (bench/tenant_fairness.py)."""
+    """Not the whole line, then a sort (the plan on statistics taken before the
+    burst): every claim beside a flood of 10,000 cost 3-4 ms more."""
     params = store._claim_params("me", 2, None, durable=True)
     with psycopg.connect(analyzed_flood.connection_string, autocommit=True) as connection:
         scans = _plan(connection, store.queries["claim_jobs"], params, generic)
-    print("PLANS", [(s["Node Type"], s.get("Index Name"), s["Actual Rows"], s.get("Plan Rows")) for s in scans])
     _assert_touches_few_rows(scans, most=50)
