@@ -7,8 +7,13 @@ One engine (inline executor, 10 slots, jobs that hold their slot 20 ms) on a
 fresh database. The quiet tenant enqueues one job a second, and its
 enqueue-to-start latency is measured: first alone, then while the flood
 tenant has 10,000 jobs waiting (enqueued in one batch just before; they keep
-every slot busy for the whole phase), and last with the flood tenant held to
-9 of the 10 slots by a concurrency limit. A FIFO queue would make the quiet
+every slot busy for the whole phase), then the same with the flood's jobs
+holding their slot 10-30 ms (20 on average) instead of exactly 20, and last
+with the flood tenant held to 9 of the 10 slots by a concurrency limit.
+Jobs of one length start together and end together: the ten slots move in
+lockstep, free all at once every 20 ms and a little, and a job that arrives
+between waits for that; spread lengths free a slot every 2 ms or so, as a
+real backlog of different jobs does. A FIFO queue would make the quiet
 job wait behind the whole backlog (10,000 x 20 ms / 10 slots = 20 s); claims
 fair across tenants take it in the claim that refills the next freed slot.
 Target (issue 13): the flood's p50 and p99 within 2x of the quiet baseline.
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import sys
 import time
 from pathlib import Path
@@ -69,16 +75,18 @@ async def run(url: str, seconds: int, flood: int) -> dict:
     await migrate(url, options.schema_name)
     scheduler = await JobScheduler.connect(options)
     job = fairness_jobs.WorkJob
+    rng = random.Random(13)
 
     async def flood_left() -> int:
         (left,) = await common.query_one(
             url, "SELECT count(*) FROM craft_jobs.jobs WHERE tenant_id = 'flood' AND state = 'Enqueued'")
         return left
 
-    async def phase(title: str, engine_options, with_flood: bool) -> dict:
-        if with_flood:
-            await scheduler.schedule_batch([(job, job.Parameters(work_ms=WORK_MS))] * (flood - await flood_left()),
-                                           tenant_id="flood")
+    async def phase(title: str, engine_options, with_flood: bool, spread: bool = False) -> dict:
+        if with_flood:  # a fresh flood, its first jobs of the phase's kind
+            await common.execute(url, "DELETE FROM craft_jobs.jobs WHERE tenant_id = 'flood' AND state = 'Enqueued'")
+            lengths = [rng.uniform(WORK_MS / 2, WORK_MS * 1.5) if spread else WORK_MS for _ in range(flood)]
+            await scheduler.schedule_batch([(job, job.Parameters(work_ms=ms)) for ms in lengths], tenant_id="flood")
         say(f"{title}: the quiet tenant enqueues one job a second for {seconds} s")
         engine = Engine(engine_options, InlineExecutor())
         await engine.start()
@@ -92,6 +100,8 @@ async def run(url: str, seconds: int, flood: int) -> dict:
     try:
         alone = await phase("alone", options, with_flood=False)
         flooded = await phase(f"{flood:,} flood jobs waiting", options, with_flood=True)
+        spread = await phase(f"{flood:,} flood jobs waiting, {WORK_MS / 2:.0f}-{WORK_MS * 1.5:.0f} ms each", options,
+                             with_flood=True, spread=True)
         # A concurrency limit below the slots keeps one free for everyone else.
         limited = await phase(f"{flood:,} flood jobs waiting, the flood tenant limited to {SLOTS - 1} of {SLOTS} slots",
                               options.model_copy(update={"tenant_concurrency_limits": {"flood": SLOTS - 1}}),
@@ -102,8 +112,9 @@ async def run(url: str, seconds: int, flood: int) -> dict:
     def over_alone(found: dict) -> dict:
         return {"p50": round(found["p50_ms"] / alone["p50_ms"], 2), "p99": round(found["p99_ms"] / alone["p99_ms"], 2)}
 
-    return {"alone": alone, "flooded": flooded, "flooded_limited": limited,
-            "flooded_over_alone": over_alone(flooded), "limited_over_alone": over_alone(limited),
+    return {"alone": alone, "flooded": flooded, "flooded_spread": spread, "flooded_limited": limited,
+            "flooded_over_alone": over_alone(flooded), "spread_over_alone": over_alone(spread),
+            "limited_over_alone": over_alone(limited),
             "flood_jobs": flood, "slots": SLOTS, "work_ms": WORK_MS}
 
 
@@ -119,7 +130,7 @@ async def main() -> None:
             result = await run(url, seconds, FLOOD)
     finally:
         server.stop()
-    for name in ("flooded", "limited"):
+    for name in ("flooded", "spread", "limited"):
         ratios = result[f"{name}_over_alone"]
         verdict = "within" if max(ratios.values()) <= 2 else "NOT within"
         say(f"{name} / alone: p50 {ratios['p50']}x, p99 {ratios['p99']}x ({verdict} 2x)")
