@@ -321,9 +321,17 @@ class PgQueuerAsyncpg(PgQueuer):
         return conn, AsyncpgDriver(conn)
 
 
+def without_cte(query: str, cte: str, replacement: str = ")") -> str:
+    """`query` with its CTE `cte` taken out, or replaced by `replacement` (which
+    closes the CTE before it)."""
+    stripped = re.sub(rf"\), {cte} AS \(\n.*?\n\)(?=[\n,])", replacement, query, count=1, flags=re.DOTALL)
+    assert stripped != query, f"no CTE {cte!r} in the statement"
+    return stripped
+
+
 def uncounted(query: str) -> str:
     """An insert statement without its `counted` CTE (the job counters, migration 0009)."""
-    stripped = re.sub(r"\), counted AS \(\n.*?\n\)(?=[\n,])", ")", query, count=1, flags=re.DOTALL)
+    stripped = without_cte(query, "counted")
     assert "job_counts" not in stripped, "the counting CTE was not found"
     return stripped
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -33,23 +32,15 @@ PEER = "pgqueuer_asyncpg"
 DELTAS_TABLE = "job_count_deltas"
 
 
-def without(query: str, cte: str) -> str:
-    stripped = re.sub(rf"\), {cte} AS \(\n.*?\n\)(?=[\n,])", ")", query, count=1, flags=re.DOTALL)
-    assert stripped != query, f"no CTE {cte!r} in the statement"
-    return stripped
-
-
 def as_deltas(query: str, schema: str) -> str:
-    replaced = re.sub(
-        r"\), counted AS \(\n.*?\n\)(?=[\n,])",
+    return engine_bench.without_cte(
+        query, "counted",
         f"), counted AS (\nINSERT INTO \"{schema}\".{DELTAS_TABLE} (state, tenant_id, queue, job_type, jobs)\n"
-        "SELECT state, tenant_id, queue, job_type, 1 FROM job\n)",
-        query, count=1, flags=re.DOTALL)
-    assert replaced != query, "no counting CTE in the statement"
-    return replaced
+        "SELECT state, tenant_id, queue, job_type, 1 FROM job\n)")
 
 
 def variants(schema: str) -> dict:
+    without = engine_bench.without_cte
     return {
         "as built": lambda q: q,
         "without counters": lambda q: without(q, "counted"),

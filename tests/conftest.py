@@ -101,7 +101,6 @@ def empty_database_url(postgres_server) -> Iterator[str]:
     yield from _scratch_database(postgres_server, "craft_jobs_empty")
 
 
-
 def pytest_unconfigure(config):
     """A failed test may leave behind what it started (a thread that is not a
     daemon, blocked), and the interpreter's exit would wait for it after the

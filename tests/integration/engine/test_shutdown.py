@@ -76,8 +76,6 @@ async def _exists(path: Path) -> bool:
     return path.exists()
 
 
-
-
 async def test_a_stop_that_is_cancelled_still_ends_the_heartbeat(scheduler, options, tmp_path):
     """A caller that gives up on a stop (a timeout around it) must not leave the
     heartbeat's threads behind: they would keep the server alive in the others' eyes."""

@@ -72,7 +72,6 @@ def identity_after(operation: str, userinfo: dict[str, Any], body: dict[str, Any
                     requester if changed else old_annotations.get(ANNOTATION_CHANGED_BY) or None, claimed, requested_by)
 
 
-
 def register_webhooks(registry: kopf.OperatorRegistry, reconciler: Reconciler, bridge: Bridge) -> None:
     async def mutate(body: kopf.Body, old: Any, patch: kopf.Patch, userinfo: dict[str, Any], operation: str,
                      **_: Any) -> None:
