@@ -68,3 +68,64 @@ async def test_a_statement_that_runs_too_long_fails_with_database_unavailable(da
         assert await store.connector.fetch_one("SELECT 1 AS one") == {"one": 1}  # and the pool recovers
     finally:
         await store.close()
+
+
+PID = "SELECT pg_backend_pid()"
+
+
+async def only_connection(connector: Connector):
+    async with connector.session() as session:
+        return session.connection
+
+
+async def test_a_connection_serves_our_statements_and_psycopgs_own_in_turn(database_url_for_test):
+    """Our statements leave the socket watched between them; psycopg's waits
+    (cursors) take it over and give it back."""
+    connector = Connector(database_url_for_test, max_size=1)
+    await connector.open()
+    try:
+        for round_number in range(3):
+            assert await connector.fetch_value("SELECT %(n)s::int + 1", {"n": round_number}) == round_number + 1
+            assert await connector.fetch_all("SELECT %(n)s::int AS n", {"n": round_number}) == [{"n": round_number}]
+        connection = await only_connection(connector)
+        assert connection._watched is None  # the cursor came last
+        await connector.fetch_value(PID)
+        assert connection._watched is not None
+    finally:
+        await connector.close()
+
+
+async def test_a_watched_connection_that_the_server_ends_while_idle_stops_being_watched(database_url_for_test):
+    connector = Connector(database_url_for_test, max_size=1)
+    await connector.open()
+    try:
+        pid = await connector.fetch_value(PID)
+        connection = await only_connection(connector)
+        loop, fileno = connection._watched
+        other = Connector(database_url_for_test, max_size=1)
+        await other.open()
+        try:
+            await other.fetch_value("SELECT pg_terminate_backend(%(pid)s::int)", {"pid": pid})
+        finally:
+            await other.close()
+        for _ in range(100):
+            if connection._watched is None:
+                break
+            await asyncio.sleep(0.01)
+        assert connection._watched is None
+        assert not loop.remove_reader(fileno)  # no reader left to wake the loop on every turn
+        # The next statement finds the connection ended and runs on a new one.
+        assert await connector.fetch_value(PID) != pid
+    finally:
+        await connector.close()
+
+
+async def test_closing_a_watched_connection_removes_its_reader(database_url_for_test):
+    connector = Connector(database_url_for_test, max_size=1)
+    await connector.open()
+    await connector.fetch_value(PID)
+    connection = await only_connection(connector)
+    loop, fileno = connection._watched
+    await connector.close()
+    assert connection._watched is None
+    assert not loop.remove_reader(fileno)

@@ -72,7 +72,8 @@ class JobScheduler:
         user = check_text(user_id if user_id is not None else context.user_id, "user_id")
         if self.options.enable_multi_tenancy and not tenant:
             raise ValidationError("tenant_id", "is required when multi-tenancy is enabled")
-        return tenant or "", user, check_metadata({**context.metadata, **(metadata or {})})
+        merged = {**context.metadata, **metadata} if metadata else dict(context.metadata)
+        return tenant or "", user, check_metadata(merged) if merged else merged
 
     async def _new_job(
         self,
@@ -94,13 +95,14 @@ class JobScheduler:
         **extra: Any,
     ) -> NewJob:
         kind = await resolve_kind(self.store, job, self.options)
-        parameters = kind.parameters_dict(params)
+        parameters_json = kind.parameters_json(params)
         tenant, user, merged = self._caller(tenant_id, user_id, metadata)
         policy = self._retry_policy(kind, max_attempts, retry)
         timeout = self._timeout(kind, timeout_seconds)
         return NewJob(
             job_type=kind.job_type,
-            parameters=parameters,
+            parameters=json.loads(parameters_json),
+            parameters_json=parameters_json,
             state=state,
             scheduled_for=scheduled_for,
             run_at=run_at,
@@ -140,6 +142,7 @@ class JobScheduler:
             client_filter.on_creating(new_job)
         if self.filters:
             _check_filtered(new_job)
+            new_job.parameters_json = None  # a filter may have changed the parameters
         job_id = await _on_connection(
             connection,
             lambda session: self.store.insert_job(new_job, session),

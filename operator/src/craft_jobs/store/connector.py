@@ -73,14 +73,14 @@ def _statement(query: str) -> _Statement:
     return _Statement(name.encode(), text.encode(), tuple(names))
 
 
-async def _until_ready(add: Callable, remove: Callable, fileno: int) -> None:
-    """Waits until the event loop finds `fileno` ready (`add`: its add_reader or add_writer)."""
-    ready = asyncio.get_running_loop().create_future()
-    add(fileno, lambda: ready.done() or ready.set_result(None))
+async def _until_writable(fileno: int) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    loop.add_writer(fileno, lambda: ready.done() or ready.set_result(None))
     try:
         await ready
     finally:
-        remove(fileno)
+        loop.remove_writer(fileno)
 
 
 class PooledConnection(psycopg.AsyncConnection):
@@ -90,6 +90,11 @@ class PooledConnection(psycopg.AsyncConnection):
     returned_at = float("-inf")
     _prepared_here: set[bytes] | None = None
     _adapt: Transformer | None = None
+    # The event loop watches the socket for our statements from the first one
+    # on, not once per statement: registering and removing a reader each time
+    # cost an enqueue about 30 µs of CPU. `_watched` is the loop and the fd.
+    _watched: tuple[asyncio.AbstractEventLoop, int] | None = None
+    _waiter: asyncio.Future | None = None
 
     async def fetch_prepared(self, query: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """The rows of `query`, prepared by name on this connection the first
@@ -130,16 +135,18 @@ class PooledConnection(psycopg.AsyncConnection):
 
     async def _next_result(self) -> pq.abc.PGresult:
         """The result of the statement just sent; its error raised as psycopg would."""
-        pgconn, loop = self.pgconn, asyncio.get_running_loop()
+        pgconn = self.pgconn
         while pgconn.flush():  # rare: the socket's buffer is full
-            await _until_ready(loop.add_writer, loop.remove_writer, pgconn.socket)
+            await _until_writable(pgconn.socket)
         results = []
         while True:
             try:
                 while pgconn.is_busy():
-                    await _until_ready(loop.add_reader, loop.remove_reader, pgconn.socket)
+                    await self._readable()
                     pgconn.consume_input()
             except psycopg.DatabaseError:
+                # libpq may have closed the socket: no reader may outlive it.
+                self._stop_watching()
                 # As psycopg does: a backend ended by the server says why
                 # before its socket closes; raise that error (AdminShutdown,
                 # which Connector retries), not the closed socket's.
@@ -158,6 +165,45 @@ class PooledConnection(psycopg.AsyncConnection):
         if result.status not in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
             raise psycopg.InternalError(f"unexpected result: {pq.ExecStatus(result.status).name}")
         return result
+
+    async def _readable(self) -> None:
+        """Until the socket has input for our statement."""
+        loop = asyncio.get_running_loop()
+        if self._watched is None:
+            fileno = self.pgconn.socket
+            loop.add_reader(fileno, self._on_input)
+            self._watched = (loop, fileno)
+        self._waiter = loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _on_input(self) -> None:
+        waiter = self._waiter
+        if waiter is None:
+            # Input that no statement of ours waits for (the server ending the
+            # connection, say): stop watching, or the socket, ready until read,
+            # would wake the loop on every turn. The next statement watches again.
+            self._stop_watching()
+        elif not waiter.done():
+            waiter.set_result(None)
+
+    def _stop_watching(self) -> None:
+        if self._watched is not None:
+            loop, fileno = self._watched
+            self._watched = None
+            loop.remove_reader(fileno)
+
+    async def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+        """psycopg's own waits (cursors, commits, the pool's checks) register the
+        socket themselves, and remove it after."""
+        self._stop_watching()
+        return await super().wait(gen, *args, **kwargs)
+
+    async def close(self) -> None:
+        self._stop_watching()
+        await super().close()
 
 
 # A connection used within the last second is known to be alive; checking it

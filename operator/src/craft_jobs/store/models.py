@@ -39,6 +39,10 @@ class NewJob:
     reason: str = "created"
     # Who scheduled it, for the audit trail; None: not a user's action (a recurring fire).
     audit: Caller | None = None
+    # `parameters` as JSON text, when the caller made that text (the SDK, which
+    # checks its size): stored as is, not dumped again. Cleared by anything that
+    # changes `parameters` (a client filter).
+    parameters_json: str | None = None
 
 
 @dataclass(slots=True)

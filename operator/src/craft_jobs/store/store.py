@@ -88,7 +88,7 @@ class JobStore:
             "job_type": job.job_type,
             "queue": job.queue,
             "state": job.state.value,
-            "parameters": _json_text(job.parameters),
+            "parameters": job.parameters_json if job.parameters_json is not None else _json_text(job.parameters),
             "tenant_id": job.tenant_id,
             "user_id": job.user_id,
             "metadata": _json_text(job.metadata),
