@@ -526,4 +526,7 @@ def _queue(queue: str | None) -> str:
 
 
 def _first_set(*values: Any) -> Any:
-    return next((v for v in values if v is not None), None)
+    for value in values:
+        if value is not None:
+            return value
+    return None

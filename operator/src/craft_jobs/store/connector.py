@@ -358,14 +358,6 @@ class Connector:
         connection.returned_at = time.monotonic()
         await pool.putconn(connection)
 
-    async def _run_borrowed(self, pool: psycopg_pool.AsyncConnectionPool, run):
-        """`run(session)` on a connection of `pool`."""
-        connection = await pool.getconn()
-        try:
-            return await run(Session(connection))
-        finally:
-            await self._give_back(pool, connection)
-
     @contextlib.asynccontextmanager
     async def _borrowed(self, generic_plan: bool = False) -> AsyncIterator[psycopg.AsyncConnection]:
         pool = self._pool_for(generic_plan)
@@ -400,7 +392,11 @@ class Connector:
             for retries_left in range(pool.max_size, -1, -1):
                 try:
                     with translated_errors():
-                        return await self._run_borrowed(pool, run)
+                        connection = await pool.getconn()
+                        try:
+                            return await run(Session(connection))
+                        finally:
+                            await self._give_back(pool, connection)
                 except DatabaseUnavailableError as exc:
                     if not retries_left or not isinstance(exc.__cause__, _SERVER_ENDED_BACKEND):
                         raise

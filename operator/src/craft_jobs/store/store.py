@@ -55,8 +55,11 @@ def _with_default(limits: dict[str, int], default: int | None) -> dict[str, int]
 def _json_text(value: Any) -> str | None:
     """JSON as text, for a jsonb column that the statement's VALUES name: the
     parameter goes untyped and the column reads it as jsonb. psycopg's Jsonb
-    dumper cost about 10 µs a value, some 5% of an enqueue's client time."""
-    return None if value is None else json.dumps(value)
+    dumper cost about 10 µs a value, some 5% of an enqueue's client time.
+    Most jobs' metadata is empty: that text needs no encoder."""
+    if value is None:
+        return None
+    return "{}" if value == {} else json.dumps(value)
 
 
 class JobStore:
