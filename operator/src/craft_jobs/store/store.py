@@ -132,10 +132,14 @@ class JobStore:
         """Stores one job; returns its id, or None when its CR uid is already stored.
         In a session, the NOTIFY goes with its commit; on our own connection,
         with the commit or just after it (store/notifier.py)."""
-        query, params = self.queries["insert_job"], self.job_insert_params(job, self.clock.now())
+        query, params = self._insert_query(job), self.job_insert_params(job, self.clock.now())
         if session is not None:
             return await session.fetch_value(query, params)
         return await self._enqueue(self.connector.fetch_value, query, params, job.state.value)
+
+    def _insert_query(self, job: NewJob) -> str:
+        """Only a resource's job can find its uid stored already (jobs.sql says why two)."""
+        return self.queries["insert_job" if job.cr_uid is None else "insert_job_for_resource"]
 
     async def _enqueue(self, fetch, query: str, params: dict[str, Any], payload: str) -> Any:
         """An enqueue on our own connection: its statement NOTIFYs with its
@@ -154,9 +158,7 @@ class JobStore:
     def insert_job_sync(self, job: NewJob, connection: psycopg.Connection) -> int | None:
         """The same insert on a caller's synchronous psycopg connection and transaction."""
         with translated_errors():
-            row = connection.execute(
-                self.queries["insert_job"], self.job_insert_params(job, self.clock.now())
-            ).fetchone()
+            row = connection.execute(self._insert_query(job), self.job_insert_params(job, self.clock.now())).fetchone()
         return None if row is None else row[0]
 
     def batch_insert_params(self, shared: NewJob, items: Sequence[BatchItem], batch_id: Any, now: datetime) -> dict[str, Any]:

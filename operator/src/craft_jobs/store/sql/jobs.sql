@@ -2,7 +2,23 @@
 -- Every state change writes its job_states row in the same statement.
 
 -- name: insert_job
+-- A job from the SDK, the API, the CLI or a recurring fire: no resource's uid
+-- to conflict on. An ON CONFLICT clause costs an insert its speculative
+-- insertion even when the uid is NULL (~15 µs of database CPU measured).
 WITH job AS (
+__include:job_row__
+    RETURNING id, state, created_at, tenant_id, queue, job_type
+), __include:job_rows_beside__
+
+-- name: insert_job_for_resource
+-- A BackgroundJob's: its uid is stored once, whichever operator gets there first.
+WITH job AS (
+__include:job_row__
+    ON CONFLICT (cr_uid) WHERE cr_uid IS NOT NULL DO NOTHING
+    RETURNING id, state, created_at, tenant_id, queue, job_type
+), __include:job_rows_beside__
+
+-- name: job_row
     INSERT INTO __schema__.jobs (
         job_type, queue, state, parameters, tenant_id, user_id, metadata,
         max_attempts, retry_policy, timeout_seconds, image, run_at, scheduled_for,
@@ -15,9 +31,10 @@ WITH job AS (
         CASE WHEN %(state)s::__schema__.job_state = 'Enqueued' THEN %(now)s::timestamptz END, %(now)s,
         %(recurring_id)s, %(parent_id)s, %(continuation_on)s, %(batch_id)s,
         %(cr_uid)s, %(cr_namespace)s, %(cr_name)s, %(scheduled_by_job_id)s)
-    ON CONFLICT (cr_uid) WHERE cr_uid IS NOT NULL DO NOTHING
-    RETURNING id, state, created_at, tenant_id, queue, job_type
-), history AS (
+
+-- name: job_rows_beside
+-- What insert_job and insert_job_for_resource write beside the job's row.
+history AS (
     INSERT INTO __schema__.job_states (job_id, state, reason, created_at)
     SELECT id, state, %(reason)s, created_at FROM job
 ), audit AS (
