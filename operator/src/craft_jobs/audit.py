@@ -56,8 +56,11 @@ class Caller:
 _caller: ContextVar[Caller | None] = ContextVar("craft_jobs_audit_caller", default=None)
 
 
+_SDK = Caller(Surface.SDK)
+
+
 def current_caller() -> Caller:
-    return _caller.get() or Caller(Surface.SDK)
+    return _caller.get() or _SDK
 
 
 @contextlib.contextmanager

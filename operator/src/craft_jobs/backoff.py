@@ -89,7 +89,13 @@ class RetryPolicy:
 
     def record(self) -> dict[str, Any] | None:
         """What the job's row keeps beside its max_attempts column; None for the defaults."""
-        if _is_default(self):
+        default = self.__dict__.get("_default_otherwise")
+        if default is None:
+            # Kept on the policy (every enqueue asks), and by with_max_attempts'
+            # copies, whose other fields are the same.
+            default = _is_default(self)
+            object.__setattr__(self, "_default_otherwise", default)
+        if default:
             return None
         return {
             "base_seconds": self.base_seconds,

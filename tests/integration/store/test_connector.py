@@ -11,7 +11,7 @@ from psycopg.conninfo import make_conninfo
 
 from craft_jobs.clock import SystemClock
 from craft_jobs.engine.engine import connect_store
-from craft_jobs.errors import DatabaseUnavailableError
+from craft_jobs.errors import DatabaseUnavailableError, StoreError
 from craft_jobs.options import load_options
 from craft_jobs.store.connector import Connector
 
@@ -129,3 +129,34 @@ async def test_closing_a_watched_connection_removes_its_reader(database_url_for_
     await connector.close()
     assert connection._watched is None
     assert not loop.remove_reader(fileno)
+
+
+async def test_statements_that_wait_for_the_only_connection_get_it(database_url_for_test):
+    """The connection given back last is kept for the next statement, but never
+    while another waits for the pool: with one connection, all get their turn."""
+    connector = Connector(database_url_for_test, max_size=1)
+    await connector.open()
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*(
+            connector.fetch_value("SELECT %(n)s::int FROM pg_sleep(0.01)", {"n": n}) for n in range(20))), 10)
+        assert results == list(range(20))
+    finally:
+        await connector.close()
+
+
+async def test_a_transaction_that_failed_leaves_a_usable_connection(database_url_for_test):
+    connector = Connector(database_url_for_test, max_size=1)
+    await connector.open()
+    try:
+        with pytest.raises(StoreError):
+            async with connector.transaction() as session:
+                await session.execute("SELECT 1 / 0")
+        with pytest.raises(RuntimeError):
+            async with connector.transaction() as session:
+                await session.execute("SELECT 1")
+                raise RuntimeError("the caller's own error, mid-transaction")
+        assert await connector.fetch_value("SELECT 2") == 2
+        async with connector.transaction() as session:
+            assert await session.fetch_value("SELECT 3") == 3
+    finally:
+        await connector.close()
