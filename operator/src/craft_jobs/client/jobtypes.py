@@ -119,7 +119,10 @@ class JobKind:
 
     def parameters_json(self, params: Any) -> str:
         text = self.parameters.as_json(params)
-        self._check_size(len(text.encode()))
+        size = len(text)
+        if size * 4 > self.size_limit:  # UTF-8 takes at most 4 bytes a character: only a long text needs measuring
+            size = len(text.encode())
+        self._check_size(size)
         return check_json_text(text, "parameters")
 
 

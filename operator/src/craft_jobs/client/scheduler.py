@@ -39,7 +39,7 @@ from craft_jobs.store.store import JobStore
 JobRef = type[Job] | str
 QUEUE_MAX_LENGTH = 100
 # What a caller may give a job besides its type and parameters (None: the default).
-_JOB_OPTIONS = ("queue", "tenant_id", "user_id", "metadata", "max_attempts", "retry", "timeout_seconds", "image")
+_NO_JOB_OPTIONS = dict.fromkeys(("queue", "tenant_id", "user_id", "metadata", "max_attempts", "retry", "timeout_seconds", "image"))
 ID_MAX_LENGTH = 253
 
 
@@ -101,7 +101,7 @@ class JobScheduler:
         timeout = self._timeout(kind, timeout_seconds)
         return NewJob(
             job_type=kind.job_type,
-            parameters=json.loads(parameters_json),
+            parameters=None,  # parsed only if asked for (parameters_dict)
             parameters_json=parameters_json,
             state=state,
             scheduled_for=scheduled_for,
@@ -138,11 +138,13 @@ class JobScheduler:
         return check_timeout(_first_set(timeout_seconds, kind.timeout_seconds))
 
     async def _store(self, new_job: NewJob, connection: Any) -> int:
+        if self.filters:
+            new_job.parameters_dict()  # what the filters see, and may change
+            new_job.parameters_json = None
         for client_filter in self.filters:
             client_filter.on_creating(new_job)
         if self.filters:
             _check_filtered(new_job)
-            new_job.parameters_json = None  # a filter may have changed the parameters
         job_id = await _on_connection(
             connection,
             lambda session: self.store.insert_job(new_job, session),
@@ -212,7 +214,7 @@ class JobScheduler:
 
     async def _timed_job(self, job: JobRef, params: Any, *, delay: timedelta | None, at: datetime | None,
                          **fields: Any) -> NewJob:
-        fields = {name: fields.get(name) for name in _JOB_OPTIONS} | fields
+        fields = {**_NO_JOB_OPTIONS, **fields}
         state, scheduled_for, run_at = self._timing(delay, at)
         return await self._new_job(
             job, params, state=state, scheduled_for=scheduled_for, run_at=run_at,
@@ -425,7 +427,7 @@ class JobScheduler:
         )
         values = {
             "id": recurring_id, "job_type": template.job_type, "queue": template.queue,
-            "parameters": template.parameters, "tenant_id": template.tenant_id, "user_id": template.user_id,
+            "parameters": template.parameters_dict(), "tenant_id": template.tenant_id, "user_id": template.user_id,
             "metadata": template.metadata, "max_attempts": template.max_attempts,
             "retry_policy": template.retry_policy, "timeout_seconds": template.timeout_seconds,
             "image": image, "cron": cron, "interval_minutes": interval_minutes, "time_zone": time_zone or "UTC",

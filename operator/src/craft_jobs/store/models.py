@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,8 @@ class NewJob:
     """A job about to be stored; every surface (SDK, API, CR, recurring fire) builds one."""
 
     job_type: str
-    parameters: dict[str, Any]
+    # None when `parameters_json` holds them (the SDK's jobs without client filters).
+    parameters: dict[str, Any] | None
     state: JobState
     scheduled_for: datetime
     max_attempts: int
@@ -39,10 +41,16 @@ class NewJob:
     reason: str = "created"
     # Who scheduled it, for the audit trail; None: not a user's action (a recurring fire).
     audit: Caller | None = None
-    # `parameters` as JSON text, when the caller made that text (the SDK, which
-    # checks its size): stored as is, not dumped again. Cleared by anything that
-    # changes `parameters` (a client filter).
+    # The parameters as JSON text, when the caller made that text (the SDK, which
+    # checks its size): stored as is, not dumped again. Cleared when a client
+    # filter, which sees `parameters`, may have changed them.
     parameters_json: str | None = None
+
+    def parameters_dict(self) -> dict[str, Any]:
+        """`parameters`, parsed from `parameters_json` the first time it is asked for."""
+        if self.parameters is None:
+            self.parameters = json.loads(self.parameters_json)
+        return self.parameters
 
 
 @dataclass(slots=True)
