@@ -82,17 +82,20 @@ class RetryPolicy:
         __post_init__: some 5% of an enqueue one by one, profiled)."""
         if max_attempts == self.max_attempts:
             return self
-        checked_max_attempts(max_attempts)
-        policy = object.__new__(RetryPolicy)
-        policy.__dict__.update(self.__dict__, max_attempts=max_attempts)
+        # Kept per number (0-10), so that a job class's policy is copied once.
+        copies = self.__dict__.setdefault("_copies", {})
+        policy = copies.get(max_attempts)
+        if policy is None:
+            checked_max_attempts(max_attempts)
+            policy = object.__new__(RetryPolicy)
+            policy.__dict__.update({name: self.__dict__[name] for name in _FIELD_NAMES}, max_attempts=max_attempts)
+            copies[max_attempts] = policy
         return policy
 
     def record(self) -> dict[str, Any] | None:
         """What the job's row keeps beside its max_attempts column; None for the defaults."""
         default = self.__dict__.get("_default_otherwise")
-        if default is None:
-            # Kept on the policy (every enqueue asks), and by with_max_attempts'
-            # copies, whose other fields are the same.
+        if default is None:  # kept on the policy: every enqueue asks
             default = _is_default(self)
             object.__setattr__(self, "_default_otherwise", default)
         if default:
