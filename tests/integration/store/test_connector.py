@@ -73,90 +73,72 @@ async def test_a_statement_that_runs_too_long_fails_with_database_unavailable(da
 PID = "SELECT pg_backend_pid()"
 
 
+@pytest.fixture
+async def one_connection(database_url_for_test):
+    """A connector whose pool holds one connection."""
+    connector = Connector(database_url_for_test, max_size=1)
+    await connector.open()
+    yield connector
+    await connector.close()
+
+
 async def only_connection(connector: Connector):
     async with connector.session() as session:
         return session.connection
 
 
-async def test_a_connection_serves_our_statements_and_psycopgs_own_in_turn(database_url_for_test):
+async def test_a_connection_serves_our_statements_and_psycopgs_own_in_turn(one_connection):
     """Our statements leave the socket watched between them; psycopg's waits
     (cursors) take it over and give it back."""
-    connector = Connector(database_url_for_test, max_size=1)
-    await connector.open()
-    try:
-        for round_number in range(3):
-            assert await connector.fetch_value("SELECT %(n)s::int + 1", {"n": round_number}) == round_number + 1
-            assert await connector.fetch_all("SELECT %(n)s::int AS n", {"n": round_number}) == [{"n": round_number}]
-        connection = await only_connection(connector)
-        assert connection._watched is None  # the cursor came last
-        await connector.fetch_value(PID)
-        assert connection._watched is not None
-    finally:
-        await connector.close()
+    for round_number in range(3):
+        assert await one_connection.fetch_value("SELECT %(n)s::int + 1", {"n": round_number}) == round_number + 1
+        assert await one_connection.fetch_all("SELECT %(n)s::int AS n", {"n": round_number}) == [{"n": round_number}]
+    connection = await only_connection(one_connection)
+    assert connection._watched is None  # the cursor came last
+    await one_connection.fetch_value(PID)
+    assert connection._watched is not None
 
 
-async def test_a_watched_connection_that_the_server_ends_while_idle_stops_being_watched(database_url_for_test):
-    connector = Connector(database_url_for_test, max_size=1)
-    await connector.open()
-    try:
-        pid = await connector.fetch_value(PID)
-        connection = await only_connection(connector)
-        loop, fileno = connection._watched
-        other = Connector(database_url_for_test, max_size=1)
-        await other.open()
-        try:
-            await other.fetch_value("SELECT pg_terminate_backend(%(pid)s::int)", {"pid": pid})
-        finally:
-            await other.close()
-        for _ in range(100):
-            if connection._watched is None:
-                break
-            await asyncio.sleep(0.01)
-        assert connection._watched is None
-        assert not loop.remove_reader(fileno)  # no reader left to wake the loop on every turn
-        # The next statement finds the connection ended and runs on a new one.
-        assert await connector.fetch_value(PID) != pid
-    finally:
-        await connector.close()
-
-
-async def test_closing_a_watched_connection_removes_its_reader(database_url_for_test):
-    connector = Connector(database_url_for_test, max_size=1)
-    await connector.open()
-    await connector.fetch_value(PID)
-    connection = await only_connection(connector)
+async def test_a_watched_connection_that_the_server_ends_while_idle_stops_being_watched(one_connection, store):
+    pid = await one_connection.fetch_value(PID)
+    connection = await only_connection(one_connection)
     loop, fileno = connection._watched
-    await connector.close()
+    await store.connector.fetch_value("SELECT pg_terminate_backend(%(pid)s::int)", {"pid": pid})
+    for _ in range(100):
+        if connection._watched is None:
+            break
+        await asyncio.sleep(0.01)
+    assert connection._watched is None
+    assert not loop.remove_reader(fileno)  # no reader left to wake the loop on every turn
+    # The next statement finds the connection ended and runs on a new one.
+    assert await one_connection.fetch_value(PID) != pid
+
+
+async def test_closing_a_watched_connection_removes_its_reader(one_connection):
+    await one_connection.fetch_value(PID)
+    connection = await only_connection(one_connection)
+    loop, fileno = connection._watched
+    await one_connection.close()
     assert connection._watched is None
     assert not loop.remove_reader(fileno)
 
 
-async def test_statements_that_wait_for_the_only_connection_get_it(database_url_for_test):
+async def test_statements_that_wait_for_the_only_connection_get_it(one_connection):
     """The connection given back last is kept for the next statement, but never
     while another waits for the pool: with one connection, all get their turn."""
-    connector = Connector(database_url_for_test, max_size=1)
-    await connector.open()
-    try:
-        results = await asyncio.wait_for(asyncio.gather(*(
-            connector.fetch_value("SELECT %(n)s::int FROM pg_sleep(0.01)", {"n": n}) for n in range(20))), 10)
-        assert results == list(range(20))
-    finally:
-        await connector.close()
+    results = await asyncio.wait_for(asyncio.gather(*(
+        one_connection.fetch_value("SELECT %(n)s::int FROM pg_sleep(0.01)", {"n": n}) for n in range(20))), 10)
+    assert results == list(range(20))
 
 
-async def test_a_transaction_that_failed_leaves_a_usable_connection(database_url_for_test):
-    connector = Connector(database_url_for_test, max_size=1)
-    await connector.open()
-    try:
-        with pytest.raises(StoreError):
-            async with connector.transaction() as session:
-                await session.execute("SELECT 1 / 0")
-        with pytest.raises(RuntimeError):
-            async with connector.transaction() as session:
-                await session.execute("SELECT 1")
-                raise RuntimeError("the caller's own error, mid-transaction")
-        assert await connector.fetch_value("SELECT 2") == 2
-        async with connector.transaction() as session:
-            assert await session.fetch_value("SELECT 3") == 3
-    finally:
-        await connector.close()
+async def test_a_transaction_that_failed_leaves_a_usable_connection(one_connection):
+    with pytest.raises(StoreError):
+        async with one_connection.transaction() as session:
+            await session.execute("SELECT 1 / 0")
+    with pytest.raises(RuntimeError):
+        async with one_connection.transaction() as session:
+            await session.execute("SELECT 1")
+            raise RuntimeError("the caller's own error, mid-transaction")
+    assert await one_connection.fetch_value("SELECT 2") == 2
+    async with one_connection.transaction() as session:
+        assert await session.fetch_value("SELECT 3") == 3
