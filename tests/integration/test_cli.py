@@ -337,6 +337,14 @@ def test_states_are_coloured_on_a_terminal_only(cli, cli_env):
     # Piped (as captured here) it has none either: see test_list_takes_state_names_in_any_case_and_prints_every_format.
 
 
+def _interruptible(args: list[str], env: dict[str, str], stderr: int = subprocess.PIPE) -> subprocess.Popen:
+    """A `craft-jobs` process that Ctrl+C (SIGINT) reaches as in a terminal, even
+    when these tests run in the background, where the shell ignores SIGINT and
+    the children inherit that."""
+    return subprocess.Popen(CRAFT_JOBS + args, stdout=subprocess.PIPE, stderr=stderr, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def _read_until(process: subprocess.Popen, wanted, timeout: float = 20) -> str:
     text, deadline = "", time.monotonic() + timeout
     while not wanted(text):
@@ -350,8 +358,7 @@ def _read_until(process: subprocess.Popen, wanted, timeout: float = 20) -> str:
 
 
 def test_watch_prints_again_until_ctrl_c(cli, cli_env):
-    process = subprocess.Popen(CRAFT_JOBS + ["list", "--watch", "--interval", "0.2"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env=cli_env)
+    process = _interruptible(["list", "--watch", "--interval", "0.2"], cli_env)
     try:
         _read_until(process, lambda text: text.count("ID  STATE") >= 1)
         cli("schedule", "hello", "--params", '{"name": "watched"}')
@@ -380,8 +387,7 @@ async def test_dev_restarted_on_its_database_stops_on_ctrl_c_without_scheduling_
     from tests.support.cluster.controlplane import free_port
 
     first = await schedule_samples(scheduler)  # what the first `craft-jobs dev --samples` did
-    process = subprocess.Popen(CRAFT_JOBS + ["dev", "--samples", "--port", str(free_port())], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, env=cli_env)
+    process = _interruptible(["dev", "--samples", "--port", str(free_port())], cli_env, stderr=subprocess.STDOUT)
     try:
         started = await asyncio.to_thread(_read_until, process, lambda text: "Database:" in text, 60)
         assert "samples: already scheduled in this database (not again)" in started, started
