@@ -141,9 +141,8 @@ class JobScheduler:
         if self.filters:
             new_job.parameters_dict()  # what the filters see, and may change
             new_job.parameters_json = None
-        for client_filter in self.filters:
-            client_filter.on_creating(new_job)
-        if self.filters:
+            for client_filter in self.filters:
+                client_filter.on_creating(new_job)
             _check_filtered(new_job)
         job_id = await _on_connection(
             connection,

@@ -334,6 +334,19 @@ class _Lender:
             return
         await self.pool.putconn(connection)
 
+    async def lend(self, work: Callable[[PooledConnection], Any]) -> Any:
+        """`await work(connection)` on a borrowed connection, given back after.
+        The connector's statements use this rather than a context manager: one
+        generator fewer on every query."""
+        connection = await self.borrow()
+        try:
+            result = await work(connection)
+        except BaseException:
+            await self.give_back(connection, failed=True)
+            raise
+        await self.give_back(connection)
+        return result
+
     async def close(self) -> None:
         connection, self._kept = self._kept, None
         if connection is not None:
@@ -434,14 +447,7 @@ class Connector:
             for retries_left in range(lender.pool.max_size, -1, -1):
                 try:
                     with translated_errors():
-                        connection = await lender.borrow()
-                        try:
-                            result = await run(Session(connection))
-                        except BaseException:
-                            await lender.give_back(connection, failed=True)
-                            raise
-                        await lender.give_back(connection)
-                        return result
+                        return await lender.lend(lambda connection: run(Session(connection)))
                 except DatabaseUnavailableError as exc:
                     if not retries_left or not isinstance(exc.__cause__, _SERVER_ENDED_BACKEND):
                         raise
