@@ -53,6 +53,8 @@ async def test_fire_and_forget_sample_succeeds(cluster_under_test):
     assert condition(body, "Complete")["status"] == "True"
     succeeded = await event_of(c, body, "Succeeded")
     assert succeeded["type"] == "Normal" and body["status"]["kubernetesJobName"] in succeeded["message"]
+    started = await event_of(c, body, "Started")  # also when a status pass saw only the end
+    assert started["message"] == f"attempt 1 of job {body['status']['jobId']} started as Job {body['status']['kubernetesJobName']}"
 
 
 async def test_retry_sample_with_pod_overrides_succeeds_on_its_third_attempt(cluster_under_test):
@@ -176,6 +178,31 @@ async def test_a_pod_that_never_starts_fails_with_the_kubelets_reason(cluster_un
     error = body["status"]["lastError"]
     assert error["type"] in ("ErrImagePull", "ImagePullBackOff"), error
     assert "craft-jobs-no-such-image:1" in error["message"] and "started within" in error["message"]
+
+
+@pytest.mark.cluster
+async def test_a_pod_waiting_for_a_missing_secret_says_why_before_its_start_deadline(cluster_under_test, request):
+    """The kubelet's reason shows on the resource and in the job's history while the run
+    still waits, not only when the start deadline fails it."""
+    c = cluster_under_test
+    name = c.name("no-secret")
+    missing = c.name("missing-credentials")
+    await c.crs.create("BackgroundJob", name, {"jobType": "hello", "retry": {"maxAttempts": 0}, "pod": {
+        "env": [{"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": missing, "key": "api-key"}}}]}})
+    body = await c.crs.wait_phase("BackgroundJob", name, "Failed", timeout=c.timeout)
+    assert body["status"]["lastError"]["type"] == "CreateContainerConfigError"
+    notice = await event_of(c, body, "PodNotStarted")
+    assert notice["type"] == "Warning"
+    assert f'has started yet: CreateContainerConfigError: secret "{missing}" not found' in notice["message"]
+    assert notice["firstTimestamp"] < body["status"]["finishedAt"], "said while the run still waited"
+    if not LOCAL_CLUSTER:
+        return
+    _, operator = request.getfixturevalue("local_cluster")
+    url = f"{operator.env['CRAFT_JOBS_JOB_API_URL']}/api/jobs/{body['status']['jobId']}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        history = json.loads(response.read())["history"]
+    waiting = [row for row in history if row["state"] == "Processing" and "has started yet" in (row["reason"] or "")]
+    assert len(waiting) == 1 and missing in waiting[0]["reason"], history
 
 
 async def test_a_run_over_its_timeout_ends_failed_with_a_timeout(cluster_under_test):

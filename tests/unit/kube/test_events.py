@@ -1,27 +1,60 @@
-"""Which Event a BackgroundJob's phase change posts, and how Events aggregate."""
+"""Which Events a BackgroundJob's status change posts, and how Events aggregate."""
 
 from __future__ import annotations
 
-from craft_jobs.kube.events import event_name, transition_event
+from craft_jobs.kube.events import event_name, transition_events
 
 
-def status(phase: str, **extra) -> dict:
-    return {"phase": phase, "jobId": "7", "kubernetesJobName": "cj-7-1", "attempts": 1, **extra}
+def status(phase: str, attempts: int = 1, **extra) -> dict:
+    return {"phase": phase, "jobId": "7", "kubernetesJobName": f"cj-7-{attempts}", "attempts": attempts, **extra}
+
+
+def reasons(previous: dict | None, current: dict) -> list[str]:
+    return [reason for _, reason, _ in transition_events(previous, current)]
 
 
 def test_each_phase_change_has_its_event():
-    assert transition_event(None, status("Enqueued"))[:2] == ("Normal", "Accepted")
-    assert transition_event(status("Enqueued"), status("Processing"))[:2] == ("Normal", "Started")
-    kind, reason, message = transition_event(status("Processing"), status("Scheduled", lastError={"message": "boom"}))
+    assert transition_events(None, status("Enqueued", 0)) == [("Normal", "Accepted", "stored as job 7 (Enqueued)")]
+    assert transition_events(status("Enqueued", 0), status("Processing")) == [
+        ("Normal", "Started", "attempt 1 of job 7 started as Job cj-7-1")]
+    [(kind, reason, message)] = transition_events(status("Processing"), status("Scheduled", lastError={"message": "boom"}))
     assert (kind, reason) == ("Warning", "Retrying") and message.endswith("retrying: boom")
-    kind, reason, message = transition_event(status("Processing"), status("Failed", lastError={"message": "boom"}))
+    [(kind, reason, message)] = transition_events(status("Processing"), status("Failed", lastError={"message": "boom"}))
     assert (kind, reason) == ("Warning", "Failed") and "boom" in message
-    assert transition_event(status("Processing"), status("Succeeded"))[:2] == ("Normal", "Succeeded")
+    assert reasons(status("Processing"), status("Succeeded")) == ["Succeeded"]
+
+
+def test_a_quick_run_seen_only_when_it_ended_still_shows_its_start():
+    assert reasons(None, status("Succeeded")) == ["Accepted", "Started", "Succeeded"]
+    assert transition_events(None, status("Succeeded"))[0][2] == "stored as job 7"
+    assert reasons(status("Enqueued", 0), status("Failed")) == ["Started", "Failed"]
+    assert reasons(status("Enqueued", 0), status("Scheduled")) == ["Started", "Retrying"]
+
+
+def test_attempts_between_two_passes_each_start_and_fail_before_the_last():
+    assert reasons(None, status("Succeeded", 3)) == [
+        "Accepted", "Started", "Retrying", "Started", "Retrying", "Started", "Succeeded"]
+    events = transition_events(status("Processing", 1), status("Processing", 3))
+    assert [(r, m) for _, r, m in events] == [
+        ("Retrying", "attempt 1 of job 7 failed, retrying"),
+        ("Started", "attempt 2 of job 7 started"),
+        ("Retrying", "attempt 2 of job 7 failed, retrying"),
+        ("Started", "attempt 3 of job 7 started as Job cj-7-3")]
+    assert reasons(status("Scheduled", 1), status("Succeeded", 2)) == ["Started", "Succeeded"]
+    assert reasons(status("Processing", 1), status("Scheduled", 2)) == ["Retrying", "Started", "Retrying"]
+
+
+def test_a_requeued_job_starts_counting_again_without_a_second_accepted():
+    assert reasons(status("Failed", 3), status("Enqueued", 0)) == []
+    assert reasons(status("Failed", 3), status("Processing", 1)) == ["Started"]
+    # A run interrupted by a shutdown goes back without using its attempt, then starts again.
+    assert reasons(status("Processing", 1), status("Enqueued", 0)) == []
 
 
 def test_no_event_without_a_change_or_for_a_delayed_job_seen_again():
-    assert transition_event(status("Processing"), status("Processing")) is None
-    assert transition_event(status("Enqueued"), status("Scheduled")) is None
+    assert transition_events(status("Processing"), status("Processing")) == []
+    assert transition_events(status("Enqueued"), status("Scheduled")) == []
+    assert transition_events(status("Processing"), status("Deleted")) == []
 
 
 def test_one_event_per_resource_and_reason():

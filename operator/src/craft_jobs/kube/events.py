@@ -1,7 +1,9 @@
 """Kubernetes Events on BackgroundJobs: what `kubectl describe bj` shows.
 
-The status sync posts one when a resource's phase changes: Accepted (first
-seen waiting), Started, Retrying, Failed, Succeeded. Events are aggregated as
+The status sync posts them as a resource's status changes: Accepted, Started
+(each attempt), Retrying (each failed attempt that is retried), Failed,
+Succeeded; the executor posts PodNotStarted while no container of a run's
+pod has started and something says why. Events are aggregated as
 client-go's recorder does: one Event per resource and reason, whose count and
 last time go up when it happens again. (An invalid spec gets kopf's own
 warning Event from the handler that refuses it.)
@@ -24,26 +26,42 @@ COMPONENT = "craft-jobs-operator"
 WAITING = ("Awaiting", "Scheduled", "Enqueued")
 
 
-def transition_event(previous: dict[str, Any] | None, status: dict[str, Any]) -> tuple[str, str, str] | None:
-    """(type, reason, message) for a BackgroundJob whose status changes from `previous` to `status`."""
-    before, after = (previous or {}).get("phase"), status.get("phase")
-    if before == after:
-        return None
+def transition_events(previous: dict[str, Any] | None, status: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(type, reason, message) of each Event for a BackgroundJob whose status changes
+    from `previous` to `status`, in order. A status pass may see several steps at once
+    (a quick run goes Enqueued -> Succeeded between passes): the attempts count says
+    which attempts started, and which of them failed and were retried, in between."""
+    previous = previous or {}
+    before, after = previous.get("phase"), status.get("phase")
     job = status.get("jobId")
     job_name = status.get("kubernetesJobName")
     error = (status.get("lastError") or {}).get("message") or ""
     attempts = status.get("attempts") or 0
-    if after == "Processing":
-        return "Normal", "Started", f"attempt {attempts} of job {job} started as Job {job_name}"
+    seen = previous.get("attempts") or 0
+    if attempts < seen:  # requeued: its attempts count again from the start
+        seen, before = 0, None if before is None else "Enqueued"
+    events: list[tuple[str, str, str]] = []
+    if before is None and after is not None:
+        waiting = f" ({after})" if after in WAITING else ""
+        events.append(("Normal", "Accepted", f"stored as job {job}{waiting}"))
+    # The attempt that was running at the last pass, and every later one but the
+    # latest, ended with a retry: another attempt started after it.
+    first_retried = seen if before == "Processing" else seen + 1
+    for attempt in range(max(first_retried, 1), attempts):
+        if attempt > seen:
+            events.append(("Normal", "Started", f"attempt {attempt} of job {job} started"))
+        events.append(("Warning", "Retrying", f"attempt {attempt} of job {job} failed, retrying"))
+    if attempts > seen:
+        events.append(("Normal", "Started", f"attempt {attempts} of job {job} started as Job {job_name}"))
+    if before == after:
+        return events
     if after == "Succeeded":
-        return "Normal", "Succeeded", f"job {job} succeeded after {attempts} attempt(s) (Job {job_name})"
-    if after == "Failed":
-        return "Warning", "Failed", f"job {job} failed after {attempts} attempt(s): {error}"[:1024]
-    if after == "Scheduled" and before == "Processing":
-        return "Warning", "Retrying", f"attempt {attempts} of job {job} failed, retrying: {error}"[:1024]
-    if after in WAITING and before is None:
-        return "Normal", "Accepted", f"stored as job {job} ({after})"
-    return None
+        events.append(("Normal", "Succeeded", f"job {job} succeeded after {attempts} attempt(s) (Job {job_name})"))
+    elif after == "Failed":
+        events.append(("Warning", "Failed", f"job {job} failed after {attempts} attempt(s): {error}"[:1024]))
+    elif after == "Scheduled" and attempts and (before == "Processing" or attempts > seen):
+        events.append(("Warning", "Retrying", f"attempt {attempts} of job {job} failed, retrying: {error}"[:1024]))
+    return events
 
 
 def event_name(name: str, uid: str, reason: str) -> str:

@@ -45,6 +45,7 @@ import asyncio
 import json
 import logging
 import threading
+from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -54,6 +55,7 @@ from craft_jobs_runner import EXIT_CANCELLED, EXIT_NON_RETRYABLE
 from craft_jobs.engine.executor import ExecutionResult
 from craft_jobs.errors import ValidationError
 from craft_jobs.kube.api import KubeApi, KubeApiError
+from craft_jobs.kube.events import post_event
 from craft_jobs.kube.evictions import FAILED_PODS, disruption_of, eviction_reason, owning_job
 from craft_jobs.kube.history import prune_recurring_history
 from craft_jobs.kube.manifest import (
@@ -74,6 +76,11 @@ from craft_jobs.store.models import ClaimedJob
 log = logging.getLogger(__name__)
 
 SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+# How long after its Job's creation a pod that has not started is first looked at,
+# so that a wrong image or a missing Secret shows long before the start deadline.
+WAITING_NOTICE_SECONDS = 10.0
+# What a pod says on its way to starting: no reason to tell anyone.
+STARTING = frozenset({"ContainerCreating", "PodInitializing"})
 _API_RETRY_DELAYS = (0.2, 0.5, 1, 2, 5)
 
 
@@ -131,6 +138,8 @@ class RunStore(Protocol):
     async def set_job_ref(self, job_id: int, ref: str) -> None: ...
 
     async def record_eviction(self, job_id: int, pod: str, reason: str, ref: str) -> None: ...
+
+    async def record_waiting_pod(self, job_id: int, waiting: str, reason: str, ref: str) -> None: ...
 
 
 class KubernetesExecutor:
@@ -420,6 +429,8 @@ class KubernetesExecutor:
         cancelled = asyncio.ensure_future(cancel.wait())
         loop = asyncio.get_running_loop()
         start_deadline = loop.time() + self.start_timeout_seconds
+        notice_at = loop.time() + min(WAITING_NOTICE_SECONDS, self.start_timeout_seconds / 2)
+        noticed: set[tuple[str, str]] = set()
         started = blameless_extension_used = False
         run_deadline: float | None = None  # timeoutSeconds, from the container's start
         evicted: set[str] = set()
@@ -450,9 +461,12 @@ class KubernetesExecutor:
                         blameless_extension_used = True
                         start_deadline = loop.time() + self.start_timeout_seconds
                     continue
+                if not started and loop.time() >= notice_at:
+                    await self._notice_waiting(job, namespace, name, ref, noticed)
+                    notice_at = loop.time() + self.recheck_seconds
                 waiter.changed.clear()
                 changed = asyncio.ensure_future(waiter.changed.wait())
-                next_deadline = run_deadline if started else start_deadline
+                next_deadline = run_deadline if started else min(start_deadline, notice_at)
                 timeout = self.recheck_seconds if next_deadline is None else min(
                     self.recheck_seconds, max(next_deadline - loop.time(), 0.01))
                 done, _ = await asyncio.wait({changed, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -509,6 +523,28 @@ class KubernetesExecutor:
             "type": reason,
             "message": f"no container of Job {ref} started within {self.start_timeout_seconds:g} s: {message}",
             "stack": ""}, ref)
+
+    async def _notice_waiting(self, job: ClaimedJob, namespace: str, name: str, ref: str,
+                              noticed: set[tuple[str, str]]) -> None:
+        """Tells why no container has started yet, once per reason: in the engine's log,
+        the job's history and a Warning Event on its resource, while the start deadline runs."""
+        found = await self._start_failure(namespace, name)
+        if not isinstance(found, tuple) or found[0] in STARTING or found in noticed:
+            return
+        noticed.add(found)
+        waiting, message = found
+        text = (f"no container of Job {ref} has started yet: {waiting}: {message}; the run fails"
+                f" unless one starts within {self.start_timeout_seconds:g} s of its creation")
+        log.warning("job %s: %s", job.id, text)
+        if self.store is not None:
+            try:
+                await self.store.record_waiting_pod(job.id, waiting, text[:2000], ref)
+            except Exception as exc:  # the database: the log and the Event still say it
+                log.warning("job %s: cannot record why its pod waits: %s", job.id, exc)
+        owner = owner_of(job)
+        if owner is not None:
+            involved = {"kind": owner.kind, "name": owner.name, "namespace": namespace, "uid": owner.uid}
+            await post_event(self.api, involved, "Warning", "PodNotStarted", text[:1024], datetime.now(timezone.utc))
 
     async def _start_failure(self, namespace: str, name: str) -> tuple[str, str] | bool | None:
         """Why the Job's pod has not started: (reason, message) from the pod or the Job's

@@ -8,7 +8,7 @@ cost one patch. What resources show is known from the watch (`observe`, fed
 by kopf's event handlers), so a second replica does not repeat a patch the
 first one made, and one replica at a time writes (an advisory lock per pass).
 
-Each phase change a pass sees also posts an Event on the resource (kube/events.py).
+Each change a pass sees also posts its Events on the resource (kube/events.py).
 
 A resource that no longer exists when its status is due (it was deleted
 while no operator watched) has its job deleted, so nothing runs for it.
@@ -24,7 +24,7 @@ from typing import Any
 from craft_jobs.engine.waiting import wait_event
 from craft_jobs.errors import CraftJobsError
 from craft_jobs.kube.api import KubeApiError
-from craft_jobs.kube.events import post_event, transition_event
+from craft_jobs.kube.events import post_event, transition_events
 from craft_jobs.kube.cr_status import (
     JobSnapshot,
     background_job_status,
@@ -143,9 +143,8 @@ class StatusSync:
                 return 0
             self.patches += 1
             self._shown[job.cr_uid] = (status_fingerprint(status), generation, status)
-            event = transition_event(previous, status)
-            if event is not None:
-                involved = {"kind": "BackgroundJob", "name": job.cr_name, "namespace": job.cr_namespace, "uid": job.cr_uid}
+            involved = {"kind": "BackgroundJob", "name": job.cr_name, "namespace": job.cr_namespace, "uid": job.cr_uid}
+            for event in transition_events(previous, status):
                 await post_event(self.api, involved, *event, self.reconciler.now())
             return 1
 

@@ -54,6 +54,10 @@ class KubeStore:
         await self.store.connector.execute(self.queries["kube_record_eviction"], {
             "id": job_id, "pod": pod, "reason": reason, "ref": ref, "now": self.store.clock.now()})
 
+    async def record_waiting_pod(self, job_id: int, waiting: str, reason: str, ref: str) -> None:
+        await self.store.connector.execute(self.queries["kube_record_waiting_pod"], {
+            "id": job_id, "waiting": waiting, "reason": reason, "ref": ref, "now": self.store.clock.now()})
+
     async def take_one_shot(self, session: Session, uid: str, annotation: str, value: str, now: datetime) -> bool:
         """True when this transaction may act on the annotation's value (see kube_take_one_shot)."""
         row = await session.fetch_one(self.queries["kube_take_one_shot"], {

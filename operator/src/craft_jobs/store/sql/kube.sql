@@ -64,6 +64,18 @@ RETURNING true AS taken;
 DELETE FROM __schema__.kube_one_shots
 WHERE resource_uid = %(uid)s AND annotation = %(annotation)s AND value = %(value)s;
 
+-- name: kube_record_waiting_pod
+-- No container of a running job's pod has started yet, and the pod (or the
+-- Job's events) says why: the history says so while the start deadline runs.
+-- Once per reason and message of a run's Job. (`job`, not `executor_ref`, as
+-- for an eviction: this row is no outcome.)
+INSERT INTO __schema__.job_states (job_id, state, reason, data, created_at)
+SELECT %(id)s, 'Processing', %(reason)s,
+       jsonb_build_object('waiting', %(waiting)s::text, 'job', %(ref)s::text), %(now)s
+WHERE EXISTS (SELECT 1 FROM __schema__.jobs WHERE id = %(id)s AND state = 'Processing')
+  AND NOT EXISTS (SELECT 1 FROM __schema__.job_states
+                  WHERE job_id = %(id)s AND data->>'job' = %(ref)s::text AND reason = %(reason)s);
+
 -- name: kube_record_eviction
 -- A pod of a running job was evicted and the Job controller replaces it (no
 -- attempt used): the work runs again, and the history says so. Once per pod,
