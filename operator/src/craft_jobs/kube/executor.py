@@ -30,6 +30,7 @@ How a Job ends becomes an ExecutionResult:
 - no container started within `start_timeout_seconds` (an image that cannot
   be pulled, an unschedulable pod, a missing Secret, admission refusing the
   pod) -> a retryable failure naming the pod's reason; the Job is removed;
+  until then the reason is told as soon as the pod gives one (`_notice_waiting`);
 - the Job vanished before it finished: when its resource was deleted, the
   run waits for the cancel that the deletion brings; else a failure without
   exit code and an error saying so;
@@ -528,7 +529,11 @@ class KubernetesExecutor:
                               noticed: set[tuple[str, str]]) -> None:
         """Tells why no container has started yet, once per reason: in the engine's log,
         the job's history and a Warning Event on its resource, while the start deadline runs."""
-        found = await self._start_failure(namespace, name)
+        try:
+            found = await self._why_not_started(namespace, name)
+        except KubeApiError as exc:  # nothing learnt: asked again at the next look
+            log.debug("job %s: cannot read the pods of Job %s: %s", job.id, ref, exc)
+            return
         if not isinstance(found, tuple) or found[0] in STARTING or found in noticed:
             return
         noticed.add(found)
@@ -547,19 +552,24 @@ class KubernetesExecutor:
             await post_event(self.api, involved, "Warning", "PodNotStarted", text[:1024], datetime.now(timezone.utc))
 
     async def _start_failure(self, namespace: str, name: str) -> tuple[str, str] | bool | None:
-        """Why the Job's pod has not started: (reason, message) from the pod or the Job's
-        warning events; True when a pod did start after all; None when nothing says."""
+        """At the start deadline: why the Job's pod has not started, as `_why_not_started`
+        says, or that the API did not say."""
         try:
-            pods = await self.api.list_pods(namespace, f"batch.kubernetes.io/job-name={name}")
-            if any(_pod_started(pod) for pod in pods):
-                return True
-            for pod in pods:
-                found = pod_waiting_reason(pod)
-                if found is not None:
-                    return found
-            events = await self.api.list_events(namespace, f"involvedObject.kind=Job,involvedObject.name={name}")
+            return await self._why_not_started(namespace, name)
         except KubeApiError as exc:
             return "PodNotStarted", f"its pods could not be read: {exc}"
+
+    async def _why_not_started(self, namespace: str, name: str) -> tuple[str, str] | bool | None:
+        """Why the Job's pod has not started: (reason, message) from the pod or the Job's
+        warning events; True when a pod did start after all; None when nothing says."""
+        pods = await self.api.list_pods(namespace, f"batch.kubernetes.io/job-name={name}")
+        if any(_pod_started(pod) for pod in pods):
+            return True
+        for pod in pods:
+            found = pod_waiting_reason(pod)
+            if found is not None:
+                return found
+        events = await self.api.list_events(namespace, f"involvedObject.kind=Job,involvedObject.name={name}")
         warnings = [e for e in events if e.get("type") == "Warning"]
         if warnings:
             latest = max(warnings, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
