@@ -85,6 +85,20 @@ async def test_every_page_renders_and_escapes_parameters_and_errors(client, stor
     assert missing.status_code == 404 and "job 98765 does not exist" in missing.text
 
 
+async def test_a_job_that_succeeded_after_a_failed_attempt_shows_that_error_as_an_earlier_ones(client, store, clock):
+    recovered = await enqueue(store)
+    await run(store, recovered, fail=error(message="card declined"), final=False)
+    clock.advance(timedelta(seconds=31))
+    assert await store.promote_due_jobs() == 1
+    assert await run(store, recovered) is JobState.SUCCEEDED
+    page = (await client.get(f"/jobs/jobs/{recovered}", headers=HTML)).text
+    assert "Error of an earlier attempt" in page and "Last error" not in page and "card declined" in page
+    failed = await enqueue(store)
+    await run(store, failed, fail=error(message="card stolen"))
+    page = (await client.get(f"/jobs/jobs/{failed}", headers=HTML)).text
+    assert "Last error" in page and "Error of an earlier attempt" not in page
+
+
 async def test_page_actions_redirect_with_a_notice(make_client, store):
     client = make_client(who="operator")
     job_id = await enqueue(store)
