@@ -127,6 +127,9 @@ async def test_recurring_sample_schedules_and_runs_when_triggered(cluster_under_
         "RecurringJob", name, lambda b: ((b.get("status") or {}).get("lastJob") or {}).get("phase") == "Succeeded",
         timeout=c.timeout, what="the triggered run")
     assert body["status"]["lastScheduleTime"]
+    job = body["status"]["lastJob"]["jobId"]
+    assert (await event_of(c, body, "Fired"))["message"] == f"fired job {job}"
+    assert (await event_of(c, body, "RunSucceeded"))["message"] == f"job {job} succeeded"
 
 
 @pytest.mark.cluster

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from craft_jobs.kube.events import event_name, transition_events
+from craft_jobs.kube.events import event_name, recurring_events, transition_events
 
 
 def status(phase: str, attempts: int = 1, **extra) -> dict:
@@ -62,3 +62,25 @@ def test_one_event_per_resource_and_reason():
     assert event_name("report", "uid-1", "Retrying") != event_name("report", "uid-1", "Started")
     assert event_name("report", "uid-1", "Started") != event_name("report", "uid-2", "Started")
     assert len(event_name("x" * 253, "u", "Started")) <= 253
+
+
+def recurring(job: str | None, phase: str | None = None, ready: str = "Scheduled", message: str = "") -> dict:
+    return {"lastJob": {"jobId": job, "phase": phase} if job else None,
+            "conditions": [{"type": "Ready", "reason": ready, "message": message}]}
+
+
+def test_a_recurring_job_tells_each_fire_and_its_outcome():
+    assert recurring_events(None, recurring(None)) == []
+    assert recurring_events(recurring(None), recurring("4", "Enqueued")) == [("Normal", "Fired", "fired job 4")]
+    assert recurring_events(recurring("4", "Enqueued"), recurring("4", "Processing")) == []
+    assert recurring_events(recurring("4", "Processing"), recurring("4", "Succeeded")) == [
+        ("Normal", "RunSucceeded", "job 4 succeeded")]
+    assert [r for _, r, _ in recurring_events(recurring("4", "Succeeded"), recurring("5", "Failed"))] == ["Fired", "RunFailed"]
+    assert recurring_events(recurring("5", "Failed"), recurring("5", "Failed")) == []
+
+
+def test_a_schedule_that_becomes_invalid_is_a_warning_once():
+    bad = recurring("4", "Succeeded", ready="InvalidSchedule", message="time zone 'Mars/Base' is unknown")
+    assert recurring_events(recurring("4", "Succeeded"), bad) == [
+        ("Warning", "InvalidSchedule", "time zone 'Mars/Base' is unknown")]
+    assert recurring_events(bad, bad) == []

@@ -1,9 +1,10 @@
-"""Kubernetes Events on BackgroundJobs: what `kubectl describe bj` shows.
+"""Kubernetes Events on BackgroundJobs and RecurringJobs: what `kubectl describe` shows.
 
 The status sync posts them as a resource's status changes: Accepted, Started
 (each attempt), Retrying (each failed attempt that is retried), Failed,
 Succeeded; the executor posts PodNotStarted while no container of a run's
-pod has started and something says why. Events are aggregated as
+pod has started and something says why. On a RecurringJob: Fired, RunSucceeded,
+RunFailed, InvalidSchedule. Events are aggregated as
 client-go's recorder does: one Event per resource and reason, whose count and
 last time go up when it happens again. (An invalid spec gets kopf's own
 warning Event from the handler that refuses it.)
@@ -62,6 +63,33 @@ def transition_events(previous: dict[str, Any] | None, status: dict[str, Any]) -
     elif after == "Scheduled" and attempts and (before == "Processing" or attempts > seen):
         events.append(("Warning", "Retrying", f"attempt {attempts} of job {job} failed, retrying: {error}"[:1024]))
     return events
+
+
+def recurring_events(previous: dict[str, Any] | None, status: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(type, reason, message) of each Event for a RecurringJob whose status changes from
+    `previous` to `status`: a fire, its run's outcome, a schedule that became invalid."""
+    previous = previous or {}
+    before, after = previous.get("lastJob") or {}, status.get("lastJob") or {}
+    job, phase = after.get("jobId"), after.get("phase")
+    events: list[tuple[str, str, str]] = []
+    invalid = _ready(status).get("reason") == "InvalidSchedule"
+    if invalid and _ready(previous).get("reason") != "InvalidSchedule":
+        events.append(("Warning", "InvalidSchedule", str(_ready(status).get("message") or "")[:1024]))
+    if not job:
+        return events
+    fired = job != before.get("jobId")
+    if fired:
+        events.append(("Normal", "Fired", f"fired job {job}"))
+    if fired or phase != before.get("phase"):
+        if phase == "Succeeded":
+            events.append(("Normal", "RunSucceeded", f"job {job} succeeded"))
+        elif phase == "Failed":
+            events.append(("Warning", "RunFailed", f"job {job} failed"))
+    return events
+
+
+def _ready(status: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or () if c.get("type") == "Ready"), {})
 
 
 def event_name(name: str, uid: str, reason: str) -> str:

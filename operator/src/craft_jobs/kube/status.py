@@ -24,7 +24,7 @@ from typing import Any
 from craft_jobs.engine.waiting import wait_event
 from craft_jobs.errors import CraftJobsError
 from craft_jobs.kube.api import KubeApiError
-from craft_jobs.kube.events import post_event, transition_events
+from craft_jobs.kube.events import post_event, recurring_events, transition_events
 from craft_jobs.kube.cr_status import (
     JobSnapshot,
     background_job_status,
@@ -177,4 +177,8 @@ class StatusSync:
                 return 0
             self.patches += 1
             self._shown[recurring.cr_uid] = (recurring_fingerprint(status), generation, status)
+            involved = {"kind": "RecurringJob", "name": recurring.cr_name, "namespace": recurring.cr_namespace,
+                        "uid": recurring.cr_uid}
+            for event in recurring_events(previous, status):
+                await post_event(self.api, involved, *event, self.reconciler.now())
             return 1
