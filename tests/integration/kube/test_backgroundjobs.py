@@ -244,3 +244,22 @@ async def test_backgroundjobs_run_the_installations_client_filters(start_operato
     await crs.create("BackgroundJob", "stamped", {"jobType": "hello", "parameters": {"name": "kube"}})
     body = await crs.wait_phase("BackgroundJob", "stamped", "Succeeded")
     assert (await store.get_job(job_id(body))).metadata.get("stamped") == "installation"
+
+
+async def test_a_job_held_by_a_concurrency_limit_says_so_on_its_resource(start_operator, crs, options, kube_api):
+    await start_operator(options=options.model_copy(update={"tenant_concurrency_limit": 1}))
+    await crs.create("BackgroundJob", "first", {"jobType": "slow", "parameters": {"seconds": 4}})
+    await crs.wait_phase("BackgroundJob", "first", "Processing")
+    await crs.create("BackgroundJob", "second", {"jobType": "hello"})
+    body = await crs.wait_for("BackgroundJob", "second", lambda b: condition(b, "Held"), what="the Held condition")
+    assert body["status"]["phase"] == "Enqueued"
+    held = condition(body, "Held")
+    assert (held["status"], held["reason"]) == ("True", "TenantConcurrencyLimit")
+    assert held["message"] == "held: the default tenant runs 1 of its limit of 1"
+    events = await kube_api.request("GET", "/api/v1/namespaces/default/events")
+    assert any(e["reason"] == "Held" and e["involvedObject"]["uid"] == body["metadata"]["uid"] for e in events["items"])
+    body = await crs.wait_phase("BackgroundJob", "second", "Succeeded", timeout=30)
+    released = condition(body, "Held")
+    assert (released["status"], released["reason"]) == ("False", "Released")
+    first = await crs.wait_phase("BackgroundJob", "first", "Succeeded", timeout=30)
+    assert condition(first, "Held") is None, "never held: no condition at all"

@@ -8,7 +8,13 @@ from typing import Any
 
 from craft_jobs.errors import ValidationError
 from craft_jobs.kube.manifest import job_name
-from craft_jobs.kube.names import CONDITION_ACCEPTED, CONDITION_COMPLETE, CONDITION_FAILED, CONDITION_READY
+from craft_jobs.kube.names import (
+    CONDITION_ACCEPTED,
+    CONDITION_COMPLETE,
+    CONDITION_FAILED,
+    CONDITION_HELD,
+    CONDITION_READY,
+)
 from craft_jobs.kube.spec import cr_field
 from craft_jobs.states import JobState
 
@@ -61,6 +67,7 @@ class JobSnapshot:
     finished_at: datetime | None
     state_changed_at: datetime
     last_error: dict[str, Any] | None
+    queue: str = "default"
     # "namespace/name" of the Kubernetes Job when a run adopted an earlier run's.
     executor_ref: str | None = None
     cr_uid: str | None = None
@@ -74,14 +81,17 @@ class JobSnapshot:
             id=get("id"), state=JobState(get("state")), attempt=get("attempt"), runs=get("runs"),
             tenant_id=get("tenant_id"), user_id=get("user_id"), started_at=get("started_at"),
             finished_at=get("finished_at"), state_changed_at=get("state_changed_at"),
-            last_error=get("last_error"), executor_ref=get("executor_ref"), cr_uid=get("cr_uid"), cr_namespace=get("cr_namespace"),
+            last_error=get("last_error"), queue=get("queue"), executor_ref=get("executor_ref"), cr_uid=get("cr_uid"),
+            cr_namespace=get("cr_namespace"),
             cr_name=get("cr_name"),
         )
 
 
 def background_job_status(job: JobSnapshot, now: datetime, generation: int | None = None,
-                          previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The `.status` of a BackgroundJob for its stored job."""
+                          previous: dict[str, Any] | None = None,
+                          hold: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The `.status` of a BackgroundJob for its stored job; `hold` is the (reason,
+    message) of a concurrency limit that holds it waiting (kube/held.py)."""
     old_conditions = (previous or {}).get("conditions") or []
     status: dict[str, Any] = {
         "phase": job.state.value,
@@ -105,6 +115,11 @@ def background_job_status(job: JobSnapshot, now: datetime, generation: int | Non
         message = error.get("message") or "the job failed"
         reason = "Timeout" if error.get("type") == "Timeout" else "Failed"
         conditions.append(condition(CONDITION_FAILED, True, reason, message, now, generation, old_conditions))
+    if hold is not None and job.state is JobState.ENQUEUED:
+        conditions.append(condition(CONDITION_HELD, True, *hold, now, generation, old_conditions))
+    elif any(c.get("type") == CONDITION_HELD for c in old_conditions):
+        conditions.append(condition(CONDITION_HELD, False, "Released", "no concurrency limit holds it",
+                                    now, generation, old_conditions))
     status["conditions"] = conditions
     return status
 

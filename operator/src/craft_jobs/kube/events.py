@@ -2,7 +2,7 @@
 
 The status sync posts them as a resource's status changes: Accepted, Started
 (each attempt), Retrying (each failed attempt that is retried), Failed,
-Succeeded; the executor posts PodNotStarted while no container of a run's
+Succeeded, Held (a concurrency limit holds it waiting); the executor posts PodNotStarted while no container of a run's
 pod has started and something says why. On a RecurringJob: Fired, RunSucceeded,
 RunFailed, InvalidSchedule. Events are aggregated as
 client-go's recorder does: one Event per resource and reason, whose count and
@@ -65,6 +65,14 @@ def transition_events(previous: dict[str, Any] | None, status: dict[str, Any]) -
     return events
 
 
+def held_event(previous: dict[str, Any] | None, status: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The Event of a waiting BackgroundJob that a concurrency limit starts to hold (kube/held.py)."""
+    held = _condition(status, "Held")
+    if held.get("status") != "True" or _condition(previous or {}, "Held").get("status") == "True":
+        return []
+    return [("Normal", "Held", str(held.get("message") or ""))]
+
+
 def recurring_events(previous: dict[str, Any] | None, status: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(type, reason, message) of each Event for a RecurringJob whose status changes from
     `previous` to `status`: a fire, its run's outcome, a schedule that became invalid."""
@@ -72,9 +80,9 @@ def recurring_events(previous: dict[str, Any] | None, status: dict[str, Any]) ->
     before, after = previous.get("lastJob") or {}, status.get("lastJob") or {}
     job, phase = after.get("jobId"), after.get("phase")
     events: list[tuple[str, str, str]] = []
-    invalid = _ready(status).get("reason") == "InvalidSchedule"
-    if invalid and _ready(previous).get("reason") != "InvalidSchedule":
-        events.append(("Warning", "InvalidSchedule", str(_ready(status).get("message") or "")[:1024]))
+    ready = _condition(status, "Ready")
+    if ready.get("reason") == "InvalidSchedule" and _condition(previous, "Ready").get("reason") != "InvalidSchedule":
+        events.append(("Warning", "InvalidSchedule", str(ready.get("message") or "")[:1024]))
     if not job:
         return events
     fired = job != before.get("jobId")
@@ -88,8 +96,8 @@ def recurring_events(previous: dict[str, Any] | None, status: dict[str, Any]) ->
     return events
 
 
-def _ready(status: dict[str, Any]) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or () if c.get("type") == "Ready"), {})
+def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or () if c.get("type") == kind), {})
 
 
 def event_name(name: str, uid: str, reason: str) -> str:

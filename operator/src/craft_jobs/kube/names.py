@@ -15,6 +15,7 @@ CONDITION_ACCEPTED = "Accepted"
 CONDITION_READY = "Ready"
 CONDITION_COMPLETE = "Complete"
 CONDITION_FAILED = "Failed"
+CONDITION_HELD = "Held"  # a concurrency limit holds the waiting job (kube/held.py)
 
 # Scheduler/validation field names -> the CR field a user has to fix.
 SCHEDULER_TO_CR_FIELDS = {

@@ -24,7 +24,8 @@ from typing import Any
 from craft_jobs.engine.waiting import wait_event
 from craft_jobs.errors import CraftJobsError
 from craft_jobs.kube.api import KubeApiError
-from craft_jobs.kube.events import post_event, recurring_events, transition_events
+from craft_jobs.kube.events import held_event, post_event, recurring_events, transition_events
+from craft_jobs.kube.held import RunsInFlight, held_scope, hold_of, limits_set
 from craft_jobs.kube.cr_status import (
     JobSnapshot,
     background_job_status,
@@ -36,7 +37,8 @@ from craft_jobs.states import JobState
 
 log = logging.getLogger(__name__)
 
-OVERLAP = timedelta(seconds=5)  # clocks of replicas differ a little; re-reading is cheap
+OVERLAP = timedelta(seconds=5)
+HELD_PAGE = 500  # waiting jobs looked at per pass for the Held condition  # clocks of replicas differ a little; re-reading is cheap
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -58,6 +60,11 @@ class StatusSync:
         self._jobs_since = EPOCH
         self._recurring_since = EPOCH
         self._first = True
+        # Concurrency limits (kube/held.py): the pass's runs in flight, and the waiting
+        # jobs whose resources show Held, id -> (tenant, queue).
+        self._running: RunsInFlight | None = None
+        self._held: dict[int, tuple[str, str]] = {}
+        self._held_after = 0  # where the next page of waiting jobs starts
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(concurrency)
         self.patches = 0
@@ -98,10 +105,14 @@ class StatusSync:
         async with kube_store.sync_lock() as mine:
             if not mine:
                 return 0
+            # Runs counted before the jobs are read: a job claimed in between shows as
+            # Processing, never as held by its own run.
+            await self._count_runs()
             jobs = await kube_store.jobs_to_sync(self._jobs_since - OVERLAP, self._first)
+            waiting = await self._waiting_to_sync({row["id"] for row in jobs})
             recurring = await kube_store.recurring_to_sync(self._recurring_since - OVERLAP, self._first)
             results = await asyncio.gather(
-                *(self._sync_job(JobSnapshot.from_row(row)) for row in jobs),
+                *(self._sync_job(JobSnapshot.from_row(row)) for row in [*jobs, *waiting]),
                 *(self._sync_recurring(r) for r, _ in recurring),
             )
         if jobs:
@@ -112,6 +123,46 @@ class StatusSync:
                 self._recurring_since = max(self._recurring_since, max(changed))
         self._first = False
         return sum(results)
+
+    async def _count_runs(self) -> None:
+        """The runs in flight per tenant and queue, when a concurrency limit is set."""
+        if limits_set(self.reconciler.options):
+            self._running = RunsInFlight.from_rows(await self.reconciler.kube_store.runs_in_flight())
+        else:
+            self._running = None
+
+    async def _waiting_to_sync(self, changed: set[int]) -> list[dict]:
+        """Waiting jobs whose Held condition is due to change, beyond those that changed:
+        a page of the waiting jobs a limit may hold (each pass takes the next page), and
+        those shown held that no limit holds now."""
+        options, kube_store = self.reconciler.options, self.reconciler.kube_store
+        if self._running is None:
+            return []
+        scope = held_scope(options, self._running)
+        rows: list[dict] = []
+        if scope.every_tenant or scope.tenants or scope.queues:
+            page = await kube_store.waiting_jobs(scope.every_tenant, scope.tenants, scope.queues,
+                                                 self._held_after, HELD_PAGE)
+            self._held_after = page[-1]["id"] if len(page) == HELD_PAGE else 0
+            rows = [row for row in page if row["id"] not in self._held]
+        released = [job_id for job_id, (tenant, queue) in self._held.items()
+                    if hold_of(options, self._running, tenant, queue) is None]
+        if released:
+            rows += await kube_store.waiting_jobs_by_id(released[:HELD_PAGE])
+            for job_id in set(released[:HELD_PAGE]) - {row["id"] for row in rows}:
+                self._held.pop(job_id, None)  # no longer waiting: its own change shows that
+        return [row for row in rows if row["id"] not in changed]
+
+    def _hold(self, job: JobSnapshot) -> tuple[str, str] | None:
+        if self._running is None or job.state is not JobState.ENQUEUED:
+            self._held.pop(job.id, None)
+            return None
+        hold = hold_of(self.reconciler.options, self._running, job.tenant_id, job.queue)
+        if hold is None:
+            self._held.pop(job.id, None)
+        else:
+            self._held[job.id] = (job.tenant_id, job.queue)
+        return hold
 
     async def _shown_status(self, plural: str, uid: str, namespace: str, name: str):
         shown = self._shown.get(uid)
@@ -132,7 +183,7 @@ class StatusSync:
                 if shown is None:
                     return await self._resource_gone(job)
                 fingerprint, generation, previous = shown
-                status = background_job_status(job, self.reconciler.now(), generation, previous)
+                status = background_job_status(job, self.reconciler.now(), generation, previous, self._hold(job))
                 if status_fingerprint(status) == fingerprint:
                     return 0
                 await self.api.patch_custom(BACKGROUND_JOBS, job.cr_namespace, job.cr_name, {"status": status}, "status")
@@ -144,7 +195,7 @@ class StatusSync:
             self.patches += 1
             self._shown[job.cr_uid] = (status_fingerprint(status), generation, status)
             involved = {"kind": "BackgroundJob", "name": job.cr_name, "namespace": job.cr_namespace, "uid": job.cr_uid}
-            for event in transition_events(previous, status):
+            for event in [*transition_events(previous, status), *held_event(previous, status)]:
                 await post_event(self.api, involved, *event, self.reconciler.now())
             return 1
 

@@ -23,6 +23,18 @@ class KubeStore:
             {"since": since, "include_unfinished": include_unfinished, "limit": limit},
         )
 
+    async def runs_in_flight(self) -> list[dict]:
+        return await self.store.connector.fetch_all(self.queries["kube_runs_in_flight"], {})
+
+    async def waiting_jobs(self, every_tenant: bool, tenants: list[str], queues: list[str], after: int,
+                           limit: int) -> list[dict]:
+        """See kube_waiting_jobs."""
+        return await self.store.connector.fetch_all(self.queries["kube_waiting_jobs"], {
+            "every_tenant": every_tenant, "tenants": tenants, "queues": queues, "after": after, "limit": limit})
+
+    async def waiting_jobs_by_id(self, ids: list[int]) -> list[dict]:
+        return await self.store.connector.fetch_all(self.queries["kube_waiting_jobs_by_id"], {"ids": ids})
+
     async def recurring_to_sync(self, since: datetime, include_all: bool, limit: int = 5000) -> list[tuple[RecurringJob, datetime]]:
         rows = await self.store.connector.fetch_all(
             self.queries["kube_recurring_to_sync"], {"since": since, "include_all": include_all, "limit": limit}

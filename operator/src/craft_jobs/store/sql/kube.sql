@@ -4,14 +4,39 @@
 -- name: kube_jobs_to_sync
 -- Jobs of BackgroundJob resources that changed since the last sync pass; the
 -- first pass of an operator also takes every unfinished one.
-SELECT id, state::text AS state, attempt, runs, tenant_id, user_id, started_at, finished_at,
-       state_changed_at, last_error, executor_ref, cr_uid, cr_namespace, cr_name
+SELECT __include:kube_job_columns__
 FROM __schema__.jobs
 WHERE cr_uid IS NOT NULL
   AND (state_changed_at >= %(since)s
        OR (%(include_unfinished)s AND state NOT IN ('Succeeded', 'Deleted')))
 ORDER BY state_changed_at, id
 LIMIT %(limit)s;
+
+-- name: kube_job_columns
+id, state::text AS state, attempt, runs, tenant_id, queue, user_id, started_at, finished_at,
+       state_changed_at, last_error, executor_ref, cr_uid, cr_namespace, cr_name
+
+-- name: kube_runs_in_flight
+-- For the Held condition (kube/held.py): few rows, over jobs_processing_idx.
+SELECT tenant_id, queue, count(*)::int AS running
+FROM __schema__.jobs WHERE state = 'Processing'
+GROUP BY tenant_id, queue;
+
+-- name: kube_waiting_jobs
+-- Waiting jobs of BackgroundJobs that a limit may hold now (their tenant or
+-- queue is at its limit), a page at a time after the id `after`.
+SELECT __include:kube_job_columns__
+FROM __schema__.jobs
+WHERE state = 'Enqueued' AND cr_uid IS NOT NULL AND id > %(after)s
+  AND (%(every_tenant)s OR tenant_id = ANY(%(tenants)s::text[]) OR queue = ANY(%(queues)s::text[]))
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: kube_waiting_jobs_by_id
+-- Jobs shown held that no limit holds now, if they still wait.
+SELECT __include:kube_job_columns__
+FROM __schema__.jobs
+WHERE id = ANY(%(ids)s::bigint[]) AND state = 'Enqueued';
 
 -- name: kube_recurring_to_sync
 -- RecurringJob resources whose row or last fired job changed since the last pass.
