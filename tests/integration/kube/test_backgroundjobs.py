@@ -7,6 +7,9 @@ import base64
 import time
 from datetime import datetime, timedelta, timezone
 
+from kmock._internal.k8s import KubernetesError
+
+from craft_jobs.kube.status import OVERLAP
 from craft_jobs.states import JobState
 from tests.support.kube.client import condition
 from tests.support.kube.emulator import JOBS, PODS, SECRETS
@@ -263,3 +266,31 @@ async def test_a_job_held_by_a_concurrency_limit_says_so_on_its_resource(start_o
     assert (released["status"], released["reason"]) == ("False", "Released")
     first = await crs.wait_phase("BackgroundJob", "first", "Succeeded", timeout=30)
     assert condition(first, "Held") is None, "never held: no condition at all"
+
+
+async def test_a_status_patch_the_api_refused_is_made_at_a_later_pass(start_operator, crs, cluster):
+    """A job that changes no more after it ends must not keep its old status because
+    later changes of other jobs moved the sync past it."""
+    refusing = asyncio.Event()
+    refusing.set()
+    refused: list[str] = []
+
+    def refuse_status_patches(request):
+        path = request.url.path
+        if refusing.is_set() and request.method.name == "PATCH" and "/backgroundjobs/" in path and path.endswith("/status"):
+            refused.append(path.split("/")[-2])
+            return KubernetesError(500, "InternalError", "injected by the test")
+        return None
+
+    cluster.emulator.faults = refuse_status_patches
+    await start_operator(status_sync_seconds=0.2)
+    await crs.create("BackgroundJob", "refused", {"jobType": "hello"})
+    await eventually(lambda: refused.count("refused") >= 3, message="status patches of 'refused' refused")
+    # It ends meanwhile; then another job's changes move the sync more than OVERLAP past it.
+    await asyncio.sleep(OVERLAP.total_seconds() + 1)
+    await crs.create("BackgroundJob", "later", {"jobType": "hello"})
+    await eventually(lambda: "later" in refused, message="a status patch of 'later' refused")
+    refusing.clear()
+    await crs.wait_phase("BackgroundJob", "later", "Succeeded", timeout=15)
+    body = await crs.wait_phase("BackgroundJob", "refused", "Succeeded", timeout=15)
+    assert body["status"]["attempts"] == 1

@@ -154,6 +154,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     grants: set[tuple[str, str, str, str]] = attrs.field(factory=set)
     access_reviews: list[dict[str, Any]] = attrs.field(factory=list)
     listeners: list[Listener] = attrs.field(factory=list)
+    # A test's faults: the error to answer a request with instead of serving it, or None.
+    faults: Callable[[rendering.Request], KubernetesError | None] | None = None
     counts: collections.Counter = attrs.field(factory=collections.Counter)
     _versions: Any = attrs.field(factory=lambda: itertools.count(1000))
     _session: aiohttp.ClientSession | None = None
@@ -216,6 +218,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         if request.params.get("watch") in ("true", "1"):
             verb = "watch"
         self.counts[self.agent_of(request), verb] += 1
+        refused = self.faults(request) if self.faults is not None else None
+        if refused is not None:
+            return await self._render_error(refused)
         try:
             original = request
             if request.action == action.CREATE:

@@ -10,6 +10,10 @@ first one made, and one replica at a time writes (an advisory lock per pass).
 
 Each change a pass sees also posts its Events on the resource (kube/events.py).
 
+A patch the API refuses or does not answer is tried again at later passes
+(backing off to 30 s) even when its job does not change any more: a job
+read once past `_jobs_since` would otherwise keep its old status for good.
+
 A resource that no longer exists when its status is due (it was deleted
 while no operator watched) has its job deleted, so nothing runs for it.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -38,7 +43,9 @@ from craft_jobs.states import JobState
 log = logging.getLogger(__name__)
 
 OVERLAP = timedelta(seconds=5)
-HELD_PAGE = 500  # waiting jobs looked at per pass for the Held condition  # clocks of replicas differ a little; re-reading is cheap
+HELD_PAGE = 500  # waiting jobs looked at per pass for the Held condition
+FAILED_PAGE = 500  # failed patches tried again per pass
+FAILED_RETRY_MAX_SECONDS = 30.0  # clocks of replicas differ a little; re-reading is cheap
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -65,6 +72,10 @@ class StatusSync:
         self._running: RunsInFlight | None = None
         self._held: dict[int, tuple[str, str]] = {}
         self._held_after = 0  # where the next page of waiting jobs starts
+        # Patches that failed (the API refused or did not answer): job id -> (failures,
+        # when to try again). Their rows are read again then, as they may not change again.
+        self._failed: dict[int, tuple[int, float]] = {}
+        self._recurring_failed = False
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(concurrency)
         self.patches = 0
@@ -109,10 +120,14 @@ class StatusSync:
             # Processing, never as held by its own run.
             await self._count_runs()
             jobs = await kube_store.jobs_to_sync(self._jobs_since - OVERLAP, self._first)
-            waiting = await self._waiting_to_sync({row["id"] for row in jobs})
-            recurring = await kube_store.recurring_to_sync(self._recurring_since - OVERLAP, self._first)
+            changed = {row["id"] for row in jobs}
+            waiting = await self._waiting_to_sync(changed)
+            again = await self._failed_to_sync(changed | {row["id"] for row in waiting})
+            recurring = await kube_store.recurring_to_sync(self._recurring_since - OVERLAP,
+                                                           self._first or self._recurring_failed)
+            self._recurring_failed = False
             results = await asyncio.gather(
-                *(self._sync_job(JobSnapshot.from_row(row)) for row in [*jobs, *waiting]),
+                *(self._sync_job(JobSnapshot.from_row(row)) for row in [*jobs, *waiting, *again]),
                 *(self._sync_recurring(r) for r, _ in recurring),
             )
         if jobs:
@@ -123,6 +138,23 @@ class StatusSync:
                 self._recurring_since = max(self._recurring_since, max(changed))
         self._first = False
         return sum(results)
+
+    async def _failed_to_sync(self, taken: set[int]) -> list[dict]:
+        """The jobs whose status patch failed and is due again (not already in this pass)."""
+        now = time.monotonic()
+        due = [job_id for job_id, (_, at) in self._failed.items() if at <= now and job_id not in taken]
+        if not due:
+            return []
+        rows = await self.reconciler.kube_store.jobs_by_id(due[:FAILED_PAGE])
+        for job_id in set(due[:FAILED_PAGE]) - {row["id"] for row in rows}:
+            self._failed.pop(job_id, None)  # the job is gone
+        return rows
+
+    def _patch_failed(self, job_id: int) -> None:
+        failures = self._failed.get(job_id, (0, 0.0))[0] + 1
+        # Linear: the passes that re-read recent changes count failures too.
+        delay = min(self.interval * failures, FAILED_RETRY_MAX_SECONDS)
+        self._failed[job_id] = (failures, time.monotonic() + delay)
 
     async def _count_runs(self) -> None:
         """The runs in flight per tenant and queue, when a concurrency limit is set."""
@@ -148,9 +180,10 @@ class StatusSync:
         released = [job_id for job_id, (tenant, queue) in self._held.items()
                     if hold_of(options, self._running, tenant, queue) is None]
         if released:
-            rows += await kube_store.waiting_jobs_by_id(released[:HELD_PAGE])
-            for job_id in set(released[:HELD_PAGE]) - {row["id"] for row in rows}:
-                self._held.pop(job_id, None)  # no longer waiting: its own change shows that
+            # A job that no longer waits has its own change in this or a later pass.
+            rows += [row for row in await kube_store.jobs_by_id(released[:HELD_PAGE]) if row["state"] == "Enqueued"]
+            for job_id in released[:HELD_PAGE]:
+                self._held.pop(job_id, None)
         return [row for row in rows if row["id"] not in changed]
 
     def _hold(self, job: JobSnapshot) -> tuple[str, str] | None:
@@ -176,6 +209,7 @@ class StatusSync:
 
     async def _sync_job(self, job: JobSnapshot) -> int:
         if job.cr_uid in self._gone:
+            self._failed.pop(job.id, None)
             return 0
         async with self._limit:
             try:
@@ -185,13 +219,17 @@ class StatusSync:
                 fingerprint, generation, previous = shown
                 status = background_job_status(job, self.reconciler.now(), generation, previous, self._hold(job))
                 if status_fingerprint(status) == fingerprint:
+                    self._failed.pop(job.id, None)
                     return 0
                 await self.api.patch_custom(BACKGROUND_JOBS, job.cr_namespace, job.cr_name, {"status": status}, "status")
             except KubeApiError as exc:
                 if exc.not_found:
                     return await self._resource_gone(job)
-                log.warning("cannot update the status of BackgroundJob %s/%s: %s", job.cr_namespace, job.cr_name, exc)
+                self._patch_failed(job.id)
+                log.warning("cannot update the status of BackgroundJob %s/%s (again at a later pass): %s",
+                            job.cr_namespace, job.cr_name, exc)
                 return 0
+            self._failed.pop(job.id, None)
             self.patches += 1
             self._shown[job.cr_uid] = (status_fingerprint(status), generation, status)
             involved = {"kind": "BackgroundJob", "name": job.cr_name, "namespace": job.cr_namespace, "uid": job.cr_uid}
@@ -224,7 +262,8 @@ class StatusSync:
                     return 0
                 await self.api.patch_custom(RECURRING_JOBS, recurring.cr_namespace, recurring.cr_name, {"status": status}, "status")
             except KubeApiError as exc:
-                log.warning("cannot update the status of RecurringJob %s: %s", recurring.id, exc)
+                self._recurring_failed = True  # the next pass reads every recurring job again
+                log.warning("cannot update the status of RecurringJob %s (again at the next pass): %s", recurring.id, exc)
                 return 0
             self.patches += 1
             self._shown[recurring.cr_uid] = (recurring_fingerprint(status), generation, status)

@@ -32,8 +32,8 @@ class KubeStore:
         return await self.store.connector.fetch_all(self.queries["kube_waiting_jobs"], {
             "every_tenant": every_tenant, "tenants": tenants, "queues": queues, "after": after, "limit": limit})
 
-    async def waiting_jobs_by_id(self, ids: list[int]) -> list[dict]:
-        return await self.store.connector.fetch_all(self.queries["kube_waiting_jobs_by_id"], {"ids": ids})
+    async def jobs_by_id(self, ids: list[int]) -> list[dict]:
+        return await self.store.connector.fetch_all(self.queries["kube_jobs_by_id"], {"ids": ids})
 
     async def recurring_to_sync(self, since: datetime, include_all: bool, limit: int = 5000) -> list[tuple[RecurringJob, datetime]]:
         rows = await self.store.connector.fetch_all(

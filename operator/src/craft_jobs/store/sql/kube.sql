@@ -32,11 +32,12 @@ WHERE state = 'Enqueued' AND cr_uid IS NOT NULL AND id > %(after)s
 ORDER BY id
 LIMIT %(limit)s;
 
--- name: kube_waiting_jobs_by_id
--- Jobs shown held that no limit holds now, if they still wait.
+-- name: kube_jobs_by_id
+-- Jobs whose status is due again without a change of theirs: a failed patch, a
+-- Held condition to release.
 SELECT __include:kube_job_columns__
 FROM __schema__.jobs
-WHERE id = ANY(%(ids)s::bigint[]) AND state = 'Enqueued';
+WHERE id = ANY(%(ids)s::bigint[]) AND cr_uid IS NOT NULL;
 
 -- name: kube_recurring_to_sync
 -- RecurringJob resources whose row or last fired job changed since the last pass.
