@@ -81,9 +81,8 @@ class JobSnapshot:
             id=get("id"), state=JobState(get("state")), attempt=get("attempt"), runs=get("runs"),
             tenant_id=get("tenant_id"), user_id=get("user_id"), started_at=get("started_at"),
             finished_at=get("finished_at"), state_changed_at=get("state_changed_at"),
-            last_error=get("last_error"), queue=get("queue"), executor_ref=get("executor_ref"), cr_uid=get("cr_uid"),
-            cr_namespace=get("cr_namespace"),
-            cr_name=get("cr_name"),
+            last_error=get("last_error"), queue=get("queue"), executor_ref=get("executor_ref"),
+            cr_uid=get("cr_uid"), cr_namespace=get("cr_namespace"), cr_name=get("cr_name"),
         )
 
 

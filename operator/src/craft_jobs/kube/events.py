@@ -1,13 +1,14 @@
 """Kubernetes Events on BackgroundJobs and RecurringJobs: what `kubectl describe` shows.
 
-The status sync posts them as a resource's status changes: Accepted, Started
-(each attempt), Retrying (each failed attempt that is retried), Failed,
-Succeeded, Held (a concurrency limit holds it waiting); the executor posts PodNotStarted while no container of a run's
-pod has started and something says why. On a RecurringJob: Fired, RunSucceeded,
-RunFailed, InvalidSchedule. Events are aggregated as
-client-go's recorder does: one Event per resource and reason, whose count and
-last time go up when it happens again. (An invalid spec gets kopf's own
-warning Event from the handler that refuses it.)
+The status sync posts them as a resource's status changes. On a
+BackgroundJob: Accepted, Started (each attempt), Retrying (each failed attempt
+that is retried), Failed, Succeeded, Held (a concurrency limit holds it
+waiting); the executor adds PodNotStarted while no container of a run's pod
+has started and something says why. On a RecurringJob: Fired, RunSucceeded,
+RunFailed, InvalidSchedule. Events are aggregated as client-go's recorder
+does: one Event per resource and reason, whose count and last time go up when
+it happens again. (An invalid spec gets kopf's own warning Event from the
+handler that refuses it.)
 """
 
 from __future__ import annotations

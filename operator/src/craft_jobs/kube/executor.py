@@ -46,9 +46,9 @@ import asyncio
 import json
 import logging
 import threading
-from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from craft_jobs_runner import EXIT_CANCELLED, EXIT_NON_RETRYABLE

@@ -42,10 +42,10 @@ from craft_jobs.states import JobState
 
 log = logging.getLogger(__name__)
 
-OVERLAP = timedelta(seconds=5)
+OVERLAP = timedelta(seconds=5)  # clocks of replicas differ a little; re-reading is cheap
 HELD_PAGE = 500  # waiting jobs looked at per pass for the Held condition
 FAILED_PAGE = 500  # failed patches tried again per pass
-FAILED_RETRY_MAX_SECONDS = 30.0  # clocks of replicas differ a little; re-reading is cheap
+FAILED_RETRY_MAX_SECONDS = 30.0
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
