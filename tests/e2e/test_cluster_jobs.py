@@ -208,6 +208,17 @@ async def test_a_pod_waiting_for_a_missing_secret_says_why_before_its_start_dead
     assert len(waiting) == 1 and missing in waiting[0]["reason"], history
 
 
+@pytest.mark.cluster
+async def test_optional_secret_references_let_the_pod_start_without_them(cluster_under_test):
+    c = cluster_under_test
+    name = c.name("optional-secrets")
+    missing = c.name("absent")
+    await c.crs.create("BackgroundJob", name, {"jobType": "hello", "retry": {"maxAttempts": 0}, "pod": {
+        "env": [{"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": missing, "key": "k", "optional": True}}}],
+        "envFrom": [{"secretRef": {"name": missing, "optional": True}}]}})
+    await c.crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=c.timeout)
+
+
 async def test_a_run_over_its_timeout_ends_failed_with_a_timeout(cluster_under_test):
     c = cluster_under_test
     name = c.name("timeout")

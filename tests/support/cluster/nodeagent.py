@@ -10,7 +10,8 @@ to it, and runs each container as a local process:
   mount namespace of the process (root only; emptyDir at /tmp becomes TMPDIR,
   since hiding this machine's /tmp would hide a checkout under it);
 - while a Secret is missing the container waits (ContainerCreating, or
-  CreateContainerConfigError for env), as a kubelet does; an image it cannot
+  CreateContainerConfigError for env; an `optional` reference is skipped), as
+  a kubelet does; an image it cannot
   run waits in ErrImagePull / ImagePullBackOff;
 - the exit code, reason and termination message (honouring
   `terminationMessagePolicy`) go to the pod's status;
@@ -388,6 +389,8 @@ class NodeAgent:
         for source in container.get("envFrom") or ():
             ref = source.get("secretRef") or {}
             secret = await self._secret(namespace, ref["name"])
+            if secret is None and ref.get("optional"):
+                continue
             if secret is None:
                 raise WaitingError("CreateContainerConfigError", f'secret "{ref["name"]}" not found')
             env.update({k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()})
@@ -397,9 +400,11 @@ class NodeAgent:
                 env[entry["name"]] = entry.get("value", "")
                 continue
             secret = await self._secret(namespace, ref["name"])
+            encoded = None if secret is None else (secret.get("data") or {}).get(ref["key"])
+            if encoded is None and ref.get("optional"):
+                continue  # as a kubelet does: the variable stays unset
             if secret is None:
                 raise WaitingError("CreateContainerConfigError", f'secret "{ref["name"]}" not found')
-            encoded = (secret.get("data") or {}).get(ref["key"])
             if encoded is None:
                 raise WaitingError("CreateContainerConfigError", f"couldn't find key {ref['key']} in Secret {namespace}/{ref['name']}")
             env[entry["name"]] = base64.b64decode(encoded).decode()

@@ -175,6 +175,17 @@ def test_pod_overrides():
     assert container["envFrom"] == [{"secretRef": {"name": "settings"}}]
 
 
+def test_optional_secret_references_stay_optional():
+    pod = {"env": [{"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "k", "optional": True}}},
+                   {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "t", "optional": False}}}],
+           "envFrom": [{"secretRef": {"name": "settings", "optional": True}}]}
+    job, _ = build_job_manifest(claimed(metadata={KUBE_METADATA_KEY: {"pod": pod}}), SETTINGS)
+    env = env_of(job)
+    assert env["API_KEY"] == {"secretKeyRef": {"name": "creds", "key": "k", "optional": True}}
+    assert env["TOKEN"] == {"secretKeyRef": {"name": "creds", "key": "t"}}
+    assert job["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": "settings", "optional": True}}]
+
+
 def test_image_from_job_else_default_else_error():
     job, _ = build_job_manifest(claimed(image="mine:2"), SETTINGS)
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "mine:2"

@@ -190,10 +190,17 @@ def _user_env(entry: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"name": entry["name"]}
     ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
     if ref:
-        result["valueFrom"] = {"secretKeyRef": {"name": ref["name"], "key": ref["key"]}}
+        result["valueFrom"] = {"secretKeyRef": _optional({"name": ref["name"], "key": ref["key"]}, ref)}
     else:
         result["value"] = str(entry.get("value", ""))
     return result
+
+
+def _optional(reference: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """A Secret reference, with `optional: true` when the spec's reference says so."""
+    if spec.get("optional") is True:
+        reference["optional"] = True
+    return reference
 
 
 def _fail_codes(job: ClaimedJob) -> list[int]:
@@ -239,7 +246,7 @@ def build_job_manifest(job: ClaimedJob, settings: ManifestSettings) -> tuple[dic
         container["imagePullPolicy"] = settings.image_pull_policy
     if pod.get("envFrom"):
         container["envFrom"] = [
-            {"secretRef": {"name": item["secretRef"]["name"]}}
+            {"secretRef": _optional({"name": item["secretRef"]["name"]}, item["secretRef"])}
             for item in pod["envFrom"] if isinstance(item, dict) and item.get("secretRef")
         ]
     if pod.get("resources"):
