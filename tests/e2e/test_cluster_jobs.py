@@ -132,6 +132,21 @@ async def test_recurring_sample_schedules_and_runs_when_triggered(cluster_under_
     assert (await event_of(c, body, "RunSucceeded"))["message"] == f"job {job} succeeded"
 
 
+async def test_a_recurring_jobs_failed_run_is_a_warning_with_its_error(cluster_under_test):
+    c = cluster_under_test
+    name = c.name("fails-nightly")
+    await c.crs.create("RecurringJob", name, {"schedule": "0 3 * * *", "jobTemplate": {
+        "jobType": "always-fails", "retry": {"maxAttempts": 0}}})
+    await c.crs.wait_for("RecurringJob", name, lambda b: (b.get("status") or {}).get("nextScheduleTime"), timeout=c.timeout)
+    await c.crs.annotate("RecurringJob", name, {"jobs.craft.dev/trigger": "now"})
+    body = await c.crs.wait_for(
+        "RecurringJob", name, lambda b: ((b.get("status") or {}).get("lastJob") or {}).get("phase") == "Failed",
+        timeout=c.timeout, what="the triggered run failed")
+    failed = await event_of(c, body, "RunFailed")
+    assert failed["type"] == "Warning"
+    assert failed["message"] == f"job {body['status']['lastJob']['jobId']} failed: the input file is corrupt"
+
+
 @pytest.mark.cluster
 async def test_job_pods_are_admitted_under_the_restricted_pod_security_standard(cluster_under_test):
     """Only a real API server enforces Pod Security admission; the emulator cannot."""

@@ -77,6 +77,8 @@ def test_a_recurring_job_tells_each_fire_and_its_outcome():
         ("Normal", "RunSucceeded", "job 4 succeeded")]
     assert [r for _, r, _ in recurring_events(recurring("4", "Succeeded"), recurring("5", "Failed"))] == ["Fired", "RunFailed"]
     assert recurring_events(recurring("5", "Failed"), recurring("5", "Failed")) == []
+    assert recurring_events(recurring("5", "Processing"), recurring("5", "Failed"), "disk full") == [
+        ("Warning", "RunFailed", "job 5 failed: disk full")]
 
 
 def test_a_schedule_that_becomes_invalid_is_a_warning_once():

@@ -74,9 +74,11 @@ def held_event(previous: dict[str, Any] | None, status: dict[str, Any]) -> list[
     return [("Normal", "Held", str(held.get("message") or ""))]
 
 
-def recurring_events(previous: dict[str, Any] | None, status: dict[str, Any]) -> list[tuple[str, str, str]]:
+def recurring_events(previous: dict[str, Any] | None, status: dict[str, Any],
+                     last_error: str | None = None) -> list[tuple[str, str, str]]:
     """(type, reason, message) of each Event for a RecurringJob whose status changes from
-    `previous` to `status`: a fire, its run's outcome, a schedule that became invalid."""
+    `previous` to `status`: a fire, its run's outcome (with `last_error`, the last job's
+    error message), a schedule that became invalid."""
     previous = previous or {}
     before, after = previous.get("lastJob") or {}, status.get("lastJob") or {}
     job, phase = after.get("jobId"), after.get("phase")
@@ -93,7 +95,8 @@ def recurring_events(previous: dict[str, Any] | None, status: dict[str, Any]) ->
         if phase == "Succeeded":
             events.append(("Normal", "RunSucceeded", f"job {job} succeeded"))
         elif phase == "Failed":
-            events.append(("Warning", "RunFailed", f"job {job} failed"))
+            failed = f"job {job} failed: {last_error}" if last_error else f"job {job} failed"
+            events.append(("Warning", "RunFailed", failed[:1024]))
     return events
 
 

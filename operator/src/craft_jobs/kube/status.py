@@ -128,12 +128,12 @@ class StatusSync:
             self._recurring_failed = False
             results = await asyncio.gather(
                 *(self._sync_job(JobSnapshot.from_row(row)) for row in [*jobs, *waiting, *again]),
-                *(self._sync_recurring(r) for r, _ in recurring),
+                *(self._sync_recurring(r, error) for r, _, error in recurring),
             )
         if jobs:
             self._jobs_since = max(self._jobs_since, max(row["state_changed_at"] for row in jobs))
         if recurring:
-            changed = [c for _, c in recurring if c is not None]
+            changed = [c for _, c, _ in recurring if c is not None]
             if changed:
                 self._recurring_since = max(self._recurring_since, max(changed))
         self._first = False
@@ -245,7 +245,7 @@ class StatusSync:
                 await self.reconciler.scheduler.delete(job.id, reason="its BackgroundJob was deleted")
         return 0
 
-    async def _sync_recurring(self, recurring) -> int:
+    async def _sync_recurring(self, recurring, last_error: dict | None) -> int:
         if recurring.cr_uid in self._gone:
             return 0
         async with self._limit:
@@ -269,6 +269,6 @@ class StatusSync:
             self._shown[recurring.cr_uid] = (recurring_fingerprint(status), generation, status)
             involved = {"kind": "RecurringJob", "name": recurring.cr_name, "namespace": recurring.cr_namespace,
                         "uid": recurring.cr_uid}
-            for event in recurring_events(previous, status):
+            for event in recurring_events(previous, status, (last_error or {}).get("message")):
                 await post_event(self.api, involved, *event, self.reconciler.now())
             return 1

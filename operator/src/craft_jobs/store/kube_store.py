@@ -35,11 +35,13 @@ class KubeStore:
     async def jobs_by_id(self, ids: list[int]) -> list[dict]:
         return await self.store.connector.fetch_all(self.queries["kube_jobs_by_id"], {"ids": ids})
 
-    async def recurring_to_sync(self, since: datetime, include_all: bool, limit: int = 5000) -> list[tuple[RecurringJob, datetime]]:
+    async def recurring_to_sync(self, since: datetime, include_all: bool,
+                                limit: int = 5000) -> list[tuple[RecurringJob, datetime, dict | None]]:
+        """(recurring job, when it or its last job changed, the last job's error)."""
         rows = await self.store.connector.fetch_all(
             self.queries["kube_recurring_to_sync"], {"since": since, "include_all": include_all, "limit": limit}
         )
-        return [(RecurringJob.model_validate(row), row["changed_at"]) for row in rows]
+        return [(RecurringJob.model_validate(row), row["changed_at"], row["last_job_error"]) for row in rows]
 
     async def unfinished_jobs_of_recurring(self, recurring_id: str, tenant_id: str, namespace: str) -> list[int]:
         rows = await self.store.connector.fetch_all(

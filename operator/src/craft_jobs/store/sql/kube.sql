@@ -41,7 +41,7 @@ WHERE id = ANY(%(ids)s::bigint[]) AND cr_uid IS NOT NULL;
 
 -- name: kube_recurring_to_sync
 -- RecurringJob resources whose row or last fired job changed since the last pass.
-SELECT r.*, j.state::text AS last_job_state,
+SELECT r.*, j.state::text AS last_job_state, j.last_error AS last_job_error,
        greatest(r.updated_at, j.state_changed_at) AS changed_at
 FROM __schema__.recurring_jobs r
 LEFT JOIN __schema__.jobs j ON j.id = r.last_job_id
