@@ -25,6 +25,11 @@ def rfc3339(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def condition_of(status: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+    """The condition of type `kind` in a `.status`, or {}."""
+    return next((c for c in (status or {}).get("conditions") or () if c.get("type") == kind), {})
+
+
 def condition(kind: str, status: bool, reason: str, message: str, now: datetime, generation: int | None = None,
               previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A metav1.Condition; keeps lastTransitionTime when the status did not change."""
@@ -116,7 +121,7 @@ def background_job_status(job: JobSnapshot, now: datetime, generation: int | Non
         conditions.append(condition(CONDITION_FAILED, True, reason, message, now, generation, old_conditions))
     if hold is not None and job.state is JobState.ENQUEUED:
         conditions.append(condition(CONDITION_HELD, True, *hold, now, generation, old_conditions))
-    elif any(c.get("type") == CONDITION_HELD for c in old_conditions):
+    elif condition_of(previous, CONDITION_HELD):
         conditions.append(condition(CONDITION_HELD, False, "Released", "no concurrency limit holds it",
                                     now, generation, old_conditions))
     status["conditions"] = conditions

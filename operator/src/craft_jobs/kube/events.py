@@ -20,7 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from craft_jobs.kube.api import GROUP, VERSION, KubeApi, KubeApiError
-from craft_jobs.kube.cr_status import rfc3339
+from craft_jobs.kube.cr_status import condition_of, rfc3339
+from craft_jobs.kube.names import CONDITION_HELD, CONDITION_READY
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,8 @@ def transition_events(previous: dict[str, Any] | None, status: dict[str, Any]) -
 
 def held_event(previous: dict[str, Any] | None, status: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The Event of a waiting BackgroundJob that a concurrency limit starts to hold (kube/held.py)."""
-    held = _condition(status, "Held")
-    if held.get("status") != "True" or _condition(previous or {}, "Held").get("status") == "True":
+    held = condition_of(status, CONDITION_HELD)
+    if held.get("status") != "True" or condition_of(previous, CONDITION_HELD).get("status") == "True":
         return []
     return [("Normal", "Held", str(held.get("message") or ""))]
 
@@ -83,8 +84,8 @@ def recurring_events(previous: dict[str, Any] | None, status: dict[str, Any],
     before, after = previous.get("lastJob") or {}, status.get("lastJob") or {}
     job, phase = after.get("jobId"), after.get("phase")
     events: list[tuple[str, str, str]] = []
-    ready = _condition(status, "Ready")
-    if ready.get("reason") == "InvalidSchedule" and _condition(previous, "Ready").get("reason") != "InvalidSchedule":
+    ready = condition_of(status, CONDITION_READY)
+    if ready.get("reason") == "InvalidSchedule" and condition_of(previous, CONDITION_READY).get("reason") != "InvalidSchedule":
         events.append(("Warning", "InvalidSchedule", str(ready.get("message") or "")[:1024]))
     if not job:
         return events
@@ -98,10 +99,6 @@ def recurring_events(previous: dict[str, Any] | None, status: dict[str, Any],
             failed = f"job {job} failed: {last_error}" if last_error else f"job {job} failed"
             events.append(("Warning", "RunFailed", failed[:1024]))
     return events
-
-
-def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or () if c.get("type") == kind), {})
 
 
 def event_name(name: str, uid: str, reason: str) -> str:

@@ -133,20 +133,20 @@ class StatusSync:
         if jobs:
             self._jobs_since = max(self._jobs_since, max(row["state_changed_at"] for row in jobs))
         if recurring:
-            changed = [c for _, c, _ in recurring if c is not None]
-            if changed:
-                self._recurring_since = max(self._recurring_since, max(changed))
+            recurring_changes = [c for _, c, _ in recurring if c is not None]
+            if recurring_changes:
+                self._recurring_since = max(self._recurring_since, max(recurring_changes))
         self._first = False
         return sum(results)
 
     async def _failed_to_sync(self, taken: set[int]) -> list[dict]:
         """The jobs whose status patch failed and is due again (not already in this pass)."""
         now = time.monotonic()
-        due = [job_id for job_id, (_, at) in self._failed.items() if at <= now and job_id not in taken]
+        due = [job_id for job_id, (_, at) in self._failed.items() if at <= now and job_id not in taken][:FAILED_PAGE]
         if not due:
             return []
-        rows = await self.reconciler.kube_store.jobs_by_id(due[:FAILED_PAGE])
-        for job_id in set(due[:FAILED_PAGE]) - {row["id"] for row in rows}:
+        rows = await self.reconciler.kube_store.jobs_by_id(due)
+        for job_id in set(due) - {row["id"] for row in rows}:
             self._failed.pop(job_id, None)  # the job is gone
         return rows
 
@@ -179,18 +179,19 @@ class StatusSync:
             rows = [row for row in page if row["id"] not in self._held]
         released = [job_id for job_id, (tenant, queue) in self._held.items()
                     if hold_of(options, self._running, tenant, queue) is None]
+        released = released[:HELD_PAGE]
         if released:
             # A job that no longer waits has its own change in this or a later pass.
-            rows += [row for row in await kube_store.jobs_by_id(released[:HELD_PAGE]) if row["state"] == "Enqueued"]
-            for job_id in released[:HELD_PAGE]:
+            rows += [row for row in await kube_store.jobs_by_id(released) if row["state"] == "Enqueued"]
+            for job_id in released:
                 self._held.pop(job_id, None)
         return [row for row in rows if row["id"] not in changed]
 
     def _hold(self, job: JobSnapshot) -> tuple[str, str] | None:
-        if self._running is None or job.state is not JobState.ENQUEUED:
-            self._held.pop(job.id, None)
-            return None
-        hold = hold_of(self.reconciler.options, self._running, job.tenant_id, job.queue)
+        """The limit that holds this job now, if any; `_held` follows."""
+        hold = None
+        if self._running is not None and job.state is JobState.ENQUEUED:
+            hold = hold_of(self.reconciler.options, self._running, job.tenant_id, job.queue)
         if hold is None:
             self._held.pop(job.id, None)
         else:
