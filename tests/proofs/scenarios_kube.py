@@ -147,6 +147,42 @@ def _recurring_stored(ctx: Context, recurring_id: str) -> bool:
         return conn.execute("SELECT 1 FROM craft_jobs.recurring_jobs WHERE id = %s", (recurring_id,)).fetchone() is not None
 
 
+# -- replicas ----------------------------------------------------------------------------------
+
+
+def replicas_one_killed(ctx: Context) -> None:
+    """Two operators on one namespace, as two replicas of the chart's Deployment: both
+    hear every event, so their creates of each Job and Secret meet on the API server
+    (409 AlreadyExists). One is killed -9 with every job running, more jobs come while
+    only the other runs, then the killed one comes back as its Deployment restarts it."""
+    first = start_operator(ctx, log="operator-a.log")
+    start_operator(ctx, log="operator-b.log")
+    jobs = create_background_jobs(ctx, [8, 9, 10, 11, 12, 13], **FAST_RETRY)
+    wait_all_started(ctx, jobs)
+    kill_operator(first)
+    ctx.note("two replicas; killed one with all 6 jobs running")
+    create_background_jobs(ctx, [2, 3, 4], prefix="alone-", **FAST_RETRY)
+    restart_operator(ctx, first, pause=2)
+    create_background_jobs(ctx, [2, 3], prefix="again-", **FAST_RETRY)
+    ctx.note(f"Kubernetes Jobs at the end: {len(ctx.cluster.jobs(ctx.namespace))} for {len(ctx.jobs)} BackgroundJobs")
+
+
+def rolling_update(ctx: Context) -> None:
+    """A Deployment's rolling update (maxSurge 1): the new operator starts beside the old
+    one while jobs run, jobs are created while both run, then the old one gets SIGTERM
+    (and, its grace over, goes) with some of them still running."""
+    old = start_operator(ctx, log="operator-old.log")
+    jobs = create_background_jobs(ctx, [14] * 3, **FAST_RETRY)
+    wait_all_started(ctx, jobs)
+    start_operator(ctx, log="operator-new.log")
+    create_background_jobs(ctx, [3, 4, 5, 6], prefix="both-", **FAST_RETRY)
+    time.sleep(2)
+    old.stop()
+    ctx.note("new operator started beside the old one with 3 jobs running; 4 created while both ran; old stopped")
+    create_background_jobs(ctx, [2, 3], prefix="new-", **FAST_RETRY)
+    ctx.fault_over()
+
+
 # -- stops and deletions ----------------------------------------------------------------------
 
 
@@ -289,6 +325,8 @@ SCENARIOS = [
     Scenario("kube-kill9-deleting", "kubernetes", "kill -9 while resources are deleted", kill_while_deleting),
     Scenario("kube-kill9-recurring", "kubernetes", "kill -9 while a recurring job fires (trigger)", kill_while_recurring_fires,
              settle_timeout=25),
+    Scenario("kube-replica-kill9", "kubernetes", "two operators; kill -9 of one mid-run", replicas_one_killed),
+    Scenario("kube-rolling-update", "kubernetes", "new operator beside the old, then SIGTERM of the old", rolling_update),
     Scenario("kube-finish-while-stopped", "kubernetes", "SIGTERM; Jobs finish with no operator", finish_while_stopped),
     Scenario("kube-delete-running", "kubernetes", "BackgroundJobs deleted while running", delete_while_running),
     Scenario("kube-job-deleted", "kubernetes", "Kubernetes Job deleted behind its back", job_deleted_behind_its_back,

@@ -29,8 +29,10 @@ def wait_until(check: Callable[[], T], timeout: float, what: str, interval: floa
 # -- the operator -------------------------------------------------------------------------
 
 
-def start_operator(ctx: Context, **env: str) -> OperatorProcess:
-    operator = ctx.cluster.operator(ctx.database_url, ctx.namespace, ctx.directory / "operator.log", **env)
+def start_operator(ctx: Context, log: str = "operator.log", **env: str) -> OperatorProcess:
+    """An operator for the scenario's namespace; `log` names its own log file when
+    a scenario runs more than one (replicas)."""
+    operator = ctx.cluster.operator(ctx.database_url, ctx.namespace, ctx.directory / log, **env)
     operator.start()
     ctx.cleanup.callback(operator.stop)
     return operator
