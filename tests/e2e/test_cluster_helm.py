@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from craft_jobs.kube.api import KubeApiError
+from craft_jobs.kube.api import GROUP, VERSION, KubeApiError
 from craft_jobs.kube.names import ANNOTATION_CREATED_BY
 from tests.e2e.conftest import LOCAL_CLUSTER
 from tests.support.kube.client import CrClient
@@ -88,17 +88,24 @@ def operator_account(plane, namespace: str) -> str:
     return account["metadata"]["name"]
 
 
-async def test_the_chart_installs_and_its_operator_runs_with_the_charts_own_grants(installed_chart, tmp_path):
-    from tests.support.cluster.controlplane import api_from_kubeconfig
+def start_chart_operator(installed_chart, tmp_path):
+    """The operator with the chart's ServiceAccount token, serving the chart's webhooks."""
     from tests.support.cluster.operatorprocess import OperatorProcess
 
     plane, namespace, database, webhook_port, cert_dir = installed_chart
     account = operator_account(plane, namespace)
     token = run(plane, "kubectl", "-n", namespace, "create", "token", account, "--duration=1h").strip()
     kubeconfig = plane.write_token_kubeconfig(tmp_path / "operator.kubeconfig", account, token, namespace)
-    operator = OperatorProcess(kubeconfig, database, tmp_path / "operator.log", env={
+    return OperatorProcess(kubeconfig, database, tmp_path / "operator.log", env={
         "CRAFT_JOBS_NAMESPACES": namespace, "CRAFT_JOBS_WEBHOOK_ENABLED": "true",
         "CRAFT_JOBS_WEBHOOK_PORT": str(webhook_port), "CRAFT_JOBS_WEBHOOK_CERT_DIR": str(cert_dir)}).start()
+
+
+async def test_the_chart_installs_and_its_operator_runs_with_the_charts_own_grants(installed_chart, tmp_path):
+    from tests.support.cluster.controlplane import api_from_kubeconfig
+
+    plane, namespace, database, webhook_port, cert_dir = installed_chart
+    operator = start_chart_operator(installed_chart, tmp_path)
     api = api_from_kubeconfig(plane.kubeconfig, "craft-jobs-e2e")
     crs = CrClient(api, namespace)
     try:
@@ -124,6 +131,62 @@ async def test_the_chart_installs_and_its_operator_runs_with_the_charts_own_gran
         body = await crs.wait_phase("BackgroundJob", "denied", "Failed", timeout=90)
         message = body["status"]["lastError"]["message"]
         assert "403" in message and "secrets" in message and "forbidden" in message, message
+    finally:
+        operator.stop()
+        api.close()
+
+
+def kubectl_as(plane, user: str, namespace: str, *args: str, manifest: dict | None = None) -> subprocess.CompletedProcess:
+    """kubectl impersonating `user` (the admin may): the API server's userInfo is then that user's."""
+    binary = str(TOOLS / "kubectl") if (TOOLS / "kubectl").exists() else shutil.which("kubectl")
+    return subprocess.run([binary, f"--kubeconfig={plane.kubeconfig}", f"--as={user}", "-n", namespace, *args],
+                          capture_output=True, text=True, timeout=120, input=json.dumps(manifest) if manifest else None)
+
+
+def background_job(name: str, annotations: dict | None = None) -> dict:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "BackgroundJob",
+            "metadata": {"name": name, "annotations": annotations or {}}, "spec": {"jobType": "hello"}}
+
+
+async def test_the_webhooks_take_the_user_from_the_kubernetes_request_and_refuse_a_claimed_one(installed_chart, tmp_path):
+    """Issue 13's identity, with the real API server's userInfo and SubjectAccessReview."""
+    import psycopg
+
+    from craft_jobs.kube.names import ANNOTATION_CHANGED_BY
+    from tests.support.cluster.controlplane import api_from_kubeconfig
+
+    plane, namespace, database, _, _ = installed_chart
+    run(plane, "kubectl", "-n", namespace, "create", "role", "backgroundjob-editor",
+        "--verb=get,list,watch,create,update,patch", f"--resource=backgroundjobs.{GROUP}")
+    run(plane, "kubectl", "-n", namespace, "create", "rolebinding", "alice-edits",
+        "--role=backgroundjob-editor", "--user=alice")
+    operator = start_chart_operator(installed_chart, tmp_path)
+    api = api_from_kubeconfig(plane.kubeconfig, "craft-jobs-e2e")
+    crs = CrClient(api, namespace)
+    try:
+        made = kubectl_as(plane, "alice", namespace, "create", "-f", "-", manifest=background_job("by-alice"))
+        assert made.returncode == 0, made.stderr
+        body = await crs.wait_phase("BackgroundJob", "by-alice", "Succeeded", timeout=90)
+        annotations = body["metadata"]["annotations"]
+        assert annotations[ANNOTATION_CREATED_BY] == annotations[ANNOTATION_CHANGED_BY] == "alice"
+        with psycopg.connect(database, autocommit=True) as conn:
+            (user_id,) = conn.execute("SELECT user_id FROM craft_jobs.jobs WHERE cr_name = 'by-alice'").fetchone()
+        assert user_id == "alice"
+
+        # Naming another creator needs the right to impersonate that user: alice has none.
+        claimed = kubectl_as(plane, "alice", namespace, "create", "-f", "-",
+                             manifest=background_job("claims-bob", {ANNOTATION_CREATED_BY: "bob"}))
+        assert claimed.returncode != 0 and "may not impersonate" in claimed.stderr, claimed.stderr
+        assert await crs.get("BackgroundJob", "claims-bob") is None
+        rewritten = kubectl_as(plane, "alice", namespace, "annotate", "--overwrite", "backgroundjob", "by-alice",
+                               f"{ANNOTATION_CREATED_BY}=bob")
+        assert rewritten.returncode != 0 and "may not impersonate" in rewritten.stderr, rewritten.stderr
+        assert (await crs.get("BackgroundJob", "by-alice"))["metadata"]["annotations"][ANNOTATION_CREATED_BY] == "alice"
+
+        # The admin may impersonate, so its claim stands; the request's user is still recorded as the changer.
+        admins = await crs.create("BackgroundJob", "for-bob", {"jobType": "hello"}, annotations={ANNOTATION_CREATED_BY: "bob"})
+        assert admins["metadata"]["annotations"][ANNOTATION_CREATED_BY] == "bob"
+        assert admins["metadata"]["annotations"][ANNOTATION_CHANGED_BY] == "craft-jobs-admin"
     finally:
         operator.stop()
         api.close()

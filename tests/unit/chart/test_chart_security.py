@@ -27,6 +27,8 @@ OPERATOR_NAMESPACED_GRANTS: set[Grant] = {
     ("", "events", "patch"),
     ("", "events", "list"),
 }
+# The webhooks ask whether a requester naming another creator may impersonate that user.
+REVIEW_GRANT: Grant = ("authorization.k8s.io", "subjectaccessreviews", "create")
 NAMESPACE_GRANTS: set[Grant] = {("", "namespaces", v) for v in ("get", "list", "watch")}
 DASHBOARD_KUBERNETES_AUTH_GRANTS: set[Grant] = {
     ("authentication.k8s.io", "tokenreviews", "create"),
@@ -78,19 +80,22 @@ def test_clusterwide_rbac_is_exactly_the_documented_grants() -> None:
     }
     # With webhooks: may a requester naming another creator impersonate that user?
     assert grants_by_subject(render("webhooks.yaml"))[("cj-craft-jobs-operator", None)] == \
-        OPERATOR_NAMESPACED_GRANTS | NAMESPACE_GRANTS | {("authorization.k8s.io", "subjectaccessreviews", "create")}
+        OPERATOR_NAMESPACED_GRANTS | NAMESPACE_GRANTS | {REVIEW_GRANT}
     operator = one(manifests, "Deployment", "-operator")["spec"]["template"]["spec"]
     assert operator["serviceAccountName"] == "cj-craft-jobs-operator"
     assert "CRAFT_JOBS_NAMESPACES" not in {e["name"] for e in operator["containers"][0]["env"]}
 
 
-def test_namespaced_rbac_grants_per_namespace_and_nothing_cluster_wide() -> None:
-    manifests = render("namespaced-rbac.yaml")
-    assert of_kind(manifests, "ClusterRole") == [] and of_kind(manifests, "ClusterRoleBinding") == []
+def test_namespaced_rbac_grants_per_namespace_and_cluster_wide_only_the_webhooks_review() -> None:
+    manifests = render("namespaced-rbac.yaml")  # webhooks enabled
+    assert [m["metadata"]["name"] for m in of_kind(manifests, "ClusterRole")] == ["cj-craft-jobs-operator-reviews"]
     assert grants_by_subject(manifests) == {
         ("cj-craft-jobs-operator", "team-a"): OPERATOR_NAMESPACED_GRANTS,
         ("cj-craft-jobs-operator", "team-b"): OPERATOR_NAMESPACED_GRANTS,
+        ("cj-craft-jobs-operator", None): {REVIEW_GRANT},
     }
+    without_webhooks = render("namespaced-rbac.yaml", "webhooks.enabled=false")
+    assert of_kind(without_webhooks, "ClusterRole") == [] and of_kind(without_webhooks, "ClusterRoleBinding") == []
     env = {e["name"]: e.get("value") for e in one(manifests, "Deployment", "-operator")["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["CRAFT_JOBS_NAMESPACES"] == "team-a,team-b"
     # The webhooks only see the watched namespaces.
