@@ -1,10 +1,13 @@
 """Exactly once on the real control plane: operator restarts, deletion racing the
-garbage collector, evictions. These stop and start the operator process, so
-they run on the local control plane only (make test-cluster)."""
+garbage collector, evictions, a run's object names taken by someone else. These
+stop and start the operator process or read its database, so they run on the
+local control plane only (make test-cluster)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
 import psycopg
 import pytest
@@ -84,6 +87,57 @@ async def test_an_eviction_uses_no_attempt_even_when_its_exit_code_is_fatal(clus
     evictions = [reason for state, reason in rows if state == "Processing" and pod_name in (reason or "")]
     assert len(evictions) == 1 and "evicted (DisruptionTarget" in evictions[0] and "no attempt used" in evictions[0], rows
     assert [state for state, _ in rows].count("Processing") == 2, rows
+
+
+def planted(kind: str, name: str, job_id: str) -> dict:
+    """What anyone allowed to create Jobs or Secrets in the namespace could make
+    under a run's predictable name, before the run starts."""
+    if kind == "Job":
+        return {"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": name, "labels": {"jobs.craft.dev/job-id": job_id}},
+                "spec": {"suspend": True, "template": {"spec": {"restartPolicy": "Never", "containers": [
+                    {"name": "outsider", "image": "craft-jobs-samples:dev"}]}}}}
+    injected = base64.b64encode(json.dumps({"name": "injected"}).encode()).decode()
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": {"parameters.json": injected}}
+
+
+@pytest.mark.parametrize("kind", ["Job", "Secret"])
+async def test_a_runs_name_taken_by_someone_else_is_neither_adopted_nor_used(cluster_under_test, local_cluster, kind):
+    """The API server's own 409 AlreadyExists: the object without this installation's
+    proof fails that run (retryable, no attempt of the work ran), and the next run,
+    with a name of its own, runs with the parameters it was given."""
+    _, operator = local_cluster
+    c = cluster_under_test
+    name = c.name(f"{kind.lower()}-taken")
+    await c.crs.create("BackgroundJob", name, {"jobType": "hello", "parameters": {"name": "mine"}, "delay": "5s",
+                                               "retry": {"maxAttempts": 1, "backoff": {"baseSeconds": 1, "maxSeconds": 1}}})
+    body = await c.crs.wait_for("BackgroundJob", name, lambda b: (b.get("status") or {}).get("jobId"), timeout=c.timeout)
+    job_id = body["status"]["jobId"]
+    taken = f"cj-{job_id}-1"
+    create = c.api.create_job if kind == "Job" else c.api.create_secret
+    outsiders = await create(c.namespace, planted(kind, taken, job_id))
+
+    body = await c.crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=c.timeout + 10)
+    assert body["status"]["kubernetesJobName"] == f"cj-{job_id}-2" and body["status"]["attempts"] == 2
+    with psycopg.connect(operator.connection_string) as conn:
+        errors = [data for (data,) in conn.execute(
+            "SELECT data FROM craft_jobs.job_states WHERE job_id = %s AND data ? 'type'", (int(job_id),))]
+    assert [e["type"] for e in errors] == ["NameTaken"], errors
+    assert f"the {kind} {c.namespace}/{taken} exists but was not made by this installation" in errors[0]["message"]
+    # The outsider's object is as it was made: nothing of the run went into it or ran from it.
+    if kind == "Job":
+        job = await c.api.get_job(c.namespace, taken)
+        assert job["metadata"]["uid"] == outsiders["metadata"]["uid"] and job["spec"]["suspend"] is True
+        assert await c.api.get_secret(c.namespace, taken) is None, "no parameters handed to it"
+    else:
+        secret = await c.api.get_secret(c.namespace, taken)
+        assert secret["data"] == outsiders["data"] and not secret["metadata"].get("ownerReferences")
+        await eventually(lambda: _gone(c, taken), 30, interval=0.2, message="the run's own Job, left without its Secret, removed")
+    assert [p["metadata"]["labels"]["job-name"] for p in await pods_of(c, job_id)] == [f"cj-{job_id}-2"]
+
+
+async def _gone(c, job_name: str) -> bool:
+    return await c.api.get_job(c.namespace, job_name) is None
 
 
 async def _finished(c, job_name: str) -> dict | None:
