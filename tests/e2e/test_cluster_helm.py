@@ -39,8 +39,9 @@ def run(plane, tool: str, *args: str, input: str | None = None) -> str:
 
 
 @pytest.fixture
-def installed_chart(local_cluster, postgres_server, template_database, tmp_path):
-    """The chart in a namespace of its own, scoped to it, with webhooks at an out-of-cluster URL."""
+def installed_chart(request, local_cluster, postgres_server, template_database, tmp_path):
+    """The chart in a namespace of its own, scoped to it, with webhooks at an out-of-cluster URL.
+    Parametrized indirectly, the parameter is values laid over these (top-level keys replaced)."""
     from tests.conftest import _scratch_database
     from tests.support.cluster.controlplane import free_port
 
@@ -66,6 +67,7 @@ def installed_chart(local_cluster, postgres_server, template_database, tmp_path)
         "webhooks": {"enabled": True, "failurePolicy": "Fail", "url": f"https://127.0.0.1:{webhook_port}",
                      "certificate": {"existingSecret": "webhook-cert",
                                      "caBundle": base64.b64encode(plane.authority.pem).decode()}},
+        **getattr(request, "param", {}),
     }
     values_file = tmp_path / "values.json"
     values_file.write_text(json.dumps(values))
@@ -81,11 +83,15 @@ def installed_chart(local_cluster, postgres_server, template_database, tmp_path)
         databases.close()
 
 
-def operator_account(plane, namespace: str) -> str:
+def component_account(plane, namespace: str, component: str) -> str:
     accounts = json.loads(run(plane, "kubectl", "-n", namespace, "get", "serviceaccounts",
-                              "-l", "app.kubernetes.io/component=operator", "-o", "json"))["items"]
+                              "-l", f"app.kubernetes.io/component={component}", "-o", "json"))["items"]
     (account,) = accounts
     return account["metadata"]["name"]
+
+
+def account_token(plane, namespace: str, account: str) -> str:
+    return run(plane, "kubectl", "-n", namespace, "create", "token", account, "--duration=1h").strip()
 
 
 def start_chart_operator(installed_chart, tmp_path):
@@ -93,8 +99,8 @@ def start_chart_operator(installed_chart, tmp_path):
     from tests.support.cluster.operatorprocess import OperatorProcess
 
     plane, namespace, database, webhook_port, cert_dir = installed_chart
-    account = operator_account(plane, namespace)
-    token = run(plane, "kubectl", "-n", namespace, "create", "token", account, "--duration=1h").strip()
+    account = component_account(plane, namespace, "operator")
+    token = account_token(plane, namespace, account)
     kubeconfig = plane.write_token_kubeconfig(tmp_path / "operator.kubeconfig", account, token, namespace)
     return OperatorProcess(kubeconfig, database, tmp_path / "operator.log", env={
         "CRAFT_JOBS_NAMESPACES": namespace, "CRAFT_JOBS_WEBHOOK_ENABLED": "true",
@@ -190,3 +196,59 @@ async def test_the_webhooks_take_the_user_from_the_kubernetes_request_and_refuse
     finally:
         operator.stop()
         api.close()
+
+
+KUBERNETES_AUTH = {"dashboard": {"enabled": True, "auth": {"mode": "kubernetes"}}}
+
+
+@pytest.mark.parametrize("installed_chart", [KUBERNETES_AUTH], indirect=True)
+async def test_the_dashboard_checks_kubernetes_tokens_and_scopes_each_user_to_its_namespaces(installed_chart, tmp_path):
+    """Issue 13 on the dashboard, with the real API server's TokenReview and
+    SubjectAccessReview asked with the chart's own dashboard grants: each tenant is a
+    namespace, `list` there makes a viewer of it, `update` an operator."""
+    import httpx
+
+    from craft_jobs.client import JobScheduler
+    from craft_jobs.options import load_options
+    from tests.support.cluster.operatorprocess import DashboardProcess
+
+    plane, namespace, database, _, _ = installed_chart
+    elsewhere = f"{namespace}-other"  # another tenant's namespace: nobody here has a grant in it
+    options = load_options(connection_string=database, mode="cluster", enable_multi_tenancy=True)
+    scheduler = await JobScheduler.connect(options)
+    try:
+        ours = await scheduler.schedule("hello", {"name": "ours"}, tenant_id=namespace)
+        theirs = await scheduler.schedule("hello", {"name": "theirs"}, tenant_id=elsewhere)
+    finally:
+        await scheduler.close()
+    for user, verbs in (("viewer", "get,list"), ("operator", "get,list,update")):
+        run(plane, "kubectl", "-n", namespace, "create", "serviceaccount", user)
+        run(plane, "kubectl", "-n", namespace, "create", "role", f"jobs-{user}", f"--verb={verbs}",
+            f"--resource=backgroundjobs.{GROUP}")
+        run(plane, "kubectl", "-n", namespace, "create", "rolebinding", f"jobs-{user}", f"--role=jobs-{user}",
+            f"--serviceaccount={namespace}:{user}")
+    bearer = {user: {"Authorization": f"Bearer {account_token(plane, namespace, user)}"} for user in ("viewer", "operator")}
+
+    account = component_account(plane, namespace, "dashboard")
+    kubeconfig = plane.write_token_kubeconfig(tmp_path / "dashboard.kubeconfig", account,
+                                              account_token(plane, namespace, account), namespace)
+    dashboard = DashboardProcess(kubeconfig, database, tmp_path / "dashboard.log", env={
+        "KUBECONFIG": str(kubeconfig), "CRAFT_JOBS_DASHBOARD_AUTH_MODE": "kubernetes",
+        "CRAFT_JOBS_ENABLE_MULTI_TENANCY": "true"}).start()
+    try:
+        async with httpx.AsyncClient(base_url=dashboard.url, timeout=30) as http:
+            for user in ("viewer", "operator"):
+                listed = await http.get("/api/jobs", headers=bearer[user])
+                assert listed.status_code == 200, listed.text
+                assert [j["id"] for j in listed.json()["items"]] == [ours], user
+                assert (await http.get(f"/api/jobs/{theirs}", headers=bearer[user])).status_code == 404, user
+            refused = await http.post(f"/api/jobs/{ours}/requeue", headers=bearer["viewer"])
+            assert refused.status_code == 403, refused.text
+            assert (await http.post(f"/api/jobs/{theirs}/requeue", headers=bearer["operator"])).status_code == 404
+            requeued = await http.post(f"/api/jobs/{ours}/requeue", headers=bearer["operator"])
+            assert requeued.status_code == 200, requeued.text
+            forged = await http.get("/api/jobs", headers={"Authorization": "Bearer not-a-kubernetes-token"})
+            assert forged.status_code == 401 and "backgroundjobs" in forged.json()["error"]["message"]
+            assert (await http.get("/api/jobs")).status_code == 401
+    finally:
+        dashboard.stop()
