@@ -26,6 +26,7 @@ from tests.support.kube.client import CrClient
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "craft-jobs"
 TOOLS = ROOT / ".tools" / "bin"
+FINAL = ("Succeeded", "Failed")
 
 pytestmark = pytest.mark.skipif(not LOCAL_CLUSTER, reason="installs the chart into the local control plane: make test-cluster")
 
@@ -103,7 +104,7 @@ def start_chart_operator(installed_chart, tmp_path):
     token = account_token(plane, namespace, account)
     kubeconfig = plane.write_token_kubeconfig(tmp_path / "operator.kubeconfig", account, token, namespace)
     return OperatorProcess(kubeconfig, database, tmp_path / "operator.log", env={
-        "CRAFT_JOBS_NAMESPACES": namespace, "CRAFT_JOBS_WEBHOOK_ENABLED": "true",
+        "CRAFT_JOBS_NAMESPACES": namespace, "CRAFT_JOBS_WEBHOOK_ENABLED": "true", "CRAFT_JOBS_ENABLE_MULTI_TENANCY": "true",
         "CRAFT_JOBS_WEBHOOK_PORT": str(webhook_port), "CRAFT_JOBS_WEBHOOK_CERT_DIR": str(cert_dir)}).start()
 
 
@@ -149,9 +150,9 @@ def kubectl_as(plane, user: str, namespace: str, *args: str, manifest: dict | No
                           capture_output=True, text=True, timeout=120, input=json.dumps(manifest) if manifest else None)
 
 
-def background_job(name: str, annotations: dict | None = None) -> dict:
+def background_job(name: str, annotations: dict | None = None, spec: dict | None = None) -> dict:
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "BackgroundJob",
-            "metadata": {"name": name, "annotations": annotations or {}}, "spec": {"jobType": "hello"}}
+            "metadata": {"name": name, "annotations": annotations or {}}, "spec": spec or {"jobType": "hello"}}
 
 
 async def test_the_webhooks_take_the_user_from_the_kubernetes_request_and_refuse_a_claimed_one(installed_chart, tmp_path):
@@ -170,14 +171,19 @@ async def test_the_webhooks_take_the_user_from_the_kubernetes_request_and_refuse
     api = api_from_kubeconfig(plane.kubeconfig, "craft-jobs-e2e")
     crs = CrClient(api, namespace)
     try:
-        made = kubectl_as(plane, "alice", namespace, "create", "-f", "-", manifest=background_job("by-alice"))
+        # The pod's own context and environment carry the tenant (the namespace: namespaced
+        # RBAC reads no namespace labels) and the user the API server authenticated.
+        expects = {"jobType": "kube-expects-context", "parameters": {"tenant": namespace, "user": "alice"}}
+        made = kubectl_as(plane, "alice", namespace, "create", "-f", "-", manifest=background_job("by-alice", spec=expects))
         assert made.returncode == 0, made.stderr
-        body = await crs.wait_phase("BackgroundJob", "by-alice", "Succeeded", timeout=90)
+        body = await crs.wait_for("BackgroundJob", "by-alice", lambda b: (b.get("status") or {}).get("phase") in FINAL,
+                                  timeout=90)
+        assert body["status"]["phase"] == "Succeeded", body["status"].get("lastError")
         annotations = body["metadata"]["annotations"]
         assert annotations[ANNOTATION_CREATED_BY] == annotations[ANNOTATION_CHANGED_BY] == "alice"
         with psycopg.connect(database, autocommit=True) as conn:
             (user_id,) = conn.execute("SELECT user_id FROM craft_jobs.jobs WHERE cr_name = 'by-alice'").fetchone()
-        assert user_id == "alice"
+        assert user_id == "alice" and body["status"]["tenant"] == namespace
 
         # Naming another creator needs the right to impersonate that user: alice has none.
         claimed = kubectl_as(plane, "alice", namespace, "create", "-f", "-",
