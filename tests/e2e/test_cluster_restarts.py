@@ -103,9 +103,9 @@ def planted(kind: str, name: str, job_id: str) -> dict:
 
 @pytest.mark.parametrize("kind", ["Job", "Secret"])
 async def test_a_runs_name_taken_by_someone_else_is_neither_adopted_nor_used(cluster_under_test, local_cluster, kind):
-    """The API server's own 409 AlreadyExists: the object without this installation's
-    proof fails that run (retryable, no attempt of the work ran), and the next run,
-    with a name of its own, runs with the parameters it was given."""
+    """The API server's own 409 AlreadyExists: an object without this installation's
+    proof fails that run with a retryable error before any of the work runs, and the
+    next run, with a name of its own, runs with the parameters it was given."""
     _, operator = local_cluster
     c = cluster_under_test
     name = c.name(f"{kind.lower()}-taken")
@@ -114,26 +114,30 @@ async def test_a_runs_name_taken_by_someone_else_is_neither_adopted_nor_used(clu
     body = await c.crs.wait_for("BackgroundJob", name, lambda b: (b.get("status") or {}).get("jobId"), timeout=c.timeout)
     job_id = body["status"]["jobId"]
     taken = f"cj-{job_id}-1"
-    create = c.api.create_job if kind == "Job" else c.api.create_secret
+    create, path = ((c.api.create_job, f"/apis/batch/v1/namespaces/{c.namespace}/jobs/{taken}") if kind == "Job"
+                    else (c.api.create_secret, f"/api/v1/namespaces/{c.namespace}/secrets/{taken}"))
     outsiders = await create(c.namespace, planted(kind, taken, job_id))
-
-    body = await c.crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=c.timeout + 10)
-    assert body["status"]["kubernetesJobName"] == f"cj-{job_id}-2" and body["status"]["attempts"] == 2
-    with psycopg.connect(operator.connection_string) as conn:
-        errors = [data for (data,) in conn.execute(
-            "SELECT data FROM craft_jobs.job_states WHERE job_id = %s AND data ? 'type'", (int(job_id),))]
-    assert [e["type"] for e in errors] == ["NameTaken"], errors
-    assert f"the {kind} {c.namespace}/{taken} exists but was not made by this installation" in errors[0]["message"]
-    # The outsider's object is as it was made: nothing of the run went into it or ran from it.
-    if kind == "Job":
-        job = await c.api.get_job(c.namespace, taken)
-        assert job["metadata"]["uid"] == outsiders["metadata"]["uid"] and job["spec"]["suspend"] is True
-        assert await c.api.get_secret(c.namespace, taken) is None, "no parameters handed to it"
-    else:
-        secret = await c.api.get_secret(c.namespace, taken)
-        assert secret["data"] == outsiders["data"] and not secret["metadata"].get("ownerReferences")
-        await eventually(lambda: _gone(c, taken), 30, interval=0.2, message="the run's own Job, left without its Secret, removed")
-    assert [p["metadata"]["labels"]["job-name"] for p in await pods_of(c, job_id)] == [f"cj-{job_id}-2"]
+    try:
+        body = await c.crs.wait_phase("BackgroundJob", name, "Succeeded", timeout=c.timeout + 10)
+        assert body["status"]["kubernetesJobName"] == f"cj-{job_id}-2" and body["status"]["attempts"] == 2
+        with psycopg.connect(operator.connection_string) as conn:
+            errors = [data for (data,) in conn.execute(
+                "SELECT data FROM craft_jobs.job_states WHERE job_id = %s AND data ? 'type'", (int(job_id),))]
+        assert [e["type"] for e in errors] == ["NameTaken"], errors
+        assert f"the {kind} {c.namespace}/{taken} exists but was not made by this installation" in errors[0]["message"]
+        # The outsider's object is as it was made: nothing of the run went into it or ran from it.
+        if kind == "Job":
+            job = await c.api.get_job(c.namespace, taken)
+            assert job["metadata"]["uid"] == outsiders["metadata"]["uid"] and job["spec"]["suspend"] is True
+            assert await c.api.get_secret(c.namespace, taken) is None, "no parameters handed to it"
+        else:
+            secret = await c.api.get_secret(c.namespace, taken)
+            assert secret["data"] == outsiders["data"] and not secret["metadata"].get("ownerReferences")
+            await eventually(lambda: _gone(c, taken), 30, interval=0.2,
+                             message="the run's own Job, left without its Secret, removed")
+        assert [p["metadata"]["labels"]["job-name"] for p in await pods_of(c, job_id)] == [f"cj-{job_id}-2"]
+    finally:
+        await c.api.request("DELETE", path)
 
 
 async def _gone(c, job_name: str) -> bool:
