@@ -26,6 +26,9 @@ from tests.proofs.steps import (
 )
 
 FAST_RETRY = {"retry": {"maxAttempts": 3, "backoff": {"baseSeconds": 1, "maxSeconds": 5}}}
+# Errors of the Kubernetes API or its transport, which must never use an attempt.
+API_ERROR_TYPES = ("ProtocolError", "ReadTimeoutError", "MaxRetryError", "TransportError",
+                   "KubeApiError", "InternalError", "JobCreateFailed")
 
 
 def _jobs_path(ctx: Context) -> str:
@@ -278,9 +281,7 @@ def api_errors(ctx: Context) -> None:
     proxy.clear_faults()
     ctx.fault_over()
     ctx.note(f"injected for {time.monotonic() - began:.0f} s: {dict(proxy.injected)}")
-    # docs/operator.md: API and transport errors are retried and never use an attempt.
-    ctx.rules.append(rules.attempt_used_by(("ProtocolError", "ReadTimeoutError", "MaxRetryError", "TransportError",
-                                            "KubeApiError", "InternalError", "JobCreateFailed")))
+    ctx.rules.append(rules.attempt_used_by(API_ERROR_TYPES))  # docs/operator.md: retried, no attempt used
 
 
 def watch_chaos(ctx: Context) -> None:
@@ -296,6 +297,21 @@ def watch_chaos(ctx: Context) -> None:
     missing = {"watch-duplicate", "watch-reorder", "watch-410"} - set(ctx.cluster.proxy.injected)
     if missing:
         raise AssertionError(f"the fault did not happen: nothing injected of {sorted(missing)}")
+
+
+def apiserver_restarted(ctx: Context) -> None:
+    """kill -9 of kube-apiserver with jobs running; 60 s without one (longer than
+    kopf's own retries of a request, about 54 s), while the Jobs finish (the node
+    agent reports their pods once it is back); then the same API server again.
+    Every client's watches and requests fail meanwhile."""
+    start_operator(ctx)
+    jobs = create_background_jobs(ctx, [8] * 5, **FAST_RETRY)
+    wait_all_started(ctx, jobs)
+    ctx.cluster.plane.restart_apiserver(down_seconds=60)
+    ctx.fault_over()
+    ctx.note("kube-apiserver killed with 5 jobs running, back after 60 s")
+    create_background_jobs(ctx, [2, 3], prefix="after-", **FAST_RETRY)
+    ctx.rules.append(rules.attempt_used_by(API_ERROR_TYPES))
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------
@@ -335,6 +351,7 @@ SCENARIOS = [
     Scenario("kube-evicted", "kubernetes", "pods evicted mid-run", evicted_mid_run, allows_rerun=True),
     Scenario("kube-api-errors", "kubernetes", "API 500/409/timeouts on 25% for 20-45 s", api_errors, settle_timeout=150),
     Scenario("kube-watch-chaos", "kubernetes", "watch events duplicated, reordered, 410 Gone", watch_chaos),
+    Scenario("kube-apiserver-restart", "kubernetes", "kube-apiserver kill -9, away 60 s", apiserver_restarted),
     Scenario("kube-pg-restart", "kubernetes", "PostgreSQL restarted", postgres_restarted),
     Scenario("kube-pg-away-30s", "kubernetes", "PostgreSQL unreachable for 30 s", postgres_away_30s),
 ]

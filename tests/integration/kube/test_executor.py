@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 from craft_jobs_runner import EXIT_CANCELLED, EXIT_NON_RETRYABLE
+from kmock._internal.k8s import KubernetesError
 
 from craft_jobs.kube.api import KubeApi, KubeApiError
 from craft_jobs.kube.executor import KubernetesExecutor
@@ -214,3 +215,29 @@ async def test_an_api_that_keeps_dropping_connections_uses_no_attempt(cluster):
     assert dropped >= 2
     assert result.interrupted and "Kubernetes API" in result.interrupted, result
     assert result.error["type"] == "KubernetesApiUnavailable"
+
+
+async def test_an_api_that_does_not_answer_at_the_start_deadline_fails_no_run(cluster, kube_api):
+    """Reads of the Job and its pods fail (500) across the start deadline: no verdict is
+    given on a pod nobody could see, the run waits, and once the API answers it
+    succeeds, its Job never removed. (It failed PodNotStarted before.)"""
+    answering = asyncio.Event()
+
+    def refuse_reads(request):
+        path = request.url.path
+        if not answering.is_set() and request.method.name == "GET" and ("/jobs" in path or "/pods" in path):
+            return KubernetesError(500, "InternalError", "injected by the test")
+        return None
+
+    cluster.emulator.faults = refuse_reads
+    executor = KubernetesExecutor(kube_api, SETTINGS, recheck_seconds=0.5, start_timeout_seconds=1)
+    try:
+        run = asyncio.create_task(executor.run(claimed(14, "slow", {"seconds": 1}), asyncio.Event()))
+        await asyncio.sleep(3)  # past the start deadline, with every look refused
+        assert not run.done(), run.result()
+        answering.set()
+        result = await asyncio.wait_for(run, 40)
+    finally:
+        await executor.close()
+    assert result.exit_code == 0 and result.error is None, result.error
+    assert ("jobs", "cj-14-1") in cluster.controller.started_jobs

@@ -256,6 +256,16 @@ class ControlPlane:
         self._spawn("kube-apiserver", [str(binary), "kube-apiserver", *flags])
         self._wait("kube-apiserver", lambda: self.get("/readyz") == "ok", timeout)
 
+    def restart_apiserver(self, down_seconds: float, timeout: float = 120) -> None:
+        """kill -9 of kube-apiserver, `down_seconds` without one, then the same again
+        (its port, certificate and flags): what a control plane upgrade or a crash
+        of the API server is to every client. etcd keeps the cluster's state."""
+        process = self._processes["kube-apiserver"]
+        process.kill()
+        process.wait()
+        time.sleep(down_seconds)
+        self._start_apiserver(ensure_binaries() / "kube", timeout)
+
     def _controller_manager_flags(self) -> list[str]:
         pki = self.directory / "pki"
         return [

@@ -55,6 +55,7 @@ TERMINAL = ("Succeeded", "Failed")
 # Images this node "has": a name the tests use, run with the runner's entry point.
 LOCAL_IMAGES = {"craft-jobs-samples:e2e": Image(), "craft-jobs-samples:test": Image()}
 IMAGE_RETRY_SECONDS = 5
+STATUS_RETRY_SECONDS = 300
 MOUNT_SCRIPT = (
     'set -e; while [ "$1" != "--" ]; do mkdir -p "$(dirname "$2")"; '
     '[ -d "$1" ] && mkdir -p "$2" || { [ -e "$2" ] || : > "$2"; }; '
@@ -212,10 +213,20 @@ class NodeAgent:
             await self.api.request("DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
                                    body={"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}})
 
-    async def _patch_status(self, run: PodRun, status: dict[str, Any]) -> None:
-        with contextlib.suppress(KubeApiError):
-            await self.api.request("PATCH", f"/api/v1/namespaces/{run.namespace}/pods/{run.name}/status",
-                                   body={"metadata": {"uid": run.uid}, "status": status}, content_type=STRATEGIC_MERGE)
+    async def _patch_status(self, run: PodRun, status: dict[str, Any], keep_trying: bool = False) -> None:
+        """`keep_trying`: through an API server's absence, as a kubelet's status manager
+        does, so that a container's start and end are never lost (best effort otherwise)."""
+        deadline = asyncio.get_running_loop().time() + STATUS_RETRY_SECONDS
+        while True:
+            try:
+                await self.api.request("PATCH", f"/api/v1/namespaces/{run.namespace}/pods/{run.name}/status",
+                                       body={"metadata": {"uid": run.uid}, "status": status}, content_type=STRATEGIC_MERGE)
+                return
+            except KubeApiError as exc:
+                if not (keep_trying and exc.transient) or asyncio.get_running_loop().time() > deadline:
+                    return
+                log.info("pod %s/%s: status not reported yet, again in 1 s: %s", run.namespace, run.name, exc)
+                await asyncio.sleep(1)
 
     async def _run_pod(self, pod: dict[str, Any], run: PodRun) -> None:
         pod_dir = self.workdir / f"{run.namespace}_{run.name}_{run.uid[:8]}"
@@ -256,7 +267,7 @@ class NodeAgent:
                                        "containerStatuses": [{
                                            "name": container["name"], "image": container["image"], "imageID": "",
                                            "ready": True, "started": True, "restartCount": 0,
-                                           "state": {"running": {"startedAt": running_since}}}]})
+                                           "state": {"running": {"startedAt": running_since}}}]}, keep_trying=True)
         exited = asyncio.ensure_future(process.wait())
         stopping = asyncio.ensure_future(run.stop.wait())
         await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -293,7 +304,7 @@ class NodeAgent:
             "phase": "Succeeded" if code == 0 else "Failed", "conditions": _conditions(False),
             "containerStatuses": [{"name": container["name"], "image": container["image"], "imageID": "",
                                    "ready": False, "started": False, "restartCount": 0,
-                                   "state": {"terminated": terminated}}]})
+                                   "state": {"terminated": terminated}}]}, keep_trying=True)
         if run.stop.is_set():
             with contextlib.suppress(KubeApiError):
                 await self.api.request("DELETE", f"/api/v1/namespaces/{run.namespace}/pods/{run.name}",

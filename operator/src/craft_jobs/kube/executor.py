@@ -82,6 +82,11 @@ SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 WAITING_NOTICE_SECONDS = 10.0
 # What a pod says on its way to starting: no reason to tell anyone.
 STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+# The start deadline's verdict when the API did not answer: none yet.
+UNANSWERED = object()
+# After the API was away at the start deadline, how long its pods' statuses may lag
+# behind (a kubelet reports a pod's status again at least every 10 s).
+STATUS_CATCH_UP_SECONDS = 15.0
 _API_RETRY_DELAYS = (0.2, 0.5, 1, 2, 5)
 
 
@@ -432,7 +437,7 @@ class KubernetesExecutor:
         start_deadline = loop.time() + self.start_timeout_seconds
         notice_at = loop.time() + min(WAITING_NOTICE_SECONDS, self.start_timeout_seconds / 2)
         noticed: set[tuple[str, str]] = set()
-        started = blameless_extension_used = False
+        started = blameless_extension_used = api_was_away = False
         run_deadline: float | None = None  # timeoutSeconds, from the container's start
         evicted: set[str] = set()
         try:
@@ -454,8 +459,16 @@ class KubernetesExecutor:
                     return await self._timed_out(job, namespace, name, ref)
                 if not started and loop.time() >= start_deadline:
                     failure = await self._start_failure(namespace, name)
-                    if failure is True:
+                    if failure is UNANSWERED:
+                        api_was_away = True
+                        start_deadline = loop.time() + self.recheck_seconds
+                    elif failure is True:
                         started = True
+                    elif api_was_away:
+                        # Back, the API may still show the pods as they were before it went
+                        # away: no verdict until their kubelets have reported again.
+                        api_was_away = False
+                        start_deadline = loop.time() + STATUS_CATCH_UP_SECONDS
                     elif failure is not None or blameless_extension_used:
                         return await self._never_started(namespace, name, ref, failure)
                     else:  # nothing to blame yet (the Job controller between pods): once more
@@ -551,12 +564,16 @@ class KubernetesExecutor:
             involved = {"kind": owner.kind, "name": owner.name, "namespace": namespace, "uid": owner.uid}
             await post_event(self.api, involved, "Warning", "PodNotStarted", text[:1024], datetime.now(timezone.utc))
 
-    async def _start_failure(self, namespace: str, name: str) -> tuple[str, str] | bool | None:
+    async def _start_failure(self, namespace: str, name: str) -> tuple[str, str] | bool | object | None:
         """At the start deadline: why the Job's pod has not started, as `_why_not_started`
-        says, or that the API did not say."""
+        says; UNANSWERED when the API did not answer (a pod it cannot show may well run)."""
         try:
             return await self._why_not_started(namespace, name)
         except KubeApiError as exc:
+            if exc.transient:
+                log.warning("cannot read the pods of Job %s/%s at its start deadline, again in %g s: %s",
+                            namespace, name, self.recheck_seconds, exc)
+                return UNANSWERED
             return "PodNotStarted", f"its pods could not be read: {exc}"
 
     async def _why_not_started(self, namespace: str, name: str) -> tuple[str, str] | bool | None:

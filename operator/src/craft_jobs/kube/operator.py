@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,8 +81,24 @@ def manifest_settings(settings: KubeSettings, options: JobOptions, installation:
     )
 
 
+class _RetryForever:
+    """kopf's backoffs between retries of a failed API request: its own first steps,
+    then every 30 s for as long as it takes. kopf gives up on a request after its
+    finite steps (about a minute), and a watch given up on ends kopf's watching for
+    good while the process runs on; Kubernetes' own clients wait out an API server's
+    absence. Iterable afresh by every request."""
+
+    FIRST = (1, 1, 2, 3, 5, 8, 13, 21)
+    THEN = 30.0
+
+    def __iter__(self) -> Iterator[float]:
+        yield from self.FIRST
+        yield from itertools.repeat(self.THEN)
+
+
 def kopf_settings(settings: KubeSettings, admission: Any | None) -> kopf.OperatorSettings:
     kopf_config = kopf.OperatorSettings()
+    kopf_config.networking.error_backoffs = _RetryForever()
     kopf_config.scanning.disabled = True  # the CRDs are installed by the chart; no CRD reads needed
     kopf_config.posting.level = logging.WARNING  # Events only for problems: each is an API write
     kopf_config.watching.connect_timeout = 10
