@@ -8,6 +8,7 @@ proxy), so what it creates, reads and deletes is not subject to the faults.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ class ProofCluster:
         self.api: KubeApi | None = None
 
     def start(self) -> None:
+        # A cluster of this run's own: an earlier run's etcd may hold a namespace still
+        # terminating under the name a scenario takes (its logs go with it).
+        shutil.rmtree(self.plane.directory, ignore_errors=True)
         self.plane.start()
         self.plane.apply_crds(CRDS)
         self.api = api_from_kubeconfig(self.plane.kubeconfig, "craft-jobs-proofs")
