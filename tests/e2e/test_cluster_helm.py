@@ -31,9 +31,13 @@ FINAL = ("Succeeded", "Failed")
 pytestmark = pytest.mark.skipif(not LOCAL_CLUSTER, reason="installs the chart into the local control plane: make test-cluster")
 
 
+def tool_binary(tool: str) -> str | None:
+    """helm or kubectl: the repository's own (.tools), else the machine's."""
+    return str(TOOLS / tool) if (TOOLS / tool).exists() else shutil.which(tool)
+
+
 def run(plane, tool: str, *args: str, input: str | None = None) -> str:
-    binary = str(TOOLS / tool) if (TOOLS / tool).exists() else shutil.which(tool)
-    result = subprocess.run([binary, f"--kubeconfig={plane.kubeconfig}", *args], capture_output=True, text=True,
+    result = subprocess.run([tool_binary(tool), f"--kubeconfig={plane.kubeconfig}", *args], capture_output=True, text=True,
                             input=input, timeout=120)
     assert result.returncode == 0, f"{tool} {' '.join(args)}: {result.stderr}"
     return result.stdout
@@ -145,8 +149,7 @@ async def test_the_chart_installs_and_its_operator_runs_with_the_charts_own_gran
 
 def kubectl_as(plane, user: str, namespace: str, *args: str, manifest: dict | None = None) -> subprocess.CompletedProcess:
     """kubectl impersonating `user` (the admin may): the API server's userInfo is then that user's."""
-    binary = str(TOOLS / "kubectl") if (TOOLS / "kubectl").exists() else shutil.which("kubectl")
-    return subprocess.run([binary, f"--kubeconfig={plane.kubeconfig}", f"--as={user}", "-n", namespace, *args],
+    return subprocess.run([tool_binary("kubectl"), f"--kubeconfig={plane.kubeconfig}", f"--as={user}", "-n", namespace, *args],
                           capture_output=True, text=True, timeout=120, input=json.dumps(manifest) if manifest else None)
 
 
