@@ -184,6 +184,8 @@ The connection string only ever comes from a Secret.
 - name: CRAFT_JOBS_TENANT_CONCURRENCY_LIMITS
   value: {{ include "craft-jobs.limits" . | quote }}
 {{- end }}
+- name: CRAFT_JOBS_TENANT_HEADROOM_SLOTS
+  value: {{ .Values.options.tenantHeadroomSlots | quote }}
 {{- with .Values.options.queueConcurrencyLimits }}
 - name: CRAFT_JOBS_QUEUE_CONCURRENCY_LIMITS
   value: {{ include "craft-jobs.limits" . | quote }}

@@ -73,6 +73,11 @@ class JobOptions(BaseSettings):
     # tenant's jobs); `tenant_concurrency_limits` overrides it per tenant.
     tenant_concurrency_limit: int | None = Field(None, ge=0, le=100000)
     tenant_concurrency_limits: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    # Slots of each engine that one tenant may not fill while another tenant
+    # has had runs there in the last minute, so that a quiet tenant's job
+    # starts at once beside another's backlog (engine/headroom.py); 0 lends
+    # every slot to whichever tenant has work.
+    tenant_headroom_slots: int = Field(1, ge=0, le=100)
     # Runs in flight per queue across all engines (a queue's quota), e.g. emails=5.
     queue_concurrency_limits: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
 

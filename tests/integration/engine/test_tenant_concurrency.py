@@ -1,7 +1,12 @@
 """An engine keeps a tenant at its concurrency limit and fills the slot a
-run frees at once, without waiting for the polling interval."""
+run frees at once, without waiting for the polling interval; beside another
+active tenant, no tenant fills its every slot."""
 
 from __future__ import annotations
+
+import time
+
+import pytest
 
 from craft_jobs.states import JobState
 from tests.support.jobs import Sleep
@@ -25,3 +30,38 @@ async def test_a_limited_tenant_runs_one_at_a_time_and_back_to_back(options, sta
     for (_, ended), (started, _) in zip(runs_of_a, runs_of_a[1:]):
         assert started >= ended, f"tenant a ran two jobs at once: {runs_of_a}"
     assert jobs[3].started_at < runs_of_a[1][0], "tenant b did not wait behind a's line"
+
+
+@pytest.mark.parametrize("headroom_slots", [1, 0])
+async def test_a_quiet_tenants_job_starts_at_once_beside_a_flood_that_would_fill_every_slot(
+        options, start_engine, scheduler, store, headroom_slots):
+    engine_options = options.model_copy(update={"worker_count": 4, "polling_interval_seconds": 60,
+                                                "tenant_headroom_slots": headroom_slots})
+    await start_engine(engine_options=engine_options, use_clock=False)
+    first = await scheduler.schedule(Sleep, {"seconds": 0}, tenant_id="quiet")
+    await eventually(lambda: _in_state(store, [first], JobState.SUCCEEDED), what="the quiet tenant's first job")
+    flood = [await scheduler.schedule(Sleep, {"seconds": 3}, tenant_id="flood") for _ in range(6)]
+    expected = 4 - headroom_slots
+    await eventually(lambda: _count(store, flood, JobState.PROCESSING, expected), what=f"{expected} flood runs")
+
+    quiet = await scheduler.schedule(Sleep, {"seconds": 0}, tenant_id="quiet")
+    started = time.monotonic()
+    await eventually(lambda: _in_state(store, [quiet], JobState.SUCCEEDED), what="the quiet tenant's job")
+    waited = time.monotonic() - started
+    if headroom_slots:
+        assert waited < 1.5, f"the quiet job waited {waited:.1f} s for a flood run to end"
+        assert await _count(store, flood, JobState.PROCESSING, expected), "the flood kept to its slots"
+    else:
+        assert waited > 1.5, "without headroom the flood held every slot until its runs ended"
+
+
+async def _states(store, ids) -> list[JobState]:
+    return [(await store.get_job(job_id)).state for job_id in ids]
+
+
+async def _in_state(store, ids, state) -> bool:
+    return all(found is state for found in await _states(store, ids))
+
+
+async def _count(store, ids, state, expected) -> bool:
+    return (await _states(store, ids)).count(state) == expected

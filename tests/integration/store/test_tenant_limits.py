@@ -102,3 +102,11 @@ async def test_without_limits_claims_do_not_take_turns(scheduler, store, options
         claimed = await asyncio.wait_for(store.claim_jobs(SERVER, 10), 5)
         other_engine.rollback()
     assert len(claimed) == 4
+
+
+async def test_a_claim_gives_no_tenant_more_than_its_room_on_the_engine(scheduler, store):
+    await scheduler.schedule_batch([(Noop, None)] * 5, tenant_id="flood")
+    await scheduler.schedule_batch([(Noop, None)] * 5, tenant_id="quiet")
+    claimed = await store.claim_jobs(SERVER, 10, engine_rooms={"*": 3, "flood": 1})
+    assert _tenants(claimed) == {"flood": 1, "quiet": 3}
+    assert _tenants(await store.claim_jobs(SERVER, 10)) == {"flood": 4, "quiet": 2}, "no rooms: every job may go"

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from craft_jobs_runner import CancelSignal
 
 from craft_jobs.clock import Clock
 from craft_jobs.engine.executor import STOP_MARGIN_SECONDS, ExecutionResult, Executor
+from craft_jobs.engine.headroom import TenantHeadroom
 from craft_jobs.engine.outcomes import decide_outcome, shutdown_reason
 from craft_jobs.engine.waiting import pause, wait_event
 from craft_jobs.errors import CraftJobsError, DatabaseUnavailableError
@@ -72,6 +74,7 @@ class Dispatcher:
         self._claiming = asyncio.Lock()
         self._stopping = False
         self._rng = random.Random()
+        self._headroom = TenantHeadroom(options.worker_count, options.tenant_headroom_slots)
 
     @property
     def in_flight(self) -> int:
@@ -112,7 +115,8 @@ class Dispatcher:
             try:
                 async with self._claiming:  # the flusher claims too: count free slots under one lock
                     free = self.options.worker_count - self.in_flight
-                    claimed = await self.store.claim_jobs(self.server_id, free, self.queues) if free > 0 else []
+                    claimed = await self.store.claim_jobs(
+                        self.server_id, free, self.queues, self._engine_rooms()) if free > 0 else []
                     if claimed and self.store.decisions.on:
                         self._log_claims(claimed, free)
                     self._start_all(claimed)
@@ -131,7 +135,13 @@ class Dispatcher:
         self.store.decisions("claimed %d jobs for %d free slots: %s", len(claimed), free,
                              ", ".join(f"{job.id} ({job.job_type}, attempt {job.attempt})" for job in claimed))
 
+    def _engine_rooms(self, ended: Collection[tuple[int, int]] = ()) -> dict[str, int] | None:
+        """Each tenant's room on this engine (engine/headroom.py), not counting runs that just ended."""
+        running = Counter(r.job.tenant_id for key, r in self.running.items() if key not in ended)
+        return self._headroom.rooms(running, self.clock.now())
+
     def _start_all(self, claimed: list[ClaimedJob]) -> None:
+        self._headroom.claimed((job.tenant_id for job in claimed), self.clock.now())
         for job in claimed:
             self._start(job)
 
@@ -186,8 +196,9 @@ class Dispatcher:
                         free = 0 if self._stopping or self.claims_paused() else (
                             self.options.worker_count - self.in_flight + len(batch))
                         if free > 0:
+                            ended = {(outcome.job_id, outcome.run) for outcome in batch}
                             changed, timed_work, claimed = await self.store.finish_and_claim(
-                                self.server_id, batch, free, self.queues)
+                                self.server_id, batch, free, self.queues, self._engine_rooms(ended))
                             if claimed and self.store.decisions.on:
                                 self._log_claims(claimed, free)
                             if len(claimed) < free and self.options.limits_concurrency:

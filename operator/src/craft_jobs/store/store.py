@@ -256,10 +256,13 @@ class JobStore:
 
     # -- the dispatcher's path -------------------------------------------------
 
-    def _claim_params(self, server_id: str, limit: int, queues: list[str] | None, durable: bool) -> dict[str, Any]:
+    def _claim_params(self, server_id: str, limit: int, queues: list[str] | None, durable: bool,
+                      engine_rooms: dict[str, int] | None = None) -> dict[str, Any]:
         options = self.options
         return {
             "server_id": server_id, "limit": limit, "queues": queues, "now": self.clock.now(),
+            # {tenant: slots it may still take on this engine, "*": the others'}; NULL: no headroom.
+            "engine_rooms": _json_text(engine_rooms),
             "synchronous_commit": "on" if durable else "off",
             # {tenant: limit, "*": the default}; NULL without any tenant limit.
             "tenant_limits": _json_text(_with_default(options.tenant_concurrency_limits, options.tenant_concurrency_limit)),
@@ -281,8 +284,10 @@ class JobStore:
     def _claimed(rows: list[dict[str, Any]]) -> list[ClaimedJob]:
         return [ClaimedJob(**{name: row[name] for name in _CLAIMED_FIELDS}) for row in rows]
 
-    async def claim_jobs(self, server_id: str, limit: int, queues: list[str] | None = None) -> list[ClaimedJob]:
-        rows = await self._claiming(self.queries["claim_jobs"], self._claim_params(server_id, limit, queues, durable=False))
+    async def claim_jobs(self, server_id: str, limit: int, queues: list[str] | None = None,
+                         engine_rooms: dict[str, int] | None = None) -> list[ClaimedJob]:
+        rows = await self._claiming(self.queries["claim_jobs"],
+                                    self._claim_params(server_id, limit, queues, durable=False, engine_rooms=engine_rooms))
         return self._claimed(rows)
 
     async def finish_jobs(self, server_id: str, outcomes: Sequence[Outcome]) -> tuple[dict[int, JobState], bool]:
@@ -298,12 +303,14 @@ class JobStore:
         return {row["id"]: JobState(row["state"]) for row in rows}, any(row["woke"] for row in rows)
 
     async def finish_and_claim(
-        self, server_id: str, outcomes: Sequence[Outcome], limit: int, queues: list[str] | None = None
+        self, server_id: str, outcomes: Sequence[Outcome], limit: int, queues: list[str] | None = None,
+        engine_rooms: dict[str, int] | None = None,
     ) -> tuple[dict[int, JobState], bool, list[ClaimedJob]]:
         """Records outcomes and claims the next jobs in one statement: one round
         trip and one commit instead of two of each."""
         params = self._finish_params(server_id, outcomes)
-        params.update(self._claim_params(server_id, limit, queues, durable=True), now=params["now"])
+        params.update(self._claim_params(server_id, limit, queues, durable=True, engine_rooms=engine_rooms),
+                      now=params["now"])
         rows = await self._claiming(self.queries["finish_and_claim"], params)
         first = rows[0]  # the outcomes' result rides on every row; there is always one
         changed = {job_id: JobState(state) for job_id, state in

@@ -165,9 +165,11 @@ tenants AS (
         -- find unlocked ones behind them rather than come back empty. A
         -- tenant with a concurrency limit gets no more than its room
         -- (migration 0013; claims then take turns under the store's
-        -- advisory lock, so its count of runs in flight is current).
+        -- advisory lock, so its count of runs in flight is current), nor
+        -- more than its room on this engine (migration 0016).
         ORDER BY j.tenant_id, j.id
-        LIMIT greatest(0, least(4 * %(limit)s, __schema__.tenant_room(%(tenant_limits)s, t.tenant_id)))) c
+        LIMIT greatest(0, least(4 * %(limit)s,
+                                __schema__.tenant_room(%(tenant_limits)s, %(engine_rooms)s, t.tenant_id)))) c
     WHERE t.tenant_id IS NOT NULL
 ), ranked AS MATERIALIZED (
     -- A queue with a concurrency limit takes no more candidates, in fair

@@ -286,3 +286,11 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce(sum(jobs), 0)::bigint FROM __schema__.job_counts
     WHERE state = 'Processing' AND tenant_id = tenant
 $$;
+
+-- Version 16: a tenant's room in a claim, bounded by its room on the claiming
+-- engine too (migrations/0016_room_on_the_engine.sql says why).
+CREATE FUNCTION __schema__.tenant_room(limits jsonb, engine_rooms jsonb, tenant text) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT least(__schema__.tenant_room(limits, tenant),
+                 coalesce(engine_rooms ->> tenant, engine_rooms ->> '*')::bigint)
+$$;
