@@ -24,6 +24,7 @@ def test_defaults_match_the_seed():
         ("max_retry_attempts", 11, "CRAFT_JOBS_MAX_RETRY_ATTEMPTS (max_retry_attempts): 11 is out of range 0-10"),
         ("job_expiration_days", 0, "out of range 1-365"),
         ("polling_interval_seconds", 61, "out of range 1-60"),
+        ("tenant_headroom_slots", -1, "CRAFT_JOBS_TENANT_HEADROOM_SLOTS (tenant_headroom_slots): -1 is out of range 0-100"),
         ("schema_name", "jobs; DROP TABLE x", "must be a lower-case SQL identifier"),
         ("schema_name", "Upper", "CRAFT_JOBS_SCHEMA_NAME"),
         ("dashboard_path", "jobs", "must start with /"),

@@ -39,6 +39,7 @@ RenderWith = Callable[[dict[str, Any]], CompletedProcess[str]]
         ({"webhooks": {"failurePolicy": "Sometimes"}}, "failurePolicy"),
         ({"database": {"connectionString": "mysql://root@db/x"}}, "connectionString"),
         ({"options": {"tenantConcurrencyLimit": -1}}, "tenantConcurrencyLimit"),
+        ({"options": {"tenantHeadroomSlots": 101}}, "tenantHeadroomSlots"),
         ({"options": {"tenantConcurrencyLimits": {"acme": "lots"}}}, "acme"),
         ({"options": {"tenantConcurrencyLimits": {"a=b": 3}}}, "a=b"),
         ({"unknownTopLevelKey": True}, "unknownTopLevelKey"),
@@ -113,6 +114,7 @@ def test_option_defaults_match_the_operator_defaults() -> None:
         ("schemaName", "schema_name"),
         ("pollingIntervalSeconds", "polling_interval_seconds"),
         ("enableDetailedLogging", "enable_detailed_logging"),
+        ("tenantHeadroomSlots", "tenant_headroom_slots"),
     ]:
         assert VALUES["options"][value_name] == fields[option].default, value_name
     assert VALUES["dashboard"]["path"] == fields["dashboard_path"].default
