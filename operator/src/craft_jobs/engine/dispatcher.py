@@ -80,7 +80,14 @@ class Dispatcher:
     def in_flight(self) -> int:
         return len(self.running)
 
-    def wake(self) -> None:
+    def wake(self, tenant: str | None = None) -> None:
+        """Claim soon: work was enqueued (by `tenant`, if known). A tenant with
+        no room left here can take no free slot: the ends of its own runs
+        here claim its next jobs, so its NOTIFYs need no claim of their own."""
+        if tenant is not None:
+            rooms = self._engine_rooms()
+            if rooms is not None and rooms.get(tenant, rooms["*"]) <= 0:
+                return
         self._wake.set()
 
     def cancel(self, job_id: int) -> bool:

@@ -30,6 +30,7 @@ from craft_jobs.options import JobOptions
 from craft_jobs.store.connector import Connector, with_timeouts
 from craft_jobs.store.lease import LeaseConnection
 from craft_jobs.store.migrations import migrate
+from craft_jobs.store.notifier import parse_payload
 from craft_jobs.store.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -231,9 +232,10 @@ class Engine:
         self.maintenance.wake()
 
     def _on_notification(self, payload: str) -> None:
-        if payload == "Enqueued":
-            self.dispatcher.wake()
-        elif payload.startswith("cancel:"):
-            self.dispatcher.cancel(int(payload.removeprefix("cancel:")))
+        kind, detail = parse_payload(payload)
+        if kind == "cancel":
+            self.dispatcher.cancel(int(detail))
+        elif kind == "Enqueued":
+            self.dispatcher.wake(tenant=detail)
         else:  # Scheduled, Awaiting, recurring, finished: timed work may have changed
             self.maintenance.wake()

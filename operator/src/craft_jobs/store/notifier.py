@@ -30,6 +30,19 @@ log = logging.getLogger(__name__)
 QUIET_SECONDS = 0.005
 
 
+def job_payload(state: str, tenant_id: str) -> str:
+    """The NOTIFY of one stored job, as insert_job sends it: its state and its
+    tenant ("Enqueued:acme"), so that an engine with no room for that tenant
+    need not claim (engine/headroom.py). Others send the state alone."""
+    return f"{state}:{tenant_id}"
+
+
+def parse_payload(payload: str) -> tuple[str, str | None]:
+    """(kind, detail or None) of a NOTIFY payload: ("Enqueued", tenant), ("cancel", job id), ("finished", None)."""
+    kind, colon, detail = payload.partition(":")
+    return kind, detail if colon else None
+
+
 class Notifier:
     def __init__(self, send: Callable[[str], Awaitable[None]], quiet_seconds: float = QUIET_SECONDS):
         """`send(payload)` runs one NOTIFY in a transaction of its own."""

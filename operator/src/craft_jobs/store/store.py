@@ -34,7 +34,7 @@ from craft_jobs.store.models import (
     RecurringJob,
     Server,
 )
-from craft_jobs.store.notifier import Notifier
+from craft_jobs.store.notifier import Notifier, job_payload
 from craft_jobs.store.queries import load_queries
 
 _CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedJob) if f.name != "scheduler_access")
@@ -135,7 +135,7 @@ class JobStore:
         query, params = self._insert_query(job), self.job_insert_params(job, self.clock.now())
         if session is not None:
             return await session.fetch_value(query, params)
-        return await self._enqueue(self.connector.fetch_value, query, params, job.state.value)
+        return await self._enqueue(self.connector.fetch_value, query, params, job_payload(job.state.value, job.tenant_id))
 
     def _insert_query(self, job: NewJob) -> str:
         """Only a resource's job can find its uid stored already (jobs.sql says why two)."""

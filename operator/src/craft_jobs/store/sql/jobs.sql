@@ -51,8 +51,9 @@ history AS (
     ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + 1
 )
 -- notify: false when the NOTIFY goes out just after the commit (store/notifier.py).
+-- Its payload is job_payload's: the state and the tenant ("Enqueued:acme").
 SELECT job.id, job.state::text,
-       CASE WHEN %(notify)s THEN pg_notify(%(channel)s, job.state::text) END AS notified
+       CASE WHEN %(notify)s THEN pg_notify(%(channel)s, job.state::text || ':' || job.tenant_id) END AS notified
 FROM job;
 
 -- name: insert_jobs_batch
