@@ -314,6 +314,20 @@ def apiserver_restarted(ctx: Context) -> None:
     ctx.rules.append(rules.attempt_used_by(API_ERROR_TYPES))
 
 
+def etcd_restarted(ctx: Context) -> None:
+    """kill -9 of etcd with jobs running; 30 s without it, while the Jobs finish
+    (the API server answers, but can store nothing); then the same etcd again,
+    and two BackgroundJobs more."""
+    start_operator(ctx)
+    jobs = create_background_jobs(ctx, [8] * 5, **FAST_RETRY)
+    wait_all_started(ctx, jobs)
+    ctx.cluster.plane.restart_etcd(down_seconds=30)
+    ctx.fault_over()
+    ctx.note("etcd killed with 5 jobs running, back after 30 s")
+    create_background_jobs(ctx, [2, 3], prefix="after-", **FAST_RETRY)
+    ctx.rules.append(rules.attempt_used_by(API_ERROR_TYPES))
+
+
 # -- PostgreSQL ----------------------------------------------------------------------------------
 
 
@@ -352,6 +366,7 @@ SCENARIOS = [
     Scenario("kube-api-errors", "kubernetes", "API 500/409/timeouts on 25% for 20-45 s", api_errors, settle_timeout=150),
     Scenario("kube-watch-chaos", "kubernetes", "watch events duplicated, reordered, 410 Gone", watch_chaos),
     Scenario("kube-apiserver-restart", "kubernetes", "kube-apiserver kill -9, away 60 s", apiserver_restarted),
+    Scenario("kube-etcd-restart", "kubernetes", "etcd kill -9, away 30 s", etcd_restarted),
     Scenario("kube-pg-restart", "kubernetes", "PostgreSQL restarted", postgres_restarted),
     Scenario("kube-pg-away-30s", "kubernetes", "PostgreSQL unreachable for 30 s", postgres_away_30s),
 ]

@@ -260,11 +260,22 @@ class ControlPlane:
         """kill -9 of kube-apiserver, `down_seconds` without one, then the same again
         (its port, certificate and flags): what a control plane upgrade or a crash
         of the API server is to every client. etcd keeps the cluster's state."""
-        process = self._processes["kube-apiserver"]
-        process.kill()
-        process.wait()
+        self._kill("kube-apiserver")
         time.sleep(down_seconds)
         self._start_apiserver(ensure_binaries() / "kube", timeout)
+
+    def restart_etcd(self, down_seconds: float, timeout: float = 120) -> None:
+        """kill -9 of etcd, `down_seconds` without it, then the same member on its
+        data again: the API server stays up but can neither read through to
+        nor write its storage, as when etcd loses its quorum."""
+        self._kill("etcd")
+        time.sleep(down_seconds)
+        self._start_etcd(ensure_binaries() / "etcd", timeout)
+
+    def _kill(self, name: str) -> None:
+        process = self._processes[name]
+        process.kill()
+        process.wait()
 
     def _controller_manager_flags(self) -> list[str]:
         pki = self.directory / "pki"
