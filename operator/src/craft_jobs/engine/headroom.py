@@ -3,10 +3,12 @@
 Claims are fair across tenants (store/sql/jobs.sql), but a freed slot is
 needed first: when one tenant's backlog holds every slot, a quiet tenant's
 job waits until one of those runs ends, up to a whole run's length. So while
-more than one tenant has had runs claimed here lately, no tenant may hold
-more than `worker_count - tenant_headroom_slots` of this engine's slots, and
-the rest stay for the others: their jobs start as soon as they are enqueued.
-An engine that has seen one tenant alone in that window lends it every slot.
+more than one tenant is active here (a run claimed within ACTIVE_WINDOW, or
+one still running), no tenant may hold more than `worker_count -
+tenant_headroom_slots` of this engine's slots, and the rest stay for the
+others: their jobs start as soon as they are enqueued. A tenant alone lends
+every slot; one that comes beside it gets no more than its share at once.
+The first job of a tenant not active here still waits for a slot to free.
 """
 
 from __future__ import annotations
