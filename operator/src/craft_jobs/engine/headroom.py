@@ -7,7 +7,7 @@ more than one tenant is active here (a run claimed within ACTIVE_WINDOW, or
 one still running), no tenant may hold more than `worker_count -
 tenant_headroom_slots` of this engine's slots, and the rest stay for the
 others: their jobs start as soon as they are enqueued. A tenant alone lends
-every slot; one that comes beside it gets no more than its share at once.
+every slot; one that comes beside it is held to that number from its first claim.
 The first job of a tenant not active here still waits for a slot to free.
 """
 
