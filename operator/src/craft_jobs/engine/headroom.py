@@ -6,9 +6,10 @@ job waits until one of those runs ends, up to a whole run's length. So while
 more than one tenant is active here (a run claimed within ACTIVE_WINDOW, or
 one still running), no tenant may hold more than `worker_count -
 tenant_headroom_slots` of this engine's slots, and the rest stay for the
-others: their jobs start as soon as they are enqueued. A tenant alone lends
-every slot; one that comes beside it is held to that number from its first claim.
-The first job of a tenant not active here still waits for a slot to free.
+others: their jobs start as soon as they are enqueued. A tenant alone may
+take every slot; one that comes beside it is held to that number from its
+first claim. The first job of a tenant not active here still waits for a
+slot to free.
 """
 
 from __future__ import annotations
