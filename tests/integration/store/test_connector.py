@@ -114,6 +114,24 @@ async def test_a_watched_connection_that_the_server_ends_while_idle_stops_being_
     assert await one_connection.fetch_value(PID) != pid
 
 
+async def test_a_result_read_in_many_parts_and_a_refused_statement_leave_the_connection_usable(one_connection):
+    """The socket's reader reads the input as it comes and wakes the statement
+    once its result is whole, or with the error it got."""
+    big = await one_connection.fetch_value("SELECT repeat('x', %(n)s::int)", {"n": 4_000_000})
+    assert big == "x" * 4_000_000
+    with pytest.raises(StoreError, match="division by zero"):
+        await one_connection.fetch_value("SELECT 1 / %(zero)s::int", {"zero": 0})
+    assert await one_connection.fetch_value("SELECT %(n)s::int", {"n": 7}) == 7
+
+
+async def test_a_statement_whose_backend_is_ended_meanwhile_runs_again_on_a_new_connection(one_connection, store):
+    pid = await one_connection.fetch_value(PID)
+    slow = asyncio.create_task(one_connection.fetch_value("SELECT pg_backend_pid() FROM pg_sleep(2)"))
+    await asyncio.sleep(0.3)
+    await store.connector.fetch_value("SELECT pg_terminate_backend(%(pid)s::int)", {"pid": pid})
+    assert await asyncio.wait_for(slow, 10) != pid  # AdminShutdown: run again, as after a restart
+
+
 async def test_closing_a_watched_connection_removes_its_reader(one_connection):
     await one_connection.fetch_value(PID)
     connection = await only_connection(one_connection)

@@ -148,8 +148,7 @@ class PooledConnection(psycopg.AsyncConnection):
         while True:
             try:
                 while pgconn.is_busy():
-                    await self._readable()
-                    pgconn.consume_input()
+                    await self._readable()  # `_on_input` reads what comes
             except psycopg.DatabaseError:
                 # libpq may have closed the socket: no reader may outlive it.
                 self._stop_watching()
@@ -173,27 +172,41 @@ class PooledConnection(psycopg.AsyncConnection):
         return result
 
     async def _readable(self) -> None:
-        """Until the socket has input for our statement."""
-        loop = asyncio.get_running_loop()
+        """Until the input read from the socket completes our statement's result
+        (or `consume_input` fails)."""
         if self._watched is None:
-            fileno = self.pgconn.socket
+            loop, fileno = asyncio.get_running_loop(), self.pgconn.socket
             loop.add_reader(fileno, self._on_input)
             self._watched = (loop, fileno)
-        self._waiter = loop.create_future()
+        self._waiter = self._watched[0].create_future()
         try:
             await self._waiter
         finally:
             self._waiter = None
 
     def _on_input(self) -> None:
+        """Reads the input here, in the loop's callback, and wakes the statement
+        only once its result is complete. Waking it to read would leave the
+        socket ready for one more turn of the loop: a second, empty wake-up of
+        every statement (an epoll_wait, a recv() that found nothing and a task
+        step, measured on each enqueue)."""
         waiter = self._waiter
         if waiter is None:
             # Input that no statement of ours waits for (the server ending the
             # connection, say): stop watching, or the socket, ready until read,
             # would wake the loop on every turn. The next statement watches again.
             self._stop_watching()
-        elif not waiter.done():
-            waiter.set_result(None)
+            return
+        if waiter.done():
+            return
+        try:
+            self.pgconn.consume_input()
+            if self.pgconn.is_busy():
+                return  # a part of the result: wait for the rest
+        except psycopg.Error as exc:
+            waiter.set_exception(exc)
+            return
+        waiter.set_result(None)
 
     def _stop_watching(self) -> None:
         if self._watched is not None:
