@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from psycopg.conninfo import make_conninfo
@@ -122,6 +123,23 @@ async def test_a_result_read_in_many_parts_and_a_refused_statement_leave_the_con
     with pytest.raises(StoreError, match="division by zero"):
         await one_connection.fetch_value("SELECT 1 / %(zero)s::int", {"zero": 0})
     assert await one_connection.fetch_value("SELECT %(n)s::int", {"n": 7}) == 7
+
+
+async def test_timestamps_given_in_any_form_are_read_as_psycopgs_cursor_reads_them(one_connection):
+    """Aware datetimes go to a timestamptz parameter in binary, anything else as text."""
+    plus_two = timezone(timedelta(hours=2))
+    query = "SELECT (%(at)s::timestamptz - %(since)s)::text || ' ' || (%(at)s::timestamptz = %(again)s)::text"
+    since = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    for at in (datetime(2026, 3, 1, 12, 30, 0, 123456, tzinfo=plus_two), datetime(2026, 3, 1, 12, 30),
+               "2026-03-01 12:30:00+05", None):
+        params = {"at": at, "since": since, "again": at}
+        async with one_connection.session() as session:
+            cursor = session.connection.cursor()
+            await cursor.execute(query, params)
+            [expected] = await cursor.fetchone()
+        assert await one_connection.fetch_value(query, params) == expected
+    connection = await only_connection(one_connection)
+    assert [formats.binary_at for formats in connection._prepared_here.values()] == [(0, 1, 2)]
 
 
 async def test_a_statement_whose_backend_is_ended_meanwhile_runs_again_on_a_new_connection(one_connection, store):
