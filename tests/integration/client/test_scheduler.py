@@ -351,6 +351,29 @@ async def test_a_job_class_chooses_delete_when_its_attempts_run_out(scheduler, s
     assert own.max_attempts == 1 and own.retry_policy["on_attempts_exceeded"] == "Fail"
 
 
+async def test_what_a_job_class_carries_by_default_follows_each_schedulers_options(store, options):
+    """Kept per kind and options: schedulers of other options, a caller's own
+    values and a filter that changes a job's retry record in place all leave
+    the next job's defaults as they are."""
+
+    class Tamper(ClientFilter):
+        def on_creating(self, job):
+            job.retry_policy["jitter"] = 0.9
+
+    plain = JobScheduler(store, options)
+    fewer = JobScheduler(store, options.model_copy(update={"max_retry_attempts": 2}))
+    off = JobScheduler(store, options.model_copy(update={"enable_automatic_retry": False}))
+    tampering = JobScheduler(store, options, filters=[Tamper()])
+    ids = [await plain.schedule(Noop), await fewer.schedule(Noop), await off.schedule(Noop),
+           await plain.schedule(Noop, max_attempts=4, timeout_seconds=60), await plain.schedule(Noop),
+           await tampering.schedule(DeletedWhenExhausted), await plain.schedule(DeletedWhenExhausted)]
+    stored = [await store.get_job(i) for i in ids]
+    assert [(j.max_attempts, j.timeout_seconds) for j in stored] == [
+        (options.max_retry_attempts, None), (2, None), (0, None), (4, 60), (options.max_retry_attempts, None),
+        (1, None), (1, None)]
+    assert [stored[5].retry_policy["jitter"], stored[6].retry_policy["jitter"]] == [0.9, 0.2]
+
+
 async def test_cluster_mode_accepts_a_type_only_its_image_knows(store, options):
     from craft_jobs.options import Mode
 

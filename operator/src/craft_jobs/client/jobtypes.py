@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import craft_jobs_runner
@@ -53,7 +53,10 @@ class _ModelParameters:
             raise InvalidParametersError("parameters", _problems(errors)) from exc
 
     def as_json(self, params: Any) -> str:
-        return self._model(params).model_dump_json()
+        # What model_dump_json() returns, without its Python wrapper: passing
+        # on its dozen default keywords cost three times the serializing.
+        model = self._model(params)
+        return model.__pydantic_serializer__.to_json(model).decode()
 
 
 class _UncheckedParameters:
@@ -107,6 +110,9 @@ class JobKind:
     parameters: _ModelParameters | _SchemaParameters | _UncheckedParameters
     size_limit: int
     retry: RetryPolicy = DEFAULT_RETRY  # max_attempts aside: that is the field above
+    # What a job of this kind carries when its caller sets none of it, by the
+    # options that decide it (JobScheduler._settings keeps it here).
+    settings: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def _check_size(self, size: int) -> None:
         if size > self.size_limit:

@@ -97,8 +97,7 @@ class JobScheduler:
         kind = await resolve_kind(self.store, job, self.options)
         parameters_json = kind.parameters_json(params)
         tenant, user, merged = self._caller(tenant_id, user_id, metadata)
-        policy = self._retry_policy(kind, max_attempts, retry)
-        timeout = self._timeout(kind, timeout_seconds)
+        attempts, retry_policy, timeout = self._settings(kind, max_attempts, retry, timeout_seconds)
         return NewJob(
             job_type=kind.job_type,
             parameters=None,  # parsed only if asked for (parameters_dict)
@@ -106,18 +105,37 @@ class JobScheduler:
             state=state,
             scheduled_for=scheduled_for,
             run_at=run_at,
-            max_attempts=policy.max_attempts,
+            max_attempts=attempts,
             queue=_queue(queue),
             tenant_id=tenant,
             user_id=user,
             metadata=merged,
-            retry_policy=policy.record(),
+            retry_policy=retry_policy,
             timeout_seconds=timeout,
             image=check_text(image, "image"),
             reason=reason,
             audit=current_caller(),
             **extra,
         )
+
+    def _settings(self, kind: JobKind, max_attempts: int | None, retry: RetryPolicy | None,
+                  timeout_seconds: int | None) -> tuple[int, dict[str, Any] | None, int | None]:
+        """The job's max_attempts, retry policy record and timeout. When the caller
+        gives none of them, they follow from the kind and the options alone:
+        worked out once and kept on the kind (every enqueue asks)."""
+        if max_attempts is not None or retry is not None or timeout_seconds is not None:
+            return self._worked_out(kind, max_attempts, retry, timeout_seconds)
+        key = (self.options.max_retry_attempts, self.options.enable_automatic_retry)
+        settings = kind.settings.get(key)
+        if settings is None:
+            settings = kind.settings[key] = self._worked_out(kind, None, None, None)
+        attempts, record, timeout = settings
+        return attempts, dict(record) if record else record, timeout  # each job its own record, for filters to change
+
+    def _worked_out(self, kind: JobKind, max_attempts: int | None, retry: RetryPolicy | None,
+                    timeout_seconds: int | None) -> tuple[int, dict[str, Any] | None, int | None]:
+        policy = self._retry_policy(kind, max_attempts, retry)
+        return policy.max_attempts, policy.record(), self._timeout(kind, timeout_seconds)
 
     def _retry_policy(self, kind: JobKind, max_attempts: int | None, retry: RetryPolicy | None) -> RetryPolicy:
         """The one policy the job carries: a caller's policy replaces the job class's
@@ -209,11 +227,11 @@ class JobScheduler:
                         at: datetime | None = None, **options: Any) -> None:
         """Makes every check `schedule` makes (same keywords) and stores nothing:
         `craft-jobs apply` checks a whole file before it applies any of it."""
-        await self._timed_job(job, params, delay=delay, at=at, **options)
+        await self._timed_job(job, params, delay=delay, at=at, **{**_NO_JOB_OPTIONS, **options})
 
     async def _timed_job(self, job: JobRef, params: Any, *, delay: timedelta | None, at: datetime | None,
                          **fields: Any) -> NewJob:
-        fields = {**_NO_JOB_OPTIONS, **fields}
+        """`fields`: every one of _NO_JOB_OPTIONS, and what else NewJob takes."""
         state, scheduled_for, run_at = self._timing(delay, at)
         return await self._new_job(
             job, params, state=state, scheduled_for=scheduled_for, run_at=run_at,
