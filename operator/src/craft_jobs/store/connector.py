@@ -14,7 +14,6 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -82,6 +81,7 @@ def _statement(query: str) -> _Statement:
 
 
 _TIMESTAMPTZ_OID = psycopg.postgres.types["timestamptz"].oid
+_AWARE_OR_NULL = frozenset((_TIMESTAMPTZ_OID, 0))  # psycopg's types for an aware datetime, and None
 
 
 @dataclass(frozen=True)
@@ -100,15 +100,13 @@ class _Formats:
         return cls(tuple(i for i, oid in enumerate(types) if oid == _TIMESTAMPTZ_OID),
                    tuple(PyFormat.BINARY if oid == _TIMESTAMPTZ_OID else PyFormat.TEXT for oid in types))
 
-    def fit(self, values: Sequence[Any]) -> bool:
-        """Whether every value at a timestamptz parameter is None or an aware
-        datetime: a string or a naive datetime (which PostgreSQL reads in the
-        session's time zone) goes as text, as every other value does."""
-        for i in self.binary_at:
-            value = values[i]
-            if value is not None and (type(value) is not datetime or not value.tzinfo):
-                return False
-        return True
+    def fit(self, types: Sequence[int]) -> bool:
+        """Whether psycopg dumped every value at a timestamptz parameter (`types`:
+        the types it chose) as an aware datetime or None. Not so, the values go
+        as text: a string, or a naive datetime, which PostgreSQL reads in the
+        session's time zone. Asked of the types, not of the values, to spare
+        a Python loop per statement."""
+        return _AWARE_OR_NULL.issuperset(map(types.__getitem__, self.binary_at))
 
 
 async def _until_writable(fileno: int) -> None:
@@ -152,7 +150,9 @@ class PooledConnection(psycopg.AsyncConnection):
         if formats is None:
             formats = self._prepared_here[statement.name] = await self._prepare(statement)
         values = statement.values(params)
-        dumped = self._adapt.dump_sequence(values, formats.formats if formats.fit(values) else statement.formats)
+        dumped = self._adapt.dump_sequence(values, formats.formats)
+        if not formats.fit(self._adapt.types):
+            dumped = self._adapt.dump_sequence(values, statement.formats)
         self.pgconn.send_query_prepared(statement.name, dumped, self._adapt.formats)
         result = await self._result()
         self._adapt.set_pgresult(result)
