@@ -359,6 +359,7 @@ async def test_what_a_job_class_carries_by_default_follows_each_schedulers_optio
     class Tamper(ClientFilter):
         def on_creating(self, job):
             job.retry_policy["jitter"] = 0.9
+            job.retry_policy["non_retryable_exit_codes"].append(7)
 
     plain = JobScheduler(store, options)
     fewer = JobScheduler(store, options.model_copy(update={"max_retry_attempts": 2}))
@@ -372,6 +373,8 @@ async def test_what_a_job_class_carries_by_default_follows_each_schedulers_optio
         (options.max_retry_attempts, None), (2, None), (0, None), (4, 60), (options.max_retry_attempts, None),
         (1, None), (1, None)]
     assert [stored[5].retry_policy["jitter"], stored[6].retry_policy["jitter"]] == [0.9, 0.2]
+    assert 7 in stored[5].retry_policy["non_retryable_exit_codes"]
+    assert 7 not in stored[6].retry_policy["non_retryable_exit_codes"]
 
 
 async def test_cluster_mode_accepts_a_type_only_its_image_knows(store, options):

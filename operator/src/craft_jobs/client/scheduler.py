@@ -130,7 +130,7 @@ class JobScheduler:
         if settings is None:
             settings = kind.settings[key] = self._worked_out(kind, None, None, None)
         attempts, record, timeout = settings
-        return attempts, dict(record) if record else record, timeout  # each job its own record, for filters to change
+        return attempts, _own_copy(record), timeout
 
     def _worked_out(self, kind: JobKind, max_attempts: int | None, retry: RetryPolicy | None,
                     timeout_seconds: int | None) -> tuple[int, dict[str, Any] | None, int | None]:
@@ -542,6 +542,13 @@ def _queue(queue: str | None) -> str:
     if len(queue) > QUEUE_MAX_LENGTH:
         raise ValidationError("queue", f"must be at most {QUEUE_MAX_LENGTH} characters")
     return queue
+
+
+def _own_copy(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A job's own retry record (its list too), for client filters to change."""
+    if record is None:
+        return None
+    return {**record, "non_retryable_exit_codes": list(record["non_retryable_exit_codes"])}
 
 
 def _first_set(*values: Any) -> Any:
