@@ -304,26 +304,24 @@ def apiserver_restarted(ctx: Context) -> None:
     kopf's own retries of a request, about 54 s), while the Jobs finish (the node
     agent reports their pods once it is back); then the same API server again.
     Every client's watches and requests fail meanwhile."""
-    start_operator(ctx)
-    jobs = create_background_jobs(ctx, [8] * 5, **FAST_RETRY)
-    wait_all_started(ctx, jobs)
-    ctx.cluster.plane.restart_apiserver(down_seconds=60)
-    ctx.fault_over()
-    ctx.note("kube-apiserver killed with 5 jobs running, back after 60 s")
-    create_background_jobs(ctx, [2, 3], prefix="after-", **FAST_RETRY)
-    ctx.rules.append(rules.attempt_used_by(API_ERROR_TYPES))
+    _component_away(ctx, "kube-apiserver", ctx.cluster.plane.restart_apiserver, down_seconds=60)
 
 
 def etcd_restarted(ctx: Context) -> None:
     """kill -9 of etcd with jobs running; 30 s without it, while the Jobs finish
-    (the API server answers, but can store nothing); then the same etcd again,
-    and two BackgroundJobs more."""
+    (the API server answers, but can store nothing); then the same etcd again."""
+    _component_away(ctx, "etcd", ctx.cluster.plane.restart_etcd, down_seconds=30)
+
+
+def _component_away(ctx: Context, name: str, restart, down_seconds: float) -> None:
+    """5 jobs of 8 s started, `restart(down_seconds)` of a control plane
+    component, then two BackgroundJobs more."""
     start_operator(ctx)
     jobs = create_background_jobs(ctx, [8] * 5, **FAST_RETRY)
     wait_all_started(ctx, jobs)
-    ctx.cluster.plane.restart_etcd(down_seconds=30)
+    restart(down_seconds=down_seconds)
     ctx.fault_over()
-    ctx.note("etcd killed with 5 jobs running, back after 30 s")
+    ctx.note(f"{name} killed with 5 jobs running, back after {down_seconds:.0f} s")
     create_background_jobs(ctx, [2, 3], prefix="after-", **FAST_RETRY)
     ctx.rules.append(rules.attempt_used_by(API_ERROR_TYPES))
 
