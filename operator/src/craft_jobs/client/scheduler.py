@@ -121,21 +121,18 @@ class JobScheduler:
     def _settings(self, kind: JobKind, max_attempts: int | None, retry: RetryPolicy | None,
                   timeout_seconds: int | None) -> tuple[int, dict[str, Any] | None, int | None]:
         """The job's max_attempts, retry policy record and timeout. When the caller
-        gives none of them, they follow from the kind and the options alone:
-        worked out once and kept on the kind (every enqueue asks)."""
+        gives none of them, the policy and timeout follow from the kind and the
+        options alone: worked out once and kept on the kind (every enqueue asks).
+        The record is made afresh for each job, for client filters to change."""
         if max_attempts is not None or retry is not None or timeout_seconds is not None:
-            return self._worked_out(kind, max_attempts, retry, timeout_seconds)
-        key = (self.options.max_retry_attempts, self.options.enable_automatic_retry)
-        settings = kind.settings.get(key)
-        if settings is None:
-            settings = kind.settings[key] = self._worked_out(kind, None, None, None)
-        attempts, record, timeout = settings
-        return attempts, _own_copy(record), timeout
-
-    def _worked_out(self, kind: JobKind, max_attempts: int | None, retry: RetryPolicy | None,
-                    timeout_seconds: int | None) -> tuple[int, dict[str, Any] | None, int | None]:
-        policy = self._retry_policy(kind, max_attempts, retry)
-        return policy.max_attempts, policy.record(), self._timeout(kind, timeout_seconds)
+            policy, timeout = self._retry_policy(kind, max_attempts, retry), self._timeout(kind, timeout_seconds)
+        else:
+            key = (self.options.max_retry_attempts, self.options.enable_automatic_retry)
+            settings = kind.settings.get(key)
+            if settings is None:
+                settings = kind.settings[key] = (self._retry_policy(kind, None, None), self._timeout(kind, None))
+            policy, timeout = settings
+        return policy.max_attempts, policy.record(), timeout
 
     def _retry_policy(self, kind: JobKind, max_attempts: int | None, retry: RetryPolicy | None) -> RetryPolicy:
         """The one policy the job carries: a caller's policy replaces the job class's
@@ -542,13 +539,6 @@ def _queue(queue: str | None) -> str:
     if len(queue) > QUEUE_MAX_LENGTH:
         raise ValidationError("queue", f"must be at most {QUEUE_MAX_LENGTH} characters")
     return queue
-
-
-def _own_copy(record: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A job's own retry record (its list too), for client filters to change."""
-    if record is None:
-        return None
-    return {**record, "non_retryable_exit_codes": list(record["non_retryable_exit_codes"])}
 
 
 def _first_set(*values: Any) -> Any:
