@@ -20,6 +20,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from tests.support.invariants import rows_breaking_rules
+
 # hypothesis is imported here, not by its pytest plugin at the end of a session
 # that used none of it: there the import's parsing can overlap a daemon thread's
 # (an operator's, still stopping), and CPython 3.11's parser state is shared
@@ -84,9 +86,15 @@ def _scratch_database(server_url: str, prefix: str, template: str | None = None)
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-    yield database_url(server_url, name)
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = database_url(server_url, name)
+    yield url
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            broken = rows_breaking_rules(conn, SCHEMA)
+        assert not broken, "rows left breaking their state's rules:\n" + "\n".join(broken)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
