@@ -5,12 +5,12 @@
 
 `JobScheduler.schedule` one job at a time (as in bench/engine.py's
 enqueue_single_per_s), with insert_job as it is and with one of its parts
-taken out or changed: the job counters (`counted`, migration 0009), the audit
-row (`audit`, migration 0011), or the counters written as append-only delta
-rows into a table without an index, to be folded later (an idea measured
-here, not built). pgqueuer on asyncpg runs in the same blocks. Blocks rotate
-so that the machine's drift falls on all alike; each figure is the median of
-its blocks. The last line is JSON.
+taken out or changed: the job counters (`counted`: an append to
+job_count_deltas since migration 0018), the audit row (`audit`, migration
+0011), or the counters as the upsert into job_counts they were until schema
+version 17. pgqueuer on asyncpg runs in the same blocks. Blocks rotate so
+that the machine's drift falls on all alike; each figure is the median of its
+blocks. The last line is JSON.
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ import engine as engine_bench  # noqa: E402
 from common import say  # noqa: E402
 
 PEER = "pgqueuer_asyncpg"
-DELTAS_TABLE = "job_count_deltas"
 
 
-def as_deltas(query: str, schema: str) -> str:
+def as_upsert(query: str, schema: str) -> str:
+    """The counters as schema version 17 kept them: an upsert into the connection's row of job_counts."""
     return engine_bench.without_cte(
         query, "counted",
-        f"), counted AS (\nINSERT INTO \"{schema}\".{DELTAS_TABLE} (state, tenant_id, queue, job_type, jobs)\n"
-        "SELECT state, tenant_id, queue, job_type, 1 FROM job\n)")
+        f"), counted AS (\nINSERT INTO \"{schema}\".job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)\n"
+        "SELECT state, tenant_id, queue, job_type, pg_backend_pid(), 1 FROM job\n"
+        "ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + 1\n)")
 
 
 def variants(schema: str) -> dict:
@@ -46,7 +47,7 @@ def variants(schema: str) -> dict:
         "without counters": lambda q: without(q, "counted"),
         "without audit row": lambda q: without(q, "audit"),
         "without both": lambda q: without(without(q, "counted"), "audit"),
-        "counters as delta rows": lambda q: as_deltas(q, schema),
+        "counters as an upsert": lambda q: as_upsert(q, schema),
     }
 
 
@@ -57,9 +58,6 @@ async def run(args: argparse.Namespace) -> dict:
         async with contextlib.AsyncExitStack() as stack:
             systems = await engine_bench.open_systems(stack, ["craft_jobs", PEER], base_url)
             ours = systems["craft_jobs"]
-            await common.execute(ours.url, f'CREATE TABLE "{ours.schema}".{DELTAS_TABLE} ('
-                                           f'state "{ours.schema}".job_state, tenant_id text, queue text, '
-                                           'job_type text, jobs bigint)')
             store = ours.scheduler.store
             built = dict(store.queries)
             kinds = variants(ours.schema)

@@ -33,4 +33,4 @@ async def test_jobs_without_a_resource_each_get_their_rows(store, options):
     assert None not in ids and len(set(ids)) == 3
     url = options.connection_string
     assert sorted(rows(url, "SELECT job_id FROM craft_jobs.job_states")) == [(i,) for i in sorted(ids)]
-    assert rows(url, "SELECT sum(jobs)::int FROM craft_jobs.job_counts WHERE tenant_id = 't1'") == [(3,)]
+    assert rows(url, "SELECT sum(jobs)::int FROM craft_jobs.job_count_deltas WHERE tenant_id = 't1'") == [(3,)]

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import psycopg
 
+from craft_jobs.engine.maintenance import STATISTICS_INTERVAL_SECONDS, Maintenance
 from craft_jobs.states import JobState
 from craft_jobs.store.migrations import available_migrations
 from craft_jobs.store.models import Outcome
@@ -17,9 +18,15 @@ from craft_jobs.store.queries import render
 from craft_jobs.store.stats import StatsStore
 from tests.integration.dashboard.factory import enqueue, error, new_job, run
 from tests.support.jobs import Noop
+from tests.support.polling import eventually
 
-COUNTED = """SELECT state::text, tenant_id, queue, job_type, sum(jobs)::int FROM craft_jobs.job_counts
+# The counters as readers add them: job_counts and the single inserts' counts
+# not folded in yet (migration 0018).
+COUNTERS = """(SELECT state, tenant_id, queue, job_type, jobs FROM craft_jobs.job_counts
+              UNION ALL SELECT state, tenant_id, queue, job_type, jobs FROM craft_jobs.job_count_deltas) AS counters"""
+COUNTED = f"""SELECT state::text, tenant_id, queue, job_type, sum(jobs)::int FROM {COUNTERS}
              GROUP BY 1, 2, 3, 4 HAVING sum(jobs) <> 0 ORDER BY 1, 2, 3, 4"""
+DELTAS = "SELECT count(*)::int FROM craft_jobs.job_count_deltas"
 ACTUAL = """SELECT state::text, tenant_id, queue, job_type, count(*)::int FROM craft_jobs.jobs
             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"""
 
@@ -101,18 +108,19 @@ def test_writers_do_not_wait_on_each_others_counter_rows(store, options):
         second.commit()
         first.commit()
     with psycopg.connect(options.connection_string) as conn:
-        counted = conn.execute("SELECT state::text, sum(jobs)::int FROM craft_jobs.job_counts GROUP BY 1 "
+        counted = conn.execute(f"SELECT state::text, sum(jobs)::int FROM {COUNTERS} GROUP BY 1 "
                                "HAVING sum(jobs) <> 0 ORDER BY 1").fetchall()
     assert counted == [("Deleted", 1), ("Enqueued", 1)]
 
 
 async def test_fold_moves_ended_connections_rows_into_one(scheduler, store, options):
     for tenant in ("a", "b"):
+        await scheduler.schedule(Noop, tenant_id=tenant)
+        await scheduler.schedule(Noop, tenant_id=tenant)
         with psycopg.connect(options.connection_string) as conn:
             # A connection of its own that then ends, as an API pod's would.
-            await scheduler.schedule(Noop, tenant_id=tenant, connection=conn)
-            await scheduler.schedule(Noop, tenant_id=tenant, connection=conn)
-            conn.commit()
+            conn.execute("UPDATE craft_jobs.jobs SET state = 'Deleted' WHERE id = (SELECT min(id) FROM craft_jobs.jobs "
+                         "WHERE tenant_id = %s)", (tenant,))
     with psycopg.connect(options.connection_string) as conn:
         before = conn.execute("SELECT count(*) FROM craft_jobs.job_counts WHERE shard <> 0").fetchone()[0]
     assert before >= 2
@@ -126,9 +134,56 @@ async def test_fold_moves_ended_connections_rows_into_one(scheduler, store, opti
 def test_truncate_empties_the_counters(store, options):
     with psycopg.connect(options.connection_string) as conn:
         store.insert_job_sync(new_job(store), conn)
-        assert conn.execute("SELECT sum(jobs) FROM craft_jobs.job_counts").fetchone()[0] == 1
+        store.insert_job_sync(new_job(store), conn)
+        conn.execute("UPDATE craft_jobs.jobs SET state = 'Deleted' WHERE id = (SELECT min(id) FROM craft_jobs.jobs)")
+        assert conn.execute(f"SELECT sum(jobs) FROM {COUNTERS}").fetchone()[0] == 2
         conn.execute("TRUNCATE craft_jobs.jobs, craft_jobs.job_states")
         assert conn.execute("SELECT count(*) FROM craft_jobs.job_counts").fetchone()[0] == 0
+        assert conn.execute(DELTAS).fetchone()[0] == 0
+
+
+async def test_single_inserts_are_counted_at_once_and_folded_later(scheduler, store, options):
+    for tenant in ("a", "a", "b"):
+        await scheduler.schedule(Noop, tenant_id=tenant)
+    stats = StatsStore(scheduler.store.connector, options)
+    assert fetched(options.connection_string, DELTAS) == [[(3,)]], "one appended count per job"
+    assert (await stats.state_counts(["a"]))[JobState.ENQUEUED] == 2, "counted before any fold"
+    assert await stats.tenants() == ["a", "b"]
+    assert await store.fold_job_count_deltas() == 3
+    assert await store.fold_job_count_deltas() == 0, "each count is folded once"
+    assert fetched(options.connection_string, DELTAS) == [[(0,)]]
+    assert (await stats.state_counts(["a"]))[JobState.ENQUEUED] == 2
+    await assert_counts_exact(options)
+
+
+async def test_a_fold_skips_the_counts_another_is_folding(scheduler, store, options):
+    for _ in range(4):
+        await scheduler.schedule(Noop, tenant_id="a")
+    fold = store.queries["fold_job_count_deltas"]
+    with psycopg.connect(options.connection_string) as first:
+        assert first.execute(fold).fetchone()[0] == 4  # its transaction stays open, holding those rows
+        await scheduler.schedule(Noop, tenant_id="a")
+        # It waits for the first fold's new counter row only, then adds to it.
+        second = asyncio.create_task(store.fold_job_count_deltas())
+        await asyncio.sleep(0.3)
+        first.commit()
+        assert await second == 1, "the new count only"
+    await assert_counts_exact(options)
+
+
+async def test_an_engine_folds_the_counts_within_seconds(scheduler, store, options, clock):
+    await scheduler.schedule_batch([(Noop, None)] * 3, tenant_id="a")
+    for _ in range(3):
+        await scheduler.schedule(Noop, tenant_id="a")
+    loop = asyncio.create_task(Maintenance(store, options, "server-a", clock).statistics_loop())
+    try:
+        async def folded() -> bool:
+            return await asyncio.to_thread(fetched, options.connection_string, DELTAS) == [[(0,)]]
+
+        await eventually(folded, timeout=STATISTICS_INTERVAL_SECONDS * 3, what="no count left to fold")
+    finally:
+        loop.cancel()
+    await assert_counts_exact(options)
 
 
 def test_migration_counts_the_jobs_already_stored(empty_database_url):

@@ -1,7 +1,7 @@
 """The engine's timed work: promote due jobs, fire recurring ones, release
 continuations, rescue orphans, expire old jobs and audit rows, and keep the
-dashboard's counters small: fold those of ended connections, roll up closed
-hours. The heartbeat itself runs on threads of its own (engine/heartbeat.py).
+dashboard's counters small: fold the counts of single inserts and those of
+ended connections, roll up closed hours. The heartbeat itself runs on threads of its own (engine/heartbeat.py).
 
 Each loop sleeps until its next deadline or until a notification wakes it;
 database outages are logged and retried, never fatal.
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 EXPIRY_BATCH = 1000
 EXPIRY_INTERVAL_SECONDS = 60
-# How often the table's statistics are compared with it (a catalog read).
+# How often the table's statistics are compared with it (a catalog read), and
+# the counts of single inserts folded into the job counters.
 STATISTICS_INTERVAL_SECONDS = 2
 
 
@@ -126,6 +127,8 @@ class Maintenance:
         while True:
             await pause(STATISTICS_INTERVAL_SECONDS)
             await _guarded("statistics", self.store.analyze_jobs_if_stale)
+            # Often, so that readers of the counters add up few rows.
+            await _guarded("job count deltas", self.store.fold_job_count_deltas)
 
     # -- expiry ------------------------------------------------------------------
 

@@ -393,6 +393,11 @@ class JobStore:
         row = await self.connector.fetch_one(self.queries["fold_job_counts"])
         return row["folded"]
 
+    async def fold_job_count_deltas(self) -> int:
+        """Folds the counts appended by single inserts into job_counts; returns the rows folded."""
+        row = await self.connector.fetch_one(self.queries["fold_job_count_deltas"])
+        return row["folded"]
+
     async def roll_up_outcomes(self) -> int:
         """Adds the closed hours' outcomes to the hourly counts behind the day's chart
         and drops those older than OUTCOME_HOURS_KEPT; returns the rows added."""

@@ -191,6 +191,17 @@ CREATE TABLE __schema__.job_counts (
     PRIMARY KEY (state, tenant_id, queue, job_type, shard)
 );
 
+-- Version 18: a job stored one by one is counted here, by an append, and
+-- folded into job_counts within seconds (migrations/0018_job_count_deltas.sql
+-- says why); readers add the two.
+CREATE TABLE __schema__.job_count_deltas (
+    state      __schema__.job_state NOT NULL,
+    tenant_id  text NOT NULL,
+    queue      text NOT NULL,
+    job_type   text NOT NULL,
+    jobs       bigint NOT NULL
+);
+
 CREATE TABLE __schema__.job_outcomes (
     hour       timestamptz NOT NULL,
     tenant_id  text NOT NULL,
@@ -234,6 +245,7 @@ END $$;
 CREATE FUNCTION __schema__.count_truncated_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM __schema__.job_counts;
+    DELETE FROM __schema__.job_count_deltas;
     RETURN NULL;
 END $$;
 

@@ -6,11 +6,17 @@
 -- name: in_tenant_scope
 (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s))
 
+-- name: counted_jobs
+-- The counters every change of a job keeps (migration 0009), with the counts
+-- of single inserts not folded in yet (migration 0018): a few rows per state,
+-- tenant, queue and job type, and the last seconds' inserts.
+(SELECT state, tenant_id, job_type, jobs FROM __schema__.job_counts
+ UNION ALL
+ SELECT state, tenant_id, job_type, jobs FROM __schema__.job_count_deltas) AS counted
+
 -- name: stats_state_counts
--- The counters every change of a job keeps (migration 0009): a sum over a few
--- rows per state, tenant, queue and job type, exact at once, whatever the
--- number of jobs.
-SELECT state::text AS state, sum(jobs)::bigint AS count FROM __schema__.job_counts
+-- Exact at once, whatever the number of jobs.
+SELECT state::text AS state, sum(jobs)::bigint AS count FROM __include:counted_jobs__
 WHERE __include:in_tenant_scope__
 GROUP BY state;
 
@@ -268,14 +274,14 @@ ORDER BY job_type;
 -- Tenants that own jobs (from the job counters: exact, and a few hundred rows
 -- where a loose index scan of the jobs took seconds at 1M), or so far only
 -- recurring jobs.
-SELECT tenant_id FROM __schema__.job_counts GROUP BY tenant_id HAVING sum(jobs) > 0
+SELECT tenant_id FROM __include:counted_jobs__ GROUP BY tenant_id HAVING sum(jobs) > 0
 UNION
 SELECT tenant_id FROM __schema__.recurring_jobs
 ORDER BY tenant_id;
 
 -- name: stats_job_types
 -- Job types of stored jobs (from the job counters), or registered by a worker.
-SELECT job_type FROM __schema__.job_counts GROUP BY job_type HAVING sum(jobs) > 0
+SELECT job_type FROM __include:counted_jobs__ GROUP BY job_type HAVING sum(jobs) > 0
 UNION
 SELECT name FROM __schema__.job_types
 ORDER BY job_type;
