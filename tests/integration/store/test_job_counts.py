@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import psycopg
 
-from craft_jobs.engine.maintenance import STATISTICS_INTERVAL_SECONDS, Maintenance
+from craft_jobs.engine.maintenance import FOLD_BATCH, STATISTICS_INTERVAL_SECONDS, Maintenance
 from craft_jobs.states import JobState
 from craft_jobs.store.migrations import available_migrations
 from craft_jobs.store.models import Outcome
@@ -149,7 +149,8 @@ async def test_single_inserts_are_counted_at_once_and_folded_later(scheduler, st
     assert fetched(options.connection_string, DELTAS) == [[(3,)]], "one appended count per job"
     assert (await stats.state_counts(["a"]))[JobState.ENQUEUED] == 2, "counted before any fold"
     assert await stats.tenants() == ["a", "b"]
-    assert await store.fold_job_count_deltas() == 3
+    assert await store.fold_job_count_deltas(limit=2) == 2, "in batches"
+    assert await store.fold_job_count_deltas() == 1
     assert await store.fold_job_count_deltas() == 0, "each count is folded once"
     assert fetched(options.connection_string, DELTAS) == [[(0,)]]
     assert (await stats.state_counts(["a"]))[JobState.ENQUEUED] == 2
@@ -161,7 +162,7 @@ async def test_a_fold_skips_the_counts_another_is_folding(scheduler, store, opti
         await scheduler.schedule(Noop, tenant_id="a")
     fold = store.queries["fold_job_count_deltas"]
     with psycopg.connect(options.connection_string) as first:
-        assert first.execute(fold).fetchone()[0] == 4  # its transaction stays open, holding those rows
+        assert first.execute(fold, {"limit": 100}).fetchone()[0] == 4  # its transaction stays open, holding those rows
         await scheduler.schedule(Noop, tenant_id="a")
         # It waits for the first fold's new counter row only, then adds to it.
         second = asyncio.create_task(store.fold_job_count_deltas())
@@ -173,8 +174,8 @@ async def test_a_fold_skips_the_counts_another_is_folding(scheduler, store, opti
 
 async def test_an_engine_folds_the_counts_within_seconds(scheduler, store, options, clock):
     await scheduler.schedule_batch([(Noop, None)] * 3, tenant_id="a")
-    for _ in range(3):
-        await scheduler.schedule(Noop, tenant_id="a")
+    for _ in range(FOLD_BATCH + 5):  # more than one batch
+        await store.insert_job(new_job(store, tenant_id="a"))
     loop = asyncio.create_task(Maintenance(store, options, "server-a", clock).statistics_loop())
     try:
         async def folded() -> bool:

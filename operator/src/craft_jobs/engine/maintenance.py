@@ -27,6 +27,7 @@ from craft_jobs.store.store import JobStore
 log = logging.getLogger(__name__)
 
 EXPIRY_BATCH = 1000
+FOLD_BATCH = 10_000
 EXPIRY_INTERVAL_SECONDS = 60
 # How often the table's statistics are compared with it (a catalog read), and
 # the counts of single inserts folded into the job counters.
@@ -128,7 +129,8 @@ class Maintenance:
             await pause(STATISTICS_INTERVAL_SECONDS)
             await _guarded("statistics", self.store.analyze_jobs_if_stale)
             # Often, so that readers of the counters add up few rows.
-            await _guarded("job count deltas", self.store.fold_job_count_deltas)
+            await _guarded("job count deltas", lambda: self._in_batches(
+                lambda: self.store.fold_job_count_deltas(FOLD_BATCH), FOLD_BATCH, None))
 
     # -- expiry ------------------------------------------------------------------
 

@@ -393,9 +393,9 @@ class JobStore:
         row = await self.connector.fetch_one(self.queries["fold_job_counts"])
         return row["folded"]
 
-    async def fold_job_count_deltas(self) -> int:
-        """Folds the counts appended by single inserts into job_counts; returns the rows folded."""
-        row = await self.connector.fetch_one(self.queries["fold_job_count_deltas"])
+    async def fold_job_count_deltas(self, limit: int = 10_000) -> int:
+        """Folds up to `limit` counts appended by single inserts into job_counts; returns the rows folded."""
+        row = await self.connector.fetch_one(self.queries["fold_job_count_deltas"], {"limit": limit})
         return row["folded"]
 
     async def roll_up_outcomes(self) -> int:

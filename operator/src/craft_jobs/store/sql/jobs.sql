@@ -466,9 +466,11 @@ SELECT count(*) AS folded FROM gone;
 -- Moves the counts appended by single inserts (migration 0018) into shard 0 of
 -- job_counts, in one statement: a reader sees them in one table or the other,
 -- never in both. SKIP LOCKED: rows another engine is folding are its to fold.
+-- In batches of %(limit)s, so that a backlog (no engine ran for a while) is
+-- folded in short transactions.
 WITH gone AS (
     DELETE FROM __schema__.job_count_deltas
-    WHERE ctid = ANY(ARRAY(SELECT ctid FROM __schema__.job_count_deltas FOR UPDATE SKIP LOCKED))
+    WHERE ctid = ANY(ARRAY(SELECT ctid FROM __schema__.job_count_deltas LIMIT %(limit)s FOR UPDATE SKIP LOCKED))
     RETURNING state, tenant_id, queue, job_type, jobs
 ), folded AS (
     INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
