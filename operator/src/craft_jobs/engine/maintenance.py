@@ -1,7 +1,8 @@
 """The engine's timed work: promote due jobs, fire recurring ones, release
 continuations, rescue orphans, expire old jobs and audit rows, and keep the
 dashboard's counters small: fold the counts of single inserts and those of
-ended connections, roll up closed hours. The heartbeat itself runs on threads of its own (engine/heartbeat.py).
+ended connections, roll up closed hours. The heartbeat itself runs on
+threads of its own (engine/heartbeat.py).
 
 Each loop sleeps until its next deadline or until a notification wakes it;
 database outages are logged and retried, never fatal.
