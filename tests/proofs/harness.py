@@ -20,7 +20,8 @@ from tests.proofs.kube import ProofCluster
 from tests.proofs.postgres import ProofPostgres
 from tests.proofs.counting import judge
 from tests.proofs.records import Execution, read_executions
-from tests.proofs.truth import StoredJob, job_ids_of_recurring, job_ids_of_resources, read_jobs, states
+from tests.proofs.truth import (StoredJob, job_ids_of_recurring, job_ids_of_resources, read_jobs,
+                                rows_breaking_state_rules, states)
 
 LINGER_SECONDS = 3  # after settling: time for a late second execution to show itself
 
@@ -228,6 +229,11 @@ def evaluate(ctx: Context, started: float, error: str | None) -> Result:
         lines.append(f"{name}: {'; '.join(job_problems) or 'ok'} | {evidence}")
         if job_problems:
             problems.append(f"{name}: {'; '.join(job_problems)} | {evidence}")
+    # Any row of the scenario's database, tracked or not (a rerun's, a recurring fire's).
+    for text in rows_breaking_state_rules(ctx.database_url):
+        mismatches += 1
+        problems.append(f"a row breaks its state's rule: {text}")
+        lines.append(f"a row breaks its state's rule: {text}")
     for text in observed:
         ctx.note(f"observed: {text}")
     # Every job's history and executions, fine or not, for whoever wants to look again.

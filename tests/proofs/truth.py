@@ -7,6 +7,8 @@ from datetime import datetime
 
 import psycopg
 
+from tests.support.invariants import rows_breaking_rules
+
 FINAL = ("Succeeded", "Deleted", "Failed")  # Failed is not final in Hangfire's sense, but it is settled
 
 
@@ -48,6 +50,12 @@ def read_jobs(url: str, ids: list[int]) -> dict[int, StoredJob]:
             error_type = data.get("type") if isinstance(data, dict) else None
             jobs[job_id].history.append(StateRow(state, reason, error_type, at))
     return jobs
+
+
+def rows_breaking_state_rules(url: str) -> list[str]:
+    """Rows of the scenario's database that break their state's rules (tests/support/invariants.py)."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        return rows_breaking_rules(conn, "craft_jobs")
 
 
 def job_ids_of_resources(url: str, namespace: str, names: list[str]) -> dict[str, int]:
