@@ -454,7 +454,11 @@ WITH gone AS (
         WHERE shard <> 0 AND shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
         FOR UPDATE SKIP LOCKED)
     RETURNING state, tenant_id, queue, job_type, jobs
-), folded AS (
+), __include:gone_into_shard_zero__;
+
+-- name: gone_into_shard_zero
+-- What a fold took out (`gone`), added to shard 0 of job_counts.
+folded AS (
     INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
     SELECT state, tenant_id, queue, job_type, 0, sum(jobs) FROM gone
     GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
@@ -472,13 +476,7 @@ WITH gone AS (
     DELETE FROM __schema__.job_count_deltas
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM __schema__.job_count_deltas LIMIT %(limit)s FOR UPDATE SKIP LOCKED))
     RETURNING state, tenant_id, queue, job_type, jobs
-), folded AS (
-    INSERT INTO __schema__.job_counts AS c (state, tenant_id, queue, job_type, shard, jobs)
-    SELECT state, tenant_id, queue, job_type, 0, sum(jobs) FROM gone
-    GROUP BY state, tenant_id, queue, job_type ORDER BY state, tenant_id, queue, job_type
-    ON CONFLICT (state, tenant_id, queue, job_type, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs
-)
-SELECT count(*) AS folded FROM gone;
+), __include:gone_into_shard_zero__;
 
 -- name: roll_up_outcomes
 -- Adds the history's Succeeded and Failed rows of the hours closed since the
