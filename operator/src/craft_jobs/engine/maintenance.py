@@ -129,9 +129,12 @@ class Maintenance:
         while True:
             await pause(STATISTICS_INTERVAL_SECONDS)
             await _guarded("statistics", self.store.analyze_jobs_if_stale)
-            # Often, so that readers of the counters add up few rows.
-            await _guarded("job count deltas", lambda: self._in_batches(
-                lambda: self.store.fold_job_count_deltas(FOLD_BATCH), FOLD_BATCH, None))
+            await _guarded("job count deltas", self.fold_job_count_deltas_once)
+
+    async def fold_job_count_deltas_once(self) -> int:
+        """The counts of single inserts folded into the job counters, in batches:
+        often, so that readers of the counters add up few rows."""
+        return await self._in_batches(lambda: self.store.fold_job_count_deltas(FOLD_BATCH), FOLD_BATCH, None)
 
     # -- expiry ------------------------------------------------------------------
 
